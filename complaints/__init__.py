@@ -1,0 +1,1 @@
+"""Wallet complaint operations: the domain package (no Prefect imports)."""

@@ -1,0 +1,55 @@
+"""Text normalisation: width/whitespace folding, language, amounts, a hash for exact dedupe."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+_WS_RE = re.compile(r"\s+")
+_ZERO_WIDTH_RE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_CJK_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_RE = re.compile(r"[A-Za-z]")
+_PUNCT_SPACE_RE = re.compile(r"[\W_]+", re.UNICODE)
+_AMOUNT_RE = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
+_CURRENCY_HINTS = {"¥": "CNY", "￥": "CNY", "元": "CNY", "rmb": "CNY", "cny": "CNY", "$": "USD", "usd": "USD"}
+
+
+def fold(text: str) -> str:
+    """NFKC folds full-width letters, digits and punctuation to half-width; whitespace collapses."""
+    text = _ZERO_WIDTH_RE.sub("", unicodedata.normalize("NFKC", text))
+    return _WS_RE.sub(" ", text).strip()
+
+
+def detect_language(text: str) -> str:
+    """'zh' when Chinese characters are a fair share of the letters, else 'en'."""
+    cjk = len(_CJK_RE.findall(text))
+    latin = len(_LATIN_RE.findall(text))
+    return "zh" if cjk and cjk * 3 >= latin else "en"
+
+
+def text_hash(text: str) -> str:
+    """Hash of the text with case, width, punctuation and spaces removed: equal for trivial variants."""
+    key = _PUNCT_SPACE_RE.sub("", fold(text).lower())
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_amount(value: object) -> tuple[Decimal | None, str | None]:
+    """Parse '¥1,234.50', '1234元', '{$1000.00}', 88 into (amount, currency). Raises ValueError if unreadable."""
+    if value is None:
+        return None, None
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value)).quantize(Decimal("0.01")), None
+    text = fold(str(value)).lower()
+    if text in ("", "nan", "none", "-"):
+        return None, None
+    currency = next((code for hint, code in _CURRENCY_HINTS.items() if hint in text), None)
+    m = _AMOUNT_RE.search(text)
+    if not m:
+        raise ValueError(f"not an amount: {str(value)[:50]!r}")
+    try:
+        amount = Decimal(m.group(0).replace(",", "")).quantize(Decimal("0.01"))
+    except InvalidOperation as exc:
+        raise ValueError(f"not an amount: {str(value)[:50]!r}") from exc
+    return amount, currency

@@ -1,0 +1,68 @@
+"""Shared fixtures. Storage tests take `db_url`, which runs them on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from complaints.config import AppConfig, load_config
+from complaints.db import get_engine, migrate
+from complaints.settings import PROJECT_ROOT, Settings
+
+PG_ADMIN_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database per test, dropped afterwards."""
+    name = f"ct_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: SQLite file or PostgreSQL on 127.0.0.1:5432."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'complaints.db'}"
+        migrate(url)
+        yield url
+        get_engine(url).dispose()
+        return
+    gen = _pg_database()
+    url = next(gen)
+    migrate(url)
+    yield url
+    gen.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """For tests whose subject is not storage (one backend is enough)."""
+    url = f"sqlite:///{tmp_path / 'complaints.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app_config() -> AppConfig:
+    return load_config(PROJECT_ROOT / "config")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(var_dir=tmp_path / "var", database_url=db_url)

@@ -198,6 +198,10 @@ class RoutingConfig(Strict):
     default_team: str
     # After the team lead, escalation goes to these people in order.
     escalation_chain: list[str] = Field(default_factory=lambda: ["head_of_service", "compliance"])
+    # A step still overdue this many hours after an escalation goes one level further up.
+    escalate_every_hours: int = Field(24, ge=1)
+    # Staff handles become addresses at this domain for escalation emails.
+    email_domain: str = "wallet.example"
 
     @model_validator(mode="after")
     def _teams_exist(self) -> RoutingConfig:

@@ -80,3 +80,23 @@ def migrate(url: str) -> None:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, returning: Any = None) -> Any:
+    """Bulk INSERT that skips rows hitting a unique constraint (ON CONFLICT DO NOTHING).
+
+    Database constraints carry idempotency: two overlapping runs inserting the same keys
+    both succeed, and each row exists once. With `returning`, yields the inserted rows only.
+    """
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).on_conflict_do_nothing()
+    if returning is not None:
+        # SQLAlchemy 2 batches executemany with RETURNING; skipped rows return nothing.
+        return session.execute(stmt.returning(*returning), rows).all()
+    session.execute(stmt, rows)
+    return []

@@ -53,3 +53,16 @@ def parse_amount(value: object) -> tuple[Decimal | None, str | None]:
     except InvalidOperation as exc:
         raise ValueError(f"not an amount: {str(value)[:50]!r}") from exc
     return amount, currency
+
+
+def keyword_pattern(words: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
+    """One regex for a keyword list, matched against fold(text).lower().
+
+    English words match on word boundaries ("sue" must not fire inside "issue"); Chinese ones
+    anywhere, since Chinese is written without spaces.
+    """
+    parts = [
+        re.escape(w) if _CJK_RE.search(w) or not w[:1].isalnum() else rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])"
+        for w in (fold(w).lower() for w in words if w.strip())
+    ]
+    return re.compile("|".join(sorted(parts, key=len, reverse=True))) if parts else None

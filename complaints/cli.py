@@ -1,0 +1,231 @@
+"""The `complaints` command: run flows, backfill, report, inspect and export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from complaints.runtime import prefect_defaults, runtime
+
+app = typer.Typer(help="Wallet complaint operations.", no_args_is_help=True, add_completion=False)
+quarantine_app = typer.Typer(help="Rows that could not be read.", no_args_is_help=True)
+report_app = typer.Typer(help="PDF reports.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(report_app, name="report")
+console = Console(stderr=True)
+
+DEMO_WEEK = "2026-W47"  # the ISO week the bundled demo data covers (see demo/README.md)
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+class FlowName(StrEnum):
+    ingest = "ingest"
+    process = "process"
+    plan = "plan"
+    notify = "notify"
+    weekly_report = "weekly-report"
+    pipeline = "pipeline"
+
+
+class ExportKind(StrEnum):
+    complaints = "complaints"
+    incidents = "incidents"
+    plans = "plans"
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Dates typed on the command line are in the ops timezone unless they say otherwise."""
+    if value is None or value.tzinfo:
+        return value
+    return value.replace(tzinfo=ZoneInfo(runtime().settings.timezone))
+
+
+def _flows() -> dict[str, Any]:
+    prefect_defaults()
+    from flows.ingest import ingest
+    from flows.notify import notify
+    from flows.pipeline import pipeline
+    from flows.plan import plan
+    from flows.process import process
+    from flows.weekly_report import weekly_report
+
+    return {"ingest": ingest, "process": process, "plan": plan, "notify": notify,
+            "weekly-report": weekly_report, "pipeline": pipeline}
+
+
+def _run(name: str, **params: Any) -> Any:
+    runtime()  # fail fast on a bad config file, before starting Prefect
+    flow = _flows()[name]
+    with console.status(f"running flow {name} ..."):
+        return flow(**{k: v for k, v in params.items() if v is not None})
+
+
+Since = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="window start (ops timezone)")]
+Until = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="window end, exclusive")]
+
+
+@app.command()
+def demo() -> None:
+    """Run the whole pipeline on the bundled demo data (embedded SQLite, local Prefect API)."""
+    rt = runtime()
+    _run("pipeline", week=DEMO_WEEK)
+    _print_stats()
+    reports = sorted((rt.settings.reports_path / DEMO_WEEK).glob("*.pdf"))
+    outbox = rt.settings.outbox_path
+    console.print(f"\n[bold]Reports[/bold] ({len(reports)}):")
+    for path in reports:
+        console.print(f"  {path}")
+    if rt.settings.smtp_host:
+        console.print(f"[bold]Emails[/bold] sent through {rt.settings.smtp_host}:{rt.settings.smtp_port}")
+    else:
+        console.print(f"[bold]Emails[/bold]: {len(list(outbox.glob('*.eml')))} .eml files in {outbox}")
+
+
+@app.command("run")
+def run_flow(
+    flow: Annotated[FlowName, typer.Argument(help="flow to run")],
+    since: Since = None,
+    until: Until = None,
+    week: Annotated[str | None, typer.Option(help="ISO week for reports, e.g. 2026-W47")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="ingest only these sources")] = None,
+) -> None:
+    """Run one flow now."""
+    params: dict[str, Any] = {}
+    if flow in (FlowName.ingest, FlowName.pipeline):
+        params |= {"since": _aware(since), "until": _aware(until)}
+    if flow == FlowName.ingest:
+        params["sources"] = source
+    if flow in (FlowName.weekly_report, FlowName.pipeline):
+        params["week"] = week
+    result = _run(flow.value, **params)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+
+
+@app.command()
+def backfill(
+    source: Annotated[str, typer.Option(help="source name from sources.yaml")],
+    since: Annotated[datetime, typer.Option(formats=DATE_FORMATS)],
+    until: Annotated[datetime, typer.Option(formats=DATE_FORMATS)],
+) -> None:
+    """Re-pull a window from one source (nothing duplicated; the live watermark does not move), then process."""
+    runtime().config.source(source)
+    result = _run("ingest", sources=[source], since=_aware(since), until=_aware(until))
+    processed = _run("process")
+    typer.echo(json.dumps({"ingest": result, "process": processed}, ensure_ascii=False, indent=2, default=str))
+
+
+@report_app.command("weekly")
+def report_weekly(
+    week: Annotated[str | None, typer.Option(help="ISO week, default the last complete week")] = None,
+    out: Annotated[Path | None, typer.Option(help="also copy the PDFs into this folder")] = None,
+) -> None:
+    """Render (or re-render) the crisis and lessons-learned PDFs for a week and email them."""
+    reports = _run("weekly-report", week=week)
+    for r in reports:
+        path = Path(r["path"])
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+            path = Path(shutil.copy2(path, out / path.name))
+        typer.echo(str(path))
+
+
+def _stats() -> dict[str, Any]:
+    from complaints.db import session_scope
+    from complaints.stats import stats as compute
+
+    with session_scope(runtime().db_url) as session:
+        return compute(session, datetime.now(UTC))
+
+
+def _print_stats() -> None:
+    data = _stats()
+    table = Table(title="complaints stats")
+    table.add_column("measure")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value))
+    console.print(table)
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Counts: complaints, duplicates, quarantine, categories, severities, incidents, plans, outbox, reports."""
+    if as_json:
+        typer.echo(json.dumps(_stats(), ensure_ascii=False, indent=2))
+    else:
+        _print_stats()
+
+
+@app.command()
+def export(
+    kind: Annotated[ExportKind, typer.Argument()],
+    fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.jsonl,
+    out: Annotated[Path | None, typer.Option(help="file to write (default: standard output)")] = None,
+) -> None:
+    """Export complaints, incidents or plans with personal data masked."""
+    from complaints.db import session_scope
+    from complaints.export import write
+
+    with session_scope(runtime().db_url) as session:
+        if out is None:
+            n = write(session, kind.value, fmt.value, sys.stdout)  # type: ignore[arg-type]
+        else:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = write(session, kind.value, fmt.value, fh)  # type: ignore[arg-type]
+    console.print(f"exported {n} {kind.value}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+) -> None:
+    """Quarantined rows with where they came from and why (raw content masked)."""
+    from sqlalchemy import select
+
+    from complaints.db import session_scope
+    from complaints.models import QuarantinedRecord
+    from complaints.pii import mask_text
+
+    table = Table(title="quarantine")
+    for col in ("id", "source", "location", "reason", "raw"):
+        table.add_column(col, overflow="fold")
+    with session_scope(runtime().db_url) as session:
+        stmt = select(QuarantinedRecord).where(QuarantinedRecord.replayed_at.is_(None))
+        if source:
+            stmt = stmt.where(QuarantinedRecord.source == source)
+        for q in session.execute(stmt.order_by(QuarantinedRecord.id).limit(limit)).scalars():
+            table.add_row(str(q.id), q.source, q.location, q.reason, mask_text(q.raw)[:200])
+    Console().print(table)
+
+
+@app.command()
+def serve() -> None:
+    """Serve every deployment of prefect.yaml on its schedule (needs a running Prefect server:
+    the local ephemeral API never fires schedules)."""
+    prefect_defaults()
+    from flows.serve import serve_all
+
+    serve_all()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (the other commands do this by themselves)."""
+    runtime()
+    console.print(f"database at {runtime().settings.db_url.split('@')[-1]} is up to date")

@@ -1,0 +1,26 @@
+"""The whole job in order: ingest -> process -> plan -> notify -> weekly report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow
+
+from flows.ingest import ingest
+from flows.notify import notify
+from flows.plan import plan
+from flows.process import process
+from flows.weekly_report import weekly_report
+
+
+@flow(name="pipeline")
+def pipeline(since: datetime | None = None, until: datetime | None = None, week: str | None = None,
+             now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "ingest": ingest(since=since, until=until),
+        "process": process(),
+        "plan": plan(now=now),
+        "notify": notify(),
+        "weekly_report": weekly_report(week=week),
+    }

@@ -1,0 +1,1 @@
+"""Prefect tasks: each wraps one stage of complaints/ at batch granularity."""

@@ -1,0 +1,25 @@
+"""Ingest tasks: one task run per source (a batch of files), retried on I/O errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from complaints.db import session_scope
+from complaints.ingest import ingest_source
+from complaints.runtime import runtime
+
+
+@task(retries=3, retry_delay_seconds=[5, 30, 120], retry_jitter_factor=0.5, task_run_name="ingest-{source}")
+def ingest_source_task(source: str, since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
+    rt = runtime()
+    spec = rt.config.source(source)
+    with session_scope(rt.db_url) as session:
+        summary = ingest_source(session, rt.config, spec, rt.settings.pii_key.get_secret_value(), since, until)
+    get_run_logger().info(
+        "source %s: %d records, %d new, %d updated, %d unchanged, %d quarantined",
+        source, summary.records, summary.inserted, summary.updated, summary.unchanged, summary.quarantined,
+    )
+    return summary.as_dict()

@@ -1,0 +1,145 @@
+"""Dedupe, classification, severity and collective-complaint detection, on SQLite and PostgreSQL."""
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from complaints.classify import classify_complaints, unprocessed
+from complaints.config import AppConfig
+from complaints.db import session_scope
+from complaints.dedupe import dedupe
+from complaints.detect import detect
+from complaints.models import Complaint, DuplicateLink, Incident
+from tests.factories import T0, complaint
+
+WITHDRAW = "提现一直未到账，已经三天了，错误码E1024，请尽快处理"
+
+
+def run_process(session, cfg: AppConfig):  # the process flow's three stages, in its order
+    batch = unprocessed(session, 10_000)
+    d = dedupe(session, batch)
+    c = classify_complaints(session, cfg.taxonomy, batch)
+    t = detect(session, cfg.detection, cfg.taxonomy, batch)
+    session.commit()
+    return d, c, t
+
+
+def test_resubmission_across_channels_is_linked_not_deleted(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        first = complaint(s, WITHDRAW, contact="13812345678", channel="app")
+        # Same person by phone, another channel, full-width punctuation and spacing: exact after normalising.
+        again = complaint(s, "提现一直未到账,已经三天了 错误码E1024 请尽快处理", contact="+86 138-1234-5678",
+                          channel="hotline", at=T0 + timedelta(hours=5))
+        # Same person, reworded: near duplicate.
+        near = complaint(s, "提现一直未到账，已经四天了，错误码E1024，请尽快处理！", contact="13812345678",
+                         channel="regulator", at=T0 + timedelta(days=2))
+        d, _, _ = run_process(s, app_config)
+        assert (d.exact, d.near) == (1, 1)
+    with session_scope(db_url) as s:
+        canon = s.get(Complaint, first.id)
+        assert canon.duplicate_of_id is None
+        assert canon.channels == ["app", "hotline", "regulator"]
+        assert canon.last_seen_at == T0 + timedelta(days=2)
+        assert s.get(Complaint, again.id).duplicate_of_id == first.id
+        assert s.get(Complaint, near.id).status == "duplicate"
+        links = {(lk.complaint_id, lk.method) for lk in s.execute(select(DuplicateLink)).scalars()}
+        assert links == {(again.id, "exact"), (near.id, "near")}
+        assert s.execute(select(func.count()).select_from(Complaint)).scalar_one() == 3
+        # Repeat complaints raise severity, with the reason recorded.
+        assert canon.severity == "major" and "repeat complaint (3 submissions)" in canon.severity_reasons
+
+
+def test_not_duplicates(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        # Different users, same words: a collective complaint, not a duplicate.
+        complaint(s, WITHDRAW, contact="a@example.com")
+        complaint(s, WITHDRAW, contact="b@example.com")
+        # Same user, a different problem.
+        complaint(s, WITHDRAW, contact="c@example.com")
+        complaint(s, "客服态度很差，电话打不通", contact="c@example.com", at=T0 + timedelta(hours=1))
+        # Same user and words but outside the 7-day window: a new complaint.
+        complaint(s, WITHDRAW, contact="a@example.com", at=T0 + timedelta(days=9))
+        d, _, _ = run_process(s, app_config)
+        assert (d.exact, d.near) == (0, 0)
+        assert s.execute(select(func.count()).select_from(DuplicateLink)).scalar_one() == 0
+
+
+def test_rerun_after_partial_crash_links_once(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        complaint(s, WITHDRAW, contact="a@example.com")
+        complaint(s, WITHDRAW, contact="a@example.com", channel="hotline")
+        dedupe(s, unprocessed(s, 100))  # dedupe committed, then the run died before classify
+    with session_scope(db_url) as s:
+        d, c, _ = run_process(s, app_config)
+        assert (d.exact, c.classified) == (0, 2)
+        assert s.execute(select(func.count()).select_from(DuplicateLink)).scalar_one() == 1
+
+
+def test_classification_and_severity_reasons(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        fraud = complaint(s, "我的账户被盗刷了 5 万元，不是我本人操作", amount="50000.00")
+        fee = complaint(s, "You charged me a fee I never agreed to. I will contact a lawyer and the CFPB.",
+                        channel="regulator")
+        ui = complaint(s, "界面太难用了，找不到入口")
+        issue = complaint(s, "This issue is minor, just feedback")  # "sue" inside "issue" is no threat
+        run_process(s, app_config)
+        assert (fraud.category, fraud.severity) == ("account_security", "critical")
+        assert "amount 50000.00 >= 10000" in fraud.severity_reasons and "category account_security" in fraud.severity_reasons
+        assert fee.category == "fees_pricing" and fee.severity == "major"
+        assert "regulator-referred (regulator)" in fee.severity_reasons
+        assert any(r.startswith("threat to escalate:") and "lawyer" in r for r in fee.severity_reasons)
+        assert (ui.category, ui.severity, ui.severity_reasons) == ("usability", "minor", [])
+        assert (issue.category, issue.severity) == ("other", "minor")
+
+
+def _burst(s, n: int, start, merchant: str = "快捷支付通道", step_minutes: int = 5) -> list[Complaint]:
+    return [
+        complaint(s, f"{WITHDRAW} 用户{i}", contact=f"user{i}@example.com", merchant=merchant,
+                  at=start + timedelta(minutes=step_minutes * i))
+        for i in range(n)
+    ]
+
+
+def test_burst_opens_one_incident_and_later_complaints_join(db_url: str, app_config: AppConfig) -> None:
+    threshold = app_config.detection.min_distinct_users
+    with session_scope(db_url) as s:
+        _burst(s, threshold - 1, T0)
+        _, _, t = run_process(s, app_config)
+        assert t.opened == []  # one user short of the threshold
+    with session_scope(db_url) as s:
+        complaint(s, WITHDRAW, contact="last@example.com", merchant="快捷支付通道", at=T0 + timedelta(hours=2))
+        # Same words from another merchant: another signature, no incident.
+        _burst(s, 3, T0, merchant="其他商户")
+        _, _, t = run_process(s, app_config)
+        assert len(t.opened) == 1
+        incident = s.get(Incident, t.opened[0])
+        assert (incident.category, incident.user_count, incident.complaint_count) == ("transfer_delay", threshold, threshold)
+        assert incident.reason["observed_users"] == threshold and incident.reason["threshold"] == threshold
+        assert incident.signature == "category=transfer_delay|merchant=快捷支付通道"
+    with session_scope(db_url) as s:
+        _burst(s, 5, T0 + timedelta(hours=6))  # users 0..4 again: repeat users do not add users
+        complaint(s, WITHDRAW + "!", contact="new@example.com", merchant="快捷支付通道", at=T0 + timedelta(hours=7))
+        _, _, t = run_process(s, app_config)
+        assert t.opened == [] and t.grown == [incident.id]
+        incident = s.get(Incident, incident.id)
+        assert incident.user_count == threshold + 1
+        assert s.execute(select(func.count()).select_from(Incident)).scalar_one() == 1
+
+
+def test_detection_rerun_is_idempotent(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        members = _burst(s, app_config.detection.min_distinct_users + 2, T0)
+        run_process(s, app_config)
+        # A backfill re-detects over the same complaints: the same incident, nothing new.
+        t = detect(s, app_config.detection, app_config.taxonomy, members)
+        assert t.opened == []
+        assert s.execute(select(func.count()).select_from(Incident)).scalar_one() == 1
+        assert {c.incident_id for c in members} == {members[0].incident_id}
+
+
+def test_slow_trickle_below_rate_does_not_alarm(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        # 20 users, one every 3 hours: never min_distinct_users within 24 hours.
+        _burst(s, 20, T0, step_minutes=180)
+        _, _, t = run_process(s, app_config)
+        assert t.opened == []

@@ -25,6 +25,9 @@ app.add_typer(report_app, name="report")
 console = Console(stderr=True)
 
 DEMO_WEEK = "2026-W47"  # the ISO week the bundled demo data covers (see demo/README.md)
+# The demo replays that week as of the Monday morning after it, so its plans, escalations and
+# acknowledgements come out the same whatever today's date is.
+DEMO_AS_OF = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
 
@@ -83,7 +86,7 @@ Until = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="wind
 def demo() -> None:
     """Run the whole pipeline on the bundled demo data (embedded SQLite, local Prefect API)."""
     rt = runtime()
-    _run("pipeline", week=DEMO_WEEK)
+    _run("pipeline", week=DEMO_WEEK, now=DEMO_AS_OF)
     _print_stats()
     reports = sorted((rt.settings.reports_path / DEMO_WEEK).glob("*.pdf"))
     outbox = rt.settings.outbox_path
@@ -103,6 +106,7 @@ def run_flow(
     until: Until = None,
     week: Annotated[str | None, typer.Option(help="ISO week for reports, e.g. 2026-W47")] = None,
     source: Annotated[list[str] | None, typer.Option(help="ingest only these sources")] = None,
+    as_of: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="replay plans/notify as of")] = None,
 ) -> None:
     """Run one flow now."""
     params: dict[str, Any] = {}
@@ -112,6 +116,8 @@ def run_flow(
         params["sources"] = source
     if flow in (FlowName.weekly_report, FlowName.pipeline):
         params["week"] = week
+    if flow in (FlowName.plan, FlowName.notify, FlowName.pipeline):
+        params["now"] = _aware(as_of)
     result = _run(flow.value, **params)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
 

@@ -16,7 +16,7 @@ from complaints.db import insert_ignore
 from complaints.mapping import map_record
 from complaints.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
 from complaints.records import BadRecord, IncomingComplaint
-from complaints.sources import read_files
+from complaints.sources import read_files, source_files
 from complaints.sources.cfpb import preset_spec
 
 # Fields a source may change after first delivery; a change is recorded in the complaint's history.
@@ -167,6 +167,8 @@ def ingest_source(
                 source.watermark = newest.isoformat()
         source.last_run_at = utcnow()
         session.commit()
+    if not backfill:
+        summary.files_skipped = len(source_files(spec, cfg.directory)) - summary.files_read
     return summary
 
 

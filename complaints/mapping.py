@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from complaints.config import SourceSpec
-from complaints.normalize import detect_language, fold, parse_amount, text_hash
+from complaints.normalize import detect_language, fold, parse_amount, text_hash, tidy
 from complaints.pii import contact_key, mask_text
 from complaints.records import BadRecord, IncomingComplaint, RawRecord
 
@@ -58,7 +58,7 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingCompla
     external_id = fold(fields.get("external_id") or "")
     if not external_id:
         return bad(f"missing external_id (column {spec.mapping.get('external_id')!r} is empty)")
-    body = fold(fields.get("body") or "")
+    body = tidy(fields.get("body") or "")
     if not body:
         return bad(f"missing body (column {spec.mapping.get('body')!r} is empty)")
     if len(body) > MAX_BODY_CHARS:
@@ -76,9 +76,9 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingCompla
         return bad(str(exc))
 
     def clean(name: str) -> str | None:
-        # fold() turns CR/LF into spaces: no field can smuggle a line break into a header.
+        # Single-line: no field but the body can smuggle a line break into an email header.
         value = fields.get(name)
-        return fold(value) or None if value is not None else None
+        return tidy(value, single_line=True) or None if value is not None else None
 
     title = clean("title")
     contact = clean("contact")

@@ -22,6 +22,19 @@ def fold(text: str) -> str:
     return _WS_RE.sub(" ", text).strip()
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BLANK_LINES_RE = re.compile(r"\n\s*\n\s*\n+")
+
+
+def tidy(text: str, *, single_line: bool = False) -> str:
+    """Clean user text for storage while keeping what the user wrote (Chinese punctuation included):
+    drop zero-width and control characters, unify line breaks, trim. fold() is for matching only."""
+    text = _ZERO_WIDTH_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    if single_line:
+        return _WS_RE.sub(" ", _CONTROL_RE.sub(" ", text)).strip()
+    return _BLANK_LINES_RE.sub("\n\n", _CONTROL_RE.sub(" ", text)).strip()
+
+
 def detect_language(text: str) -> str:
     """'zh' when Chinese characters are a fair share of the letters, else 'en'."""
     cjk = len(_CJK_RE.findall(text))

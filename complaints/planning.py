@@ -23,14 +23,18 @@ class PlanSummary:
     steps: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class EscalationNotice:
     step_id: int
     plan_id: int
     level: int
+    from_owner: str
     to_owner: str
     step_title: str
     due_at: datetime
+    reason: str
+    subject_ref: str  # I00000012 for an incident, C00000034 for a complaint
+    subject_title: str = ""
 
 
 def route(cfg: AppConfig, category: str, severity: str | None) -> tuple[str, Team]:
@@ -148,16 +152,31 @@ def escalate_overdue(session: Session, cfg: AppConfig, now: datetime) -> list[Es
         level = step.escalation_level + 1
         if level >= len(chain) or now < step.due_at + (level - 1) * every:
             continue
+        reason = f"overdue since {step.due_at.isoformat()}"
         inserted = insert_ignore(
             session,
             Escalation,
             [{"step_id": step.id, "level": level, "from_owner": step.owner, "to_owner": chain[level],
-              "reason": f"overdue since {step.due_at.isoformat()}", "created_at": now}],
+              "reason": reason, "created_at": now}],
             returning=(Escalation.id,),
         )
         if not inserted:
             continue
+        ref = f"{'I' if plan.subject_type == 'incident' else 'C'}{plan.subject_id:08d}"
+        notices.append(EscalationNotice(step.id, plan.id, level, step.owner, chain[level], step.title, step.due_at,
+                                        reason, ref))
         step.owner, step.escalation_level = chain[level], level
-        notices.append(EscalationNotice(step.id, plan.id, level, chain[level], step.title, step.due_at))
+    _add_titles(session, notices)
     return notices
+
+
+def _add_titles(session: Session, notices: list[EscalationNotice]) -> None:
+    """Subject titles for the emails, two queries for the whole batch."""
+    ids = {kind: {int(n.subject_ref[1:]) for n in notices if n.subject_ref[0] == kind} for kind in "IC"}
+    titles = {f"I{i:08d}": t for i, t in session.execute(
+        select(Incident.id, Incident.title).where(Incident.id.in_(ids["I"])))}
+    titles |= {f"C{i:08d}": t or "" for i, t in session.execute(
+        select(Complaint.id, Complaint.title).where(Complaint.id.in_(ids["C"])))}
+    for n in notices:
+        n.subject_title = titles.get(n.subject_ref, "")
 

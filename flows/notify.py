@@ -12,8 +12,9 @@ from tasks.notify import queue_acknowledgements_task, send_pending_task
 
 
 @flow(name="notify")
-def notify() -> dict[str, Any]:
-    queued = queue_acknowledgements_task(datetime.now(UTC))
+def notify(now: datetime | None = None) -> dict[str, Any]:
+    """now: the "as of" time for replays; acknowledgements are not sent for complaints already past due."""
+    queued = queue_acknowledgements_task(now or datetime.now(UTC))
     sent = send_pending_task()
     failures = sent.pop("failures", [])
     publish_table("notify-summary", [{"acknowledgements_queued": queued, **sent}], "Outbox delivery")

@@ -17,10 +17,12 @@ from flows.weekly_report import weekly_report
 @flow(name="pipeline")
 def pipeline(since: datetime | None = None, until: datetime | None = None, week: str | None = None,
              now: datetime | None = None) -> dict[str, Any]:
+    """since/until: ingest window (backfill); week: report week; now: "as of" time for plans and
+    notifications when replaying history (default: the real time)."""
     return {
         "ingest": ingest(since=since, until=until),
         "process": process(),
         "plan": plan(now=now),
-        "notify": notify(),
+        "notify": notify(now=now),
         "weekly_report": weekly_report(week=week),
     }

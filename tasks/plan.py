@@ -36,8 +36,9 @@ def escalate_task(now: datetime) -> list[dict[str, Any]]:
                 recipient=f"{n.to_owner}@{rt.config.routing.email_domain}",
                 language="en",
                 template="escalation",
-                context={"step_title": n.step_title, "plan_id": n.plan_id, "level": n.level,
-                         "owner": n.to_owner, "due_at": n.due_at},
+                context={"level": n.level, "subject_ref": n.subject_ref, "subject_title": n.subject_title,
+                         "step_title": n.step_title, "from_owner": n.from_owner, "to_owner": n.to_owner,
+                         "due_at": n.due_at, "reason": n.reason},
                 settings=rt.settings,
             )
     return [{"step": n.step_id, "plan": n.plan_id, "level": n.level, "to": n.to_owner} for n in notices]

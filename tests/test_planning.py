@@ -57,7 +57,9 @@ def test_escalation_once_per_level(db_url: str, app_config: AppConfig) -> None:
     with session_scope(db_url) as s:
         assert escalate_overdue(s, app_config, first_due) == []  # due, not yet past due
         notices = escalate_overdue(s, app_config, first_due + timedelta(minutes=1))
-        assert [(n.level, n.to_owner) for n in notices] == [(1, "payops.lead")]
+        assert [(n.level, n.from_owner, n.to_owner, n.subject_ref) for n in notices] == [
+            (1, "payops.wang", "payops.lead", f"I{1:08d}")]
+        assert notices[0].subject_title == "t"
     with session_scope(db_url) as s:
         # Re-run within the same breach: nothing more.
         assert escalate_overdue(s, app_config, first_due + timedelta(minutes=30)) == []

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:36:21.588635
+Create Date: 2026-11-23 10:54:38.381299
 """
 from collections.abc import Sequence
 

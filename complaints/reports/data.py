@@ -1,0 +1,820 @@
+"""Figures for the weekly reports, gathered with a fixed number of aggregate queries (no per-row queries).
+
+Everything is for one ISO week in the ops timezone. Only canonical complaints (not duplicates) are
+counted; complaint text leaves this module masked and truncated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, String, Text, and_, case, cast, distinct, func, literal, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from complaints.config import AppConfig
+from complaints.models import (
+    Complaint,
+    DuplicateLink,
+    Incident,
+    Notification,
+    Plan,
+    PlanStep,
+    QuarantinedRecord,
+)
+from complaints.pii import mask_text
+from complaints.reports.i18n import CHANNELS, LANGUAGES, SEVERITIES, TEXT, UNCLASSIFIED
+
+Bilingual = dict[str, str]
+
+WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+TREND_WEEKS = 8
+RESOLVED = ("resolved", "closed")
+STEP_DONE = ("done", "skipped", "cancelled")
+PLAN_DONE = ("done", "closed", "cancelled")
+EXCERPTS_PER_INCIDENT = 3
+EXCERPT_CHARS = 160
+# Read a little more than we show: masking must see whole numbers before the text is cut.
+EXCERPT_READ_CHARS = 400
+SENSITIVE_LIST_MAX = 15
+OVERDUE_LIST_MAX = 40
+TIMELINE_LOOKBACK = timedelta(days=7)
+GROWTH_MIN_COUNT = 3
+ACK_KIND = "acknowledgement"
+SEVERITY_ORDER = ("critical", "major", "minor")
+
+
+# --- weeks ----------------------------------------------------------------------------------------
+
+
+def parse_week(week: str) -> date:
+    """Monday of an ISO week written like 2026-W47."""
+    m = WEEK_RE.fullmatch(week)
+    if not m:
+        raise ValueError(f"week {week!r}: expected YYYY-Www, e.g. 2026-W47")
+    try:
+        return date.fromisocalendar(int(m[1]), int(m[2]), 1)
+    except ValueError as exc:
+        raise ValueError(f"week {week!r}: {exc}") from exc
+
+
+def week_of(day: date) -> str:
+    year, num, _ = day.isocalendar()
+    return f"{year}-W{num:02d}"
+
+
+def shift_week(week: str, weeks: int) -> str:
+    return week_of(parse_week(week) + timedelta(weeks=weeks))
+
+
+def iso_week_bounds(week: str, tz: str) -> tuple[datetime, datetime]:
+    """[Monday 00:00, next Monday 00:00) in the ops timezone, as aware datetimes."""
+    monday = parse_week(week)
+    zone = ZoneInfo(tz)
+    # Built from dates, not start + 7 days, so a DST change inside the week keeps midnight boundaries.
+    return datetime.combine(monday, time(), zone), datetime.combine(monday + timedelta(days=7), time(), zone)
+
+
+def last_complete_week(now: datetime, tz: str) -> str:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    today = now.astimezone(ZoneInfo(tz)).date()
+    return week_of(today - timedelta(days=today.isoweekday() - 1 + 7))
+
+
+# --- result records -------------------------------------------------------------------------------
+
+
+@dataclass
+class Count:
+    key: str
+    label: Bilingual
+    count: int
+    previous: int = 0
+
+
+@dataclass
+class CategoryFigure:
+    key: str | None
+    label: Bilingual
+    count: int
+    previous: int
+    trend: list[int]  # the TREND_WEEKS weeks ending with this one, oldest first
+    earlier: int  # complaints in the TREND_WEEKS weeks before this one
+
+    @property
+    def change(self) -> int:
+        return self.count - self.previous
+
+    @property
+    def growth(self) -> float | None:
+        return self.change / self.previous if self.previous else None
+
+    @property
+    def weeks_present(self) -> int:
+        return sum(1 for n in self.trend if n)
+
+
+@dataclass
+class Excerpt:
+    complaint_id: int
+    received_at: datetime
+    channel: str
+    category: str | None
+    severity: str | None
+    text: str  # masked, truncated
+    amount: Decimal | None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepFigure:
+    seq: int
+    title: str
+    owner: str
+    due_at: datetime
+    status: str
+    escalation_level: int
+    done_at: datetime | None
+    overdue: bool
+
+
+@dataclass
+class PlanFigure:
+    id: int
+    team: str
+    status: str
+    due_at: datetime
+    overdue: bool
+    steps: list[StepFigure]
+
+
+@dataclass
+class IncidentFigure:
+    id: int
+    title: str
+    category: str
+    label: Bilingual
+    severity: str
+    status: str
+    phase: str  # new | ongoing | resolved (in this week; each incident has exactly one)
+    detected_at: datetime
+    first_complaint_at: datetime
+    last_complaint_at: datetime
+    resolved_at: datetime | None
+    users: int
+    complaints: int
+    amount_at_risk: Decimal | None
+    reason: dict[str, Any]
+    root_cause: str | None
+    plan: PlanFigure | None = None
+    excerpts: list[Excerpt] = field(default_factory=list)
+    hourly: list[tuple[datetime, int]] = field(default_factory=list)  # UTC hour start, count
+
+
+@dataclass
+class OverdueStep:
+    plan_id: int
+    subject: Bilingual
+    team: str
+    seq: int
+    title: str
+    owner: str
+    due_at: datetime
+    status: str
+    escalation_level: int
+    overdue_hours: int
+
+
+@dataclass
+class SlaRow:
+    channel: str
+    label: Bilingual
+    complaints: int
+    acknowledged: int
+    within_1d: int
+
+    @property
+    def within_share(self) -> float | None:
+        return self.within_1d / self.complaints if self.complaints else None
+
+
+@dataclass
+class WeeklyData:
+    week: str
+    tz: str
+    start: datetime
+    end: datetime
+    trend_weeks: list[str]
+    generated_at: datetime
+    labels: dict[str, Bilingual] = field(default_factory=dict)  # category key -> label
+    complaints: int = 0
+    previous_complaints: int = 0
+    by_category: list[CategoryFigure] = field(default_factory=list)
+    by_channel: list[Count] = field(default_factory=list)
+    by_severity: list[Count] = field(default_factory=list)
+    duplicates: int = 0
+    quarantined: list[Count] = field(default_factory=list)
+    incidents: list[IncidentFigure] = field(default_factory=list)
+    affected_users: int = 0
+    overdue_steps: list[OverdueStep] = field(default_factory=list)
+    overdue_step_count: int = 0
+    overdue_owners: list[Count] = field(default_factory=list)
+    overdue_plans: int = 0
+    sla: list[SlaRow] = field(default_factory=list)
+    regulator: list[Excerpt] = field(default_factory=list)
+    regulator_count: int = 0
+    media_threats: list[Excerpt] = field(default_factory=list)
+    media_threat_count: int = 0
+    growing: list[CategoryFigure] = field(default_factory=list)
+    recurring: list[CategoryFigure] = field(default_factory=list)
+    new_categories: list[CategoryFigure] = field(default_factory=list)
+    new_merchants: list[Count] = field(default_factory=list)
+    recommendations: list[Bilingual] = field(default_factory=list)
+
+    @property
+    def recent_categories(self) -> list[CategoryFigure]:
+        """Categories with complaints this week or last week."""
+        return [c for c in self.by_category if c.count or c.previous]
+
+    def category_label(self, key: str | None, lang: str) -> str:
+        return (self.labels.get(key) or {lang: key})[lang] if key else UNCLASSIFIED[lang]
+
+    def phase(self, phase: str) -> list[IncidentFigure]:
+        return [i for i in self.incidents if i.phase == phase]
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(q.count for q in self.quarantined)
+
+    @property
+    def amount_at_risk(self) -> Decimal:
+        return sum((i.amount_at_risk or Decimal(0) for i in self.incidents), Decimal(0))
+
+    @property
+    def sla_total(self) -> SlaRow:
+        return SlaRow(
+            "total",
+            {lang: TEXT[lang]["total"] for lang in LANGUAGES},
+            sum(r.complaints for r in self.sla),
+            sum(r.acknowledged for r in self.sla),
+            sum(r.within_1d for r in self.sla),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures, stored on the Report row and quoted in the stakeholder email."""
+        return {
+            "week": self.week,
+            "complaints": self.complaints,
+            "previous_complaints": self.previous_complaints,
+            "incidents": len(self.incidents),
+            "new_incidents": len(self.phase("new")),
+            "ongoing_incidents": len(self.phase("ongoing")),
+            "resolved_incidents": len(self.phase("resolved")),
+            "affected_users": self.affected_users,
+            "amount_at_risk": float(self.amount_at_risk),
+            "overdue_steps": self.overdue_step_count,
+            "overdue_plans": self.overdue_plans,
+            "regulator_complaints": self.regulator_count,
+            "media_threats": self.media_threat_count,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined_total,
+        }
+
+
+# --- SQL helpers ----------------------------------------------------------------------------------
+
+CANONICAL = Complaint.duplicate_of_id.is_(None)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _user_key() -> ColumnElement[str]:
+    """Same person key as complaints.dedupe.person_key; complaints with neither count alone."""
+    return case(
+        (Complaint.contact_key.is_not(None), literal("contact:") + Complaint.contact_key),
+        (Complaint.customer_ref.is_not(None), literal("ref:") + Complaint.customer_ref),
+        else_=literal("anonymous:") + cast(Complaint.id, String),
+    )
+
+
+def _hour_bucket(dialect: str, col: Any) -> ColumnElement[Any]:
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m-%d %H:00:00", col)
+    return func.date_trunc("hour", func.timezone("UTC", col))
+
+
+def _as_utc_hour(value: str | datetime) -> datetime:
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _within(dialect: str, later: Any, earlier: Any, delta: timedelta) -> ColumnElement[bool]:
+    if dialect == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0 <= delta.total_seconds()
+    return later - earlier <= delta
+
+
+def _excerpt(text: str | None) -> str:
+    masked = " ".join(mask_text(text or "").split())
+    return masked if len(masked) <= EXCERPT_CHARS else masked[: EXCERPT_CHARS - 1] + "…"
+
+
+def _bi(table: dict[str, Bilingual], key: str) -> Bilingual:
+    return {lang: table.get(key, {}).get(lang, key) for lang in LANGUAGES}
+
+
+def _category_label(cfg: AppConfig, key: str | None) -> Bilingual:
+    if key is None:
+        return dict(UNCLASSIFIED)
+    cat = cfg.taxonomy.categories.get(key)
+    return {"zh": cat.label_zh, "en": cat.label_en} if cat else {lang: key for lang in LANGUAGES}
+
+
+def _team_for(cfg: AppConfig, category: str | None) -> str:
+    for route in cfg.routing.routes:
+        if route.category == category and route.severity is None:
+            return route.team
+    return cfg.routing.default_team
+
+
+# --- gathering ------------------------------------------------------------------------------------
+
+
+def weekly_report_data(session: Session, cfg: AppConfig, week: str, tz: str) -> WeeklyData:
+    """Every figure both weekly reports show for one ISO week (e.g. "2026-W47") in timezone tz."""
+    start, end = iso_week_bounds(week, tz)
+    weeks = [shift_week(week, i - TREND_WEEKS) for i in range(TREND_WEEKS + 1)]
+    edges = [iso_week_bounds(w, tz)[0] for w in weeks] + [end]
+    data = WeeklyData(
+        week=week,
+        tz=tz,
+        start=start,
+        end=end,
+        trend_weeks=weeks[1:],
+        generated_at=datetime.now(UTC),
+        labels={k: _category_label(cfg, k) for k in cfg.taxonomy.categories},
+    )
+    dialect = _dialect(session)
+    _volumes(session, cfg, data, edges)
+    data.duplicates = session.execute(
+        select(func.count()).where(DuplicateLink.created_at >= start, DuplicateLink.created_at < end)
+    ).scalar_one()
+    data.quarantined = [
+        Count(src, {lang: src for lang in LANGUAGES}, n)
+        for src, n in session.execute(
+            select(QuarantinedRecord.source, func.count())
+            .where(QuarantinedRecord.created_at >= start, QuarantinedRecord.created_at < end)
+            .group_by(QuarantinedRecord.source)
+            .order_by(func.count().desc())
+        ).all()
+    ]
+    _incidents(session, cfg, data, dialect)
+    _overdue(session, data)
+    _sla(session, data, dialect)
+    _sensitive(session, cfg, data)
+    _new_merchants(session, data, edges)
+    _lessons(data)
+    data.recommendations = recommendations(data, cfg)
+    return data
+
+
+def _volumes(session: Session, cfg: AppConfig, data: WeeklyData, edges: list[datetime]) -> None:
+    """Counts by category/channel/severity for this week, last week and the trend, in one query."""
+    wk = case(*[(Complaint.received_at < edges[i + 1], i) for i in range(len(edges) - 1)])
+    # Grouping on a subquery column: PostgreSQL cannot match a CASE with bound parameters in GROUP BY.
+    inner = (
+        select(Complaint.category, Complaint.channel, Complaint.severity, wk.label("wk"))
+        .where(CANONICAL, Complaint.received_at >= edges[0], Complaint.received_at < edges[-1])
+        .subquery()
+    )
+    rows = session.execute(
+        select(inner.c.category, inner.c.channel, inner.c.severity, inner.c.wk, func.count()).group_by(
+            inner.c.category, inner.c.channel, inner.c.severity, inner.c.wk
+        )
+    ).all()
+    this, prev = TREND_WEEKS, TREND_WEEKS - 1
+    per_cat: dict[str | None, list[int]] = defaultdict(lambda: [0] * (TREND_WEEKS + 1))
+    channels: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    severities: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for category, channel, severity, w, n in rows:
+        per_cat[category][w] += n
+        if w in (this, prev):
+            channels[channel][this - w] += n
+            severities[severity or "unclassified"][this - w] += n
+    data.complaints = sum(v[this] for v in per_cat.values())
+    data.previous_complaints = sum(v[prev] for v in per_cat.values())
+    data.by_category = sorted(
+        (
+            CategoryFigure(key, _category_label(cfg, key), v[this], v[prev], v[1:], sum(v[:this]))
+            for key, v in per_cat.items()
+        ),
+        key=lambda c: (-c.count, -c.previous, c.key or "~"),
+    )
+    data.by_channel = sorted(
+        (Count(k, _bi(CHANNELS, k), v[0], v[1]) for k, v in channels.items() if v[0] or v[1]),
+        key=lambda c: (-c.count, c.key),
+    )
+    order = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    data.by_severity = sorted(
+        (
+            Count(k, _bi(SEVERITIES, k) if k in SEVERITIES else dict(UNCLASSIFIED), v[0], v[1])
+            for k, v in severities.items()
+            if v[0] or v[1]
+        ),
+        key=lambda c: order.get(c.key, len(order)),
+    )
+
+
+def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str) -> None:
+    start, end = data.start, data.end
+    resolved_like = Incident.status.in_(RESOLVED)
+    incidents = (
+        session.execute(
+            select(Incident)
+            .where(
+                Incident.detected_at < end,
+                or_(
+                    Incident.resolved_at >= start,
+                    # Resolved without a timestamp: the last update is the best evidence of when.
+                    and_(Incident.resolved_at.is_(None), or_(~resolved_like, Incident.updated_at >= start)),
+                ),
+            )
+            .order_by(Incident.severity, Incident.detected_at, Incident.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not incidents:
+        return
+    ids = [i.id for i in incidents]
+    stats = {
+        row[0]: row[1:]
+        for row in session.execute(
+            select(
+                Complaint.incident_id,
+                func.count(distinct(_user_key())),
+                func.sum(case((CANONICAL, 1), else_=0)),
+                func.sum(case((CANONICAL, Complaint.amount))),
+            )
+            .where(Complaint.incident_id.in_(ids))
+            .group_by(Complaint.incident_id)
+        ).all()
+    }
+    # One person in two incidents is one affected user; incidents without member rows add their stored count.
+    data.affected_users = session.execute(
+        select(func.count(distinct(_user_key()))).where(Complaint.incident_id.in_(ids))
+    ).scalar_one() + sum(i.user_count for i in incidents if i.id not in stats)
+
+    hour = _hour_bucket(dialect, Complaint.received_at)
+    inner = (
+        select(Complaint.incident_id, hour.label("h"))
+        .where(
+            Complaint.incident_id.in_(ids),
+            CANONICAL,
+            Complaint.received_at >= start - TIMELINE_LOOKBACK,
+            Complaint.received_at < end,
+        )
+        .subquery()
+    )
+    hourly: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for inc_id, h, n in session.execute(
+        select(inner.c.incident_id, inner.c.h, func.count())
+        .group_by(inner.c.incident_id, inner.c.h)
+        .order_by(inner.c.incident_id, inner.c.h)
+    ).all():
+        hourly[inc_id].append((_as_utc_hour(h), n))
+
+    sev_rank = case((Complaint.severity == "critical", 0), (Complaint.severity == "major", 1), else_=2)
+    rn = func.row_number().over(
+        partition_by=Complaint.incident_id, order_by=(sev_rank, Complaint.received_at, Complaint.id)
+    )
+    ranked = (
+        select(Complaint.id.label("id"), rn.label("rn"))
+        .where(Complaint.incident_id.in_(ids), CANONICAL)
+        .subquery()
+    )
+    excerpts: dict[int, list[Excerpt]] = defaultdict(list)
+    for row in session.execute(
+        select(
+            Complaint.id,
+            Complaint.incident_id,
+            Complaint.received_at,
+            Complaint.channel,
+            Complaint.category,
+            Complaint.severity,
+            func.substr(Complaint.body, 1, EXCERPT_READ_CHARS),
+            Complaint.amount,
+        )
+        .join(ranked, ranked.c.id == Complaint.id)
+        .where(ranked.c.rn <= EXCERPTS_PER_INCIDENT)
+        .order_by(Complaint.incident_id, ranked.c.rn)
+    ).all():
+        excerpts[row[1]].append(Excerpt(row[0], row[2], row[3], row[4], row[5], _excerpt(row[6]), row[7]))
+
+    plans = {
+        p.subject_id: p
+        for p in session.execute(
+            select(Plan)
+            .where(Plan.subject_type == "incident", Plan.subject_id.in_(ids))
+            .options(selectinload(Plan.steps))
+        ).scalars()
+    }
+
+    for inc in incidents:
+        users, count, amount = stats.get(inc.id, (0, 0, None))
+        closed_at = inc.resolved_at or (inc.updated_at if inc.status in RESOLVED else None)
+        if closed_at is not None and start <= closed_at < end:
+            phase = "resolved"
+        elif inc.detected_at >= start:
+            phase = "new"
+        else:
+            phase = "ongoing"
+        data.incidents.append(
+            IncidentFigure(
+                id=inc.id,
+                title=inc.title,
+                category=inc.category,
+                label=_category_label(cfg, inc.category),
+                severity=inc.severity,
+                status=inc.status,
+                phase=phase,
+                detected_at=inc.detected_at,
+                first_complaint_at=inc.first_complaint_at,
+                last_complaint_at=inc.last_complaint_at,
+                resolved_at=closed_at,
+                # Members counted now; the stored counters are the fallback for an incident without any.
+                users=users or inc.user_count,
+                complaints=count or inc.complaint_count,
+                amount_at_risk=amount if amount is not None else inc.amount_at_risk,
+                reason=dict(inc.reason or {}),
+                root_cause=mask_text(inc.root_cause) if inc.root_cause else None,
+                plan=_plan_figure(plans[inc.id], end) if inc.id in plans else None,
+                excerpts=excerpts.get(inc.id, []),
+                hourly=hourly.get(inc.id, []),
+            )
+        )
+
+
+def _step_open_at(end: datetime) -> ColumnElement[bool]:
+    return or_(PlanStep.done_at >= end, and_(PlanStep.done_at.is_(None), PlanStep.status.not_in(STEP_DONE)))
+
+
+def _plan_figure(plan: Plan, end: datetime) -> PlanFigure:
+    def open_at_end(done_at: datetime | None, status: str, finished: tuple[str, ...]) -> bool:
+        return done_at >= end if done_at is not None else status not in finished
+
+    steps = [
+        StepFigure(
+            s.seq,
+            s.title,
+            s.owner,
+            s.due_at,
+            s.status,
+            s.escalation_level,
+            s.done_at,
+            s.due_at < end and open_at_end(s.done_at, s.status, STEP_DONE),
+        )
+        for s in plan.steps
+    ]
+    overdue = plan.due_at < end and open_at_end(plan.closed_at, plan.status, PLAN_DONE)
+    return PlanFigure(plan.id, plan.team, plan.status, plan.due_at, overdue, steps)
+
+
+def _overdue(session: Session, data: WeeklyData) -> None:
+    """Steps and plans past due and not finished at week end (as of then, not as of now)."""
+    end = data.end
+    where = (PlanStep.due_at < end, Plan.created_at < end, _step_open_at(end))
+    data.overdue_step_count = session.execute(
+        select(func.count()).select_from(PlanStep).join(Plan).where(*where)
+    ).scalar_one()
+    data.overdue_owners = [
+        Count(owner, {lang: owner for lang in LANGUAGES}, n)
+        for owner, n in session.execute(
+            select(PlanStep.owner, func.count())
+            .join(Plan)
+            .where(*where)
+            .group_by(PlanStep.owner)
+            .order_by(func.count().desc(), PlanStep.owner)
+        ).all()
+    ]
+    data.overdue_plans = session.execute(
+        select(func.count()).where(
+            Plan.due_at < end,
+            Plan.created_at < end,
+            or_(Plan.closed_at >= end, and_(Plan.closed_at.is_(None), Plan.status.not_in(PLAN_DONE))),
+        )
+    ).scalar_one()
+    rows = session.execute(
+        select(PlanStep, Plan.team, Plan.subject_type, Plan.subject_id)
+        .join(Plan)
+        .where(*where)
+        .order_by(PlanStep.escalation_level.desc(), PlanStep.due_at, PlanStep.id)
+        .limit(OVERDUE_LIST_MAX)
+    ).all()
+    titles = {i.id: i.title for i in data.incidents}
+    missing = {sid for _, _, stype, sid in rows if stype == "incident" and sid not in titles}
+    if missing:
+        titles.update(session.execute(select(Incident.id, Incident.title).where(Incident.id.in_(missing))).all())
+    for step, team, stype, sid in rows:
+        if stype == "incident":
+            subject = {
+                lang: TEXT[lang]["incident_ref"].format(id=sid) + (f" {titles[sid]}" if sid in titles else "")
+                for lang in LANGUAGES
+            }
+        else:
+            subject = {lang: TEXT[lang]["complaint_ref"].format(id=sid) for lang in LANGUAGES}
+        data.overdue_steps.append(
+            OverdueStep(
+                plan_id=step.plan_id,
+                subject=subject,
+                team=team,
+                seq=step.seq,
+                title=step.title,
+                owner=step.owner,
+                due_at=step.due_at,
+                status=step.status,
+                escalation_level=step.escalation_level,
+                overdue_hours=int((end - step.due_at).total_seconds() // 3600),
+            )
+        )
+
+
+def _sla(session: Session, data: WeeklyData, dialect: str) -> None:
+    ack = (
+        select(Notification.complaint_id.label("complaint_id"), func.min(Notification.sent_at).label("at"))
+        # An acknowledgement is never sent before its complaint arrives: skip the older outbox.
+        .where(Notification.kind == ACK_KIND, Notification.sent_at >= data.start)
+        .group_by(Notification.complaint_id)
+        .subquery()
+    )
+    within = _within(dialect, ack.c.at, Complaint.received_at, timedelta(days=1))
+    rows = session.execute(
+        select(
+            Complaint.channel,
+            func.count(Complaint.id),
+            func.count(ack.c.at),
+            func.sum(case((and_(ack.c.at.is_not(None), within), 1), else_=0)),
+        )
+        .outerjoin(ack, ack.c.complaint_id == Complaint.id)
+        .where(CANONICAL, Complaint.received_at >= data.start, Complaint.received_at < data.end)
+        .group_by(Complaint.channel)
+        .order_by(func.count(Complaint.id).desc(), Complaint.channel)
+    ).all()
+    data.sla = [SlaRow(ch, _bi(CHANNELS, ch), n, acked, int(w or 0)) for ch, n, acked, w in rows]
+
+
+def _sensitive(session: Session, cfg: AppConfig, data: WeeklyData) -> None:
+    """Regulator-referred complaints and complaints threatening media, court or regulator exposure."""
+    regulator_channels = list(cfg.taxonomy.severity.regulator_channels) or ["regulator"]
+    # Prefilter in SQL on the JSON text; the exact "starts with threat" test is below.
+    threat_like = cast(Complaint.severity_reasons, Text).like('%"threat%')
+    rows = session.execute(
+        select(
+            Complaint.id,
+            Complaint.received_at,
+            Complaint.channel,
+            Complaint.category,
+            Complaint.severity,
+            func.substr(Complaint.body, 1, EXCERPT_READ_CHARS),
+            Complaint.amount,
+            Complaint.severity_reasons,
+        )
+        .where(
+            CANONICAL,
+            Complaint.received_at >= data.start,
+            Complaint.received_at < data.end,
+            or_(Complaint.channel.in_(regulator_channels), threat_like),
+        )
+        .order_by(Complaint.received_at, Complaint.id)
+    ).all()
+    for cid, received, channel, category, severity, body, amount, reasons in rows:
+        reasons = [str(r) for r in reasons or []]
+        ex = Excerpt(cid, received, channel, category, severity, _excerpt(body), amount, reasons)
+        if channel in regulator_channels:
+            data.regulator_count += 1
+            if len(data.regulator) < SENSITIVE_LIST_MAX:
+                data.regulator.append(ex)
+        if any(r.startswith("threat") for r in reasons):
+            data.media_threat_count += 1
+            if len(data.media_threats) < SENSITIVE_LIST_MAX:
+                data.media_threats.append(ex)
+
+
+def _new_merchants(session: Session, data: WeeklyData, edges: list[datetime]) -> None:
+    in_week = Complaint.received_at >= data.start
+    cur = func.sum(case((in_week, 1), else_=0))
+    before = func.sum(case((in_week, 0), else_=1))
+    rows = session.execute(
+        select(Complaint.merchant, cur)
+        .where(
+            CANONICAL,
+            Complaint.merchant.is_not(None),
+            Complaint.received_at >= edges[0],
+            Complaint.received_at < data.end,
+        )
+        .group_by(Complaint.merchant)
+        .having(and_(cur > 0, before == 0))
+        .order_by(cur.desc(), Complaint.merchant)
+        .limit(10)
+    ).all()
+    data.new_merchants = [Count(m, {lang: m for lang in LANGUAGES}, n) for m, n in rows]
+
+
+def _lessons(data: WeeklyData) -> None:
+    cats = [c for c in data.by_category if c.key is not None]
+    data.growing = sorted(
+        (c for c in cats if c.count >= GROWTH_MIN_COUNT and c.count > c.previous),
+        key=lambda c: (-c.change, -c.count),
+    )
+    data.recurring = sorted(
+        (c for c in cats if c.weeks_present >= 3),
+        key=lambda c: (-c.weeks_present, -sum(c.trend), c.key or ""),
+    )[:5]
+    data.new_categories = [c for c in cats if c.count and not c.earlier]
+
+
+def recommendations(data: WeeklyData, cfg: AppConfig) -> list[Bilingual]:
+    """Plain sentences ops can act on, each derived from one figure in the report."""
+    recs: list[Bilingual] = []
+    for c in data.growing[:3]:
+        team = _team_for(cfg, c.key)
+        if c.growth is not None and c.growth >= 0.5:
+            recs.append({
+                "zh": f"「{c.label['zh']}」投诉环比增长 {c.growth:.0%}（{c.previous} → {c.count}），"
+                f"建议 {team} 团队排查集中出现的商户与产品。",
+                "en": f"{c.label['en']} complaints grew {c.growth:.0%} week over week ({c.previous} → "
+                f"{c.count}); the {team} team should review the merchants and products behind them.",
+            })
+    for c in data.new_categories[:3]:
+        recs.append({
+            "zh": f"「{c.label['zh']}」是近 8 周首次出现的投诉类别（本周 {c.count} 件），"
+            "建议确认是否为新问题并指定负责人。",
+            "en": f"{c.label['en']} is a new complaint category this week ({c.count}, none in the previous "
+            "8 weeks); confirm whether it is a new problem and assign an owner.",
+        })
+    merchants = [m for m in data.new_merchants if m.count >= 2][:3]
+    if merchants:
+        names = "、".join(m.key for m in merchants)
+        recs.append({
+            "zh": f"商户 {names} 近 8 周首次被投诉且本周已多次出现，建议商户运营核查其收费与履约情况。",
+            "en": f"Merchant(s) {', '.join(m.key for m in merchants)} drew repeated complaints this week after "
+            "none in 8 weeks; merchant operations should check their pricing and fulfilment.",
+        })
+    if data.overdue_step_count:
+        owners = ", ".join(f"{o.key} ({o.count})" for o in data.overdue_owners[:3])
+        recs.append({
+            "zh": f"截至周末有 {data.overdue_step_count} 个整改步骤逾期（{owners}），请按升级链跟进。",
+            "en": f"{data.overdue_step_count} plan steps were overdue at week end ({owners}); follow up "
+            "through the escalation chain.",
+        })
+    missing = [i for i in data.phase("resolved") if not i.root_cause]
+    if missing:
+        recs.append({
+            "zh": f"{len(missing)} 个已解决事件未记录根因，请补充根因与预防措施以便复盘。",
+            "en": f"{len(missing)} resolved incident(s) have no recorded root cause; record the cause and "
+            "the prevention so the lesson is kept.",
+        })
+    slow = [r for r in data.sla if r.complaints >= 5 and r.acknowledged and (r.within_share or 0) < 0.9]
+    if slow:
+        recs.append({
+            "zh": "24 小时内确认率低于 90% 的渠道："
+            + "、".join(f"{r.label['zh']} {r.within_share or 0:.0%}" for r in slow)
+            + "，建议增加值守或启用自动确认。",
+            "en": "Channels acknowledging fewer than 90% of complaints within 24 hours: "
+            + ", ".join(f"{r.label['en']} {r.within_share or 0:.0%}" for r in slow)
+            + "; add cover or automatic acknowledgements.",
+        })
+    if data.regulator_count:
+        recs.append({
+            "zh": f"本周有 {data.regulator_count} 件监管转办投诉，须在监管时限内答复并由合规复核。",
+            "en": f"{data.regulator_count} regulator-referred complaint(s) this week must be answered within "
+            "the regulator's deadline and reviewed by compliance.",
+        })
+    if data.media_threat_count:
+        recs.append({
+            "zh": f"{data.media_threat_count} 件投诉含媒体曝光或诉讼威胁，建议公关与客服联合回访。",
+            "en": f"{data.media_threat_count} complaint(s) threaten media exposure or legal action; call "
+            "these users back jointly with communications.",
+        })
+    chronic = [c for c in data.recurring if c.weeks_present == TREND_WEEKS]
+    for c in chronic[:2]:
+        recs.append({
+            "zh": f"「{c.label['zh']}」连续 {TREND_WEEKS} 周都有投诉，属长期问题，建议立项根治。",
+            "en": f"{c.label['en']} has had complaints in each of the last {TREND_WEEKS} weeks; treat it "
+            "as a chronic problem and fund a permanent fix.",
+        })
+    if not recs:
+        recs.append({
+            "zh": "本周各项指标平稳，无需特别跟进的事项。",
+            "en": "Figures are stable this week; no specific follow-up is needed.",
+        })
+    return recs
+

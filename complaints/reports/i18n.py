@@ -1,0 +1,287 @@
+"""Report wording in Chinese and English: headings, labels for codes, date and number formats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+LANGUAGES = ("zh", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "company": "数字钱包 · 投诉运营",
+        "crisis_title": "投诉危机周报",
+        "lessons_title": "投诉复盘周报",
+        "generated": "生成时间",
+        "contents": "目录",
+        "week_fmt": "{year}年第{week}周（{start} 至 {end}）",
+        "date_fmt": "%Y-%m-%d",
+        "summary": "执行摘要",
+        "headline": "本周要点",
+        "complaints": "投诉（去重后）",
+        "previous_week": "上周",
+        "incidents": "集体投诉事件",
+        "new_incidents": "新增事件",
+        "ongoing_incidents": "持续事件",
+        "resolved_incidents": "已解决事件",
+        "affected_users": "受影响用户",
+        "amount_at_risk": "涉及金额",
+        "regulator": "监管转办投诉",
+        "media_threats": "媒体曝光威胁",
+        "overdue_plans": "逾期整改计划",
+        "overdue_steps": "逾期整改步骤",
+        "duplicates": "合并重复投诉",
+        "quarantined": "隔离的异常记录",
+        "by_category": "按类别",
+        "by_channel": "按渠道",
+        "by_severity": "按严重程度",
+        "category": "类别",
+        "channel": "渠道",
+        "severity": "严重程度",
+        "count": "数量",
+        "this_week": "本周",
+        "change": "变化",
+        "share": "占比",
+        "incident_details": "事件详情",
+        "no_incidents": "本周没有集体投诉事件。",
+        "timeline": "投诉时间线（每小时投诉数）",
+        "why": "定级依据",
+        "status": "状态",
+        "phase": "本周状态",
+        "detected_at": "发现时间",
+        "first_complaint": "首次投诉",
+        "last_complaint": "最近投诉",
+        "resolved_at": "解决时间",
+        "team": "负责团队",
+        "plan": "整改计划",
+        "plan_due": "计划截止",
+        "no_plan": "尚未制定整改计划。",
+        "step": "步骤",
+        "owner": "负责人",
+        "due": "截止时间",
+        "escalation": "升级级别",
+        "overdue": "已逾期",
+        "excerpts": "典型投诉摘录（已脱敏）",
+        "no_excerpts": "无投诉摘录。",
+        "received": "收到时间",
+        "excerpt": "内容",
+        "amount": "金额",
+        "subject": "对象",
+        "overdue_section": "逾期整改事项（截至周末）",
+        "no_overdue": "截至周末没有逾期的整改步骤。",
+        "overdue_by": "逾期时长",
+        "sla": "服务时效（24 小时内确认）",
+        "sla_note": "确认 = 已发送受理确认通知；时效按收到时间起 24 小时计算。",
+        "no_sla": "本周没有发送受理确认通知，无法计算确认时效。",
+        "acknowledged": "已确认",
+        "within_1d": "24 小时内确认",
+        "within_share": "24 小时内确认率",
+        "total": "合计",
+        "sensitive": "监管转办与媒体威胁投诉",
+        "no_sensitive": "本周没有监管转办或媒体曝光威胁的投诉。",
+        "reasons": "原因",
+        "data_quality": "数据质量",
+        "lessons_intro": "本报告回顾本周及近 8 周的投诉趋势、反复出现的问题和已解决事件的根因，并给出改进建议。",
+        "trends": "近 8 周类别趋势",
+        "wow": "环比变化（本周对上周）",
+        "growth": "增长率",
+        "recurring": "反复出现的问题",
+        "recurring_note": "近 8 周中出现投诉的周数最多的类别。",
+        "weeks_present": "出现周数",
+        "total_8w": "8 周合计",
+        "no_recurring": "近 8 周没有反复出现的问题。",
+        "new_problems": "新问题",
+        "new_problems_note": "本周出现、而此前 8 周没有任何投诉的类别和商户。",
+        "new_categories": "新出现的类别",
+        "new_merchants": "新被投诉的商户",
+        "merchant": "商户",
+        "no_new_problems": "本周没有新出现的问题。",
+        "closed_incidents": "本周解决的事件与根因",
+        "root_cause": "根因",
+        "no_root_cause": "未记录根因",
+        "no_closed": "本周没有解决的事件。",
+        "recommendations": "改进建议",
+        "incident": "事件",
+        "complaint_ref": "投诉 #{id}",
+        "incident_ref": "事件 #{id}",
+        "hours": "{n} 小时",
+        "none": "无",
+    },
+    "en": {
+        "company": "Digital Wallet · Complaint Operations",
+        "crisis_title": "Weekly Complaint Crisis Report",
+        "lessons_title": "Weekly Lessons-Learned Report",
+        "generated": "Generated",
+        "contents": "Contents",
+        "week_fmt": "Week {week}, {year} ({start} to {end})",
+        "date_fmt": "%d %b %Y",
+        "summary": "Executive summary",
+        "headline": "Headlines",
+        "complaints": "Complaints (de-duplicated)",
+        "previous_week": "Previous week",
+        "incidents": "Collective incidents",
+        "new_incidents": "New incidents",
+        "ongoing_incidents": "Ongoing incidents",
+        "resolved_incidents": "Resolved incidents",
+        "affected_users": "Affected users",
+        "amount_at_risk": "Amount at risk",
+        "regulator": "Regulator-referred complaints",
+        "media_threats": "Media threats",
+        "overdue_plans": "Overdue plans",
+        "overdue_steps": "Overdue plan steps",
+        "duplicates": "Duplicates merged",
+        "quarantined": "Quarantined records",
+        "by_category": "By category",
+        "by_channel": "By channel",
+        "by_severity": "By severity",
+        "category": "Category",
+        "channel": "Channel",
+        "severity": "Severity",
+        "count": "Count",
+        "this_week": "This week",
+        "change": "Change",
+        "share": "Share",
+        "incident_details": "Incident details",
+        "no_incidents": "No incidents this week.",
+        "timeline": "Complaint timeline (complaints per hour)",
+        "why": "Why this severity",
+        "status": "Status",
+        "phase": "This week",
+        "detected_at": "Detected",
+        "first_complaint": "First complaint",
+        "last_complaint": "Latest complaint",
+        "resolved_at": "Resolved",
+        "team": "Owning team",
+        "plan": "Remediation plan",
+        "plan_due": "Plan due",
+        "no_plan": "No remediation plan yet.",
+        "step": "Step",
+        "owner": "Owner",
+        "due": "Due",
+        "escalation": "Escalation level",
+        "overdue": "Overdue",
+        "excerpts": "Representative complaints (masked)",
+        "no_excerpts": "No complaint excerpts.",
+        "received": "Received",
+        "excerpt": "Text",
+        "amount": "Amount",
+        "subject": "Subject",
+        "overdue_section": "Overdue remediation (at week end)",
+        "no_overdue": "No plan steps were overdue at week end.",
+        "overdue_by": "Overdue by",
+        "sla": "Service levels (acknowledged within 24 hours)",
+        "sla_note": "Acknowledged = an acknowledgement notification was sent; measured from receipt, 24 hours.",
+        "no_sla": "No acknowledgements were sent this week, so acknowledgement times cannot be measured.",
+        "acknowledged": "Acknowledged",
+        "within_1d": "Within 24 h",
+        "within_share": "Share within 24 h",
+        "total": "Total",
+        "sensitive": "Regulator-referred and media-threat complaints",
+        "no_sensitive": "No regulator-referred or media-threat complaints this week.",
+        "reasons": "Reasons",
+        "data_quality": "Data quality",
+        "lessons_intro": "This report reviews the week and the last 8 weeks: trends, recurring problems, root "
+        "causes of resolved incidents, and recommendations.",
+        "trends": "Category trends, last 8 weeks",
+        "wow": "Week-over-week change",
+        "growth": "Growth",
+        "recurring": "Top recurring problems",
+        "recurring_note": "Categories with complaints in the most of the last 8 weeks.",
+        "weeks_present": "Weeks present",
+        "total_8w": "8-week total",
+        "no_recurring": "No recurring problems in the last 8 weeks.",
+        "new_problems": "New problems",
+        "new_problems_note": "Categories and merchants with complaints this week and none in the previous 8 weeks.",
+        "new_categories": "New categories",
+        "new_merchants": "Newly complained-about merchants",
+        "merchant": "Merchant",
+        "no_new_problems": "No new problems this week.",
+        "closed_incidents": "Incidents resolved this week and their root causes",
+        "root_cause": "Root cause",
+        "no_root_cause": "Root cause not recorded",
+        "no_closed": "No incidents were resolved this week.",
+        "recommendations": "Recommendations",
+        "incident": "Incident",
+        "complaint_ref": "Complaint #{id}",
+        "incident_ref": "Incident #{id}",
+        "hours": "{n} h",
+        "none": "none",
+    },
+}
+
+CHANNELS: dict[str, dict[str, str]] = {
+    "app": {"zh": "App 反馈", "en": "App feedback"},
+    "hotline": {"zh": "客服热线", "en": "Hotline"},
+    "email": {"zh": "电子邮件", "en": "Email"},
+    "web": {"zh": "网页表单", "en": "Web form"},
+    "social": {"zh": "社交媒体", "en": "Social media"},
+    "regulator": {"zh": "监管转办", "en": "Regulator"},
+    "chat": {"zh": "在线客服", "en": "Live chat"},
+}
+
+SEVERITIES: dict[str, dict[str, str]] = {
+    "critical": {"zh": "严重", "en": "Critical"},
+    "major": {"zh": "重要", "en": "Major"},
+    "minor": {"zh": "一般", "en": "Minor"},
+    "P1": {"zh": "P1（最高）", "en": "P1 (highest)"},
+    "P2": {"zh": "P2", "en": "P2"},
+    "P3": {"zh": "P3", "en": "P3"},
+}
+
+STATUSES: dict[str, dict[str, str]] = {
+    "open": {"zh": "处理中", "en": "Open"},
+    "investigating": {"zh": "调查中", "en": "Investigating"},
+    "remediating": {"zh": "整改中", "en": "Remediating"},
+    "resolved": {"zh": "已解决", "en": "Resolved"},
+    "closed": {"zh": "已关闭", "en": "Closed"},
+    "pending": {"zh": "待处理", "en": "Pending"},
+    "in_progress": {"zh": "进行中", "en": "In progress"},
+    "done": {"zh": "已完成", "en": "Done"},
+    "skipped": {"zh": "已跳过", "en": "Skipped"},
+    "cancelled": {"zh": "已取消", "en": "Cancelled"},
+    "new": {"zh": "新增", "en": "New"},
+    "ongoing": {"zh": "持续", "en": "Ongoing"},
+}
+
+# Keys of Incident.reason as written by complaints.detect.
+REASON_KEYS: dict[str, dict[str, str]] = {
+    "rule": {"zh": "规则", "en": "Rule"},
+    "window_hours": {"zh": "窗口（小时）", "en": "Window (hours)"},
+    "threshold": {"zh": "阈值（用户数）", "en": "Threshold (users)"},
+    "observed_users": {"zh": "窗口内用户数", "en": "Users in window"},
+    "window_start": {"zh": "窗口开始", "en": "Window start"},
+    "window_end": {"zh": "窗口结束", "en": "Window end"},
+    "escalated_to": {"zh": "已升级为", "en": "Escalated to"},
+    "users_at_escalation": {"zh": "升级时用户数", "en": "Users at escalation"},
+}
+
+UNCLASSIFIED = {"zh": "未分类", "en": "Unclassified"}
+
+
+def label(table: dict[str, dict[str, str]], key: str | None, lang: str) -> str:
+    """Label of a code in a language; unknown codes show as themselves."""
+    if key is None:
+        return UNCLASSIFIED[lang]
+    return table.get(key, {}).get(lang, key)
+
+
+def fmt_int(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def fmt_amount(value: Decimal | float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def fmt_pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.0%}" if signed else f"{value:.0%}"
+
+
+def fmt_dt(value: datetime | None, tz: str, with_time: bool = True) -> str:
+    if value is None:
+        return "—"
+    local = value.astimezone(ZoneInfo(tz))
+    return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")

@@ -40,7 +40,7 @@ def write_gbk(path: Path, lines: list[str]) -> None:
     path.write_bytes((HEADER + "".join(lines)).encode("gbk"))
 
 
-def count(s, model, *where) -> int:  # noqa: ANN001
+def count(s, model, *where) -> int:
     return s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
@@ -49,7 +49,7 @@ def cfg(app_config: AppConfig, tmp_path: Path) -> AppConfig:
     return app_config.model_copy(update={"directory": tmp_path})
 
 
-def run(db_url: str, cfg: AppConfig, **kw) -> ingest_module.IngestSummary:  # noqa: ANN003
+def run(db_url: str, cfg: AppConfig, **kw) -> ingest_module.IngestSummary:
     with session_scope(db_url) as s:
         return ingest_source(s, cfg, SPEC, "k", **kw)
 
@@ -67,7 +67,8 @@ def test_ingest_quarantine_and_rerun(db_url: str, cfg: AppConfig, tmp_path: Path
         assert h1.received_at == datetime(2026, 11, 16, 9, 10, tzinfo=SH)
         assert (str(h1.amount), h1.currency, h1.contact_masked) == ("1234.50", "CNY", "138****5678")
         assert h1.body == "提现一直未到账" and h1.language == "zh" and h1.channels == ["hotline"]
-        assert s.execute(select(Complaint.contact).where(Complaint.external_id == "H2")).scalar_one() == "wang@example.cn"
+        contact = s.execute(select(Complaint.contact).where(Complaint.external_id == "H2")).scalar_one()
+        assert contact == "wang@example.cn"
         q = s.execute(select(QuarantinedRecord).where(QuarantinedRecord.reason.like("unparseable%"))).scalar_one()
         assert q.location == "a.csv:line 6" and "昨天下午" in q.raw
         assert q.reason == "unparseable received_at '昨天下午' (expected %Y/%m/%d %H:%M)"
@@ -82,7 +83,7 @@ def test_grown_and_changed_files(db_url: str, cfg: AppConfig, tmp_path: Path) ->
     write_gbk(path, GOOD + BAD + ["H4,2026/11/18 08:00,,zhao@example.cn,退款一直没有退回,\n"])
     grown = run(db_url, cfg)
     assert (grown.inserted, grown.unchanged, grown.updated, grown.quarantined) == (1, 3, 0, 3)
-    changed = [GOOD[0].replace("提现一直未到账", "提现一直未到账，已经五天了")] + GOOD[1:]
+    changed = [GOOD[0].replace("提现一直未到账", "提现一直未到账，已经五天了"), *GOOD[1:]]
     write_gbk(path, changed)
     result = run(db_url, cfg)
     assert (result.inserted, result.updated, result.unchanged) == (0, 1, 2)
@@ -115,11 +116,11 @@ def test_backfill_window_keeps_live_watermark(db_url: str, cfg: AppConfig, tmp_p
 def test_crash_between_files_loses_and_doubles_nothing(db_url: str, cfg: AppConfig, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     write_gbk(tmp_path / "drop" / "a.csv", GOOD[:2])
-    write_gbk(tmp_path / "drop" / "b.csv", GOOD[2:] + ["H5,2026/11/19 09:00,,z@example.cn,优惠券无法使用,\n"])
+    write_gbk(tmp_path / "drop" / "b.csv", [*GOOD[2:], "H5,2026/11/19 09:00,,z@example.cn,优惠券无法使用,\n"])
     real = ingest_module.store_batch
     calls = []
 
-    def crash_on_second(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def crash_on_second(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             real(*args, **kwargs)  # rows written but the transaction never commits

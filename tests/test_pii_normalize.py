@@ -38,14 +38,15 @@ def test_fold_language_hash() -> None:
     assert fold("提现　失败！ＡＢＣ１２３\r\nnext") == "提现 失败!ABC123 next"
     assert detect_language("提现一直未到账 E1024") == "zh"
     assert detect_language("My withdrawal is stuck 提现") == "en"
-    assert text_hash("提现失败，请尽快处理！") == text_hash("提现失败,请尽快处理!  ") == text_hash("提现失败 请尽快处理")
+    variants = ("提现失败，请尽快处理！", "提现失败,请尽快处理!  ", "提现失败 请尽快处理")
+    assert len({text_hash(v) for v in variants}) == 1
     assert text_hash("提现失败") != text_hash("充值失败")
 
 
 @pytest.mark.parametrize(
     ("raw", "amount", "currency"),
-    [("¥1,234.50", Decimal("1234.50"), "CNY"), ("300元", Decimal("300.00"), "CNY"), ("{$1000.00}", Decimal("1000.00"), "USD"),
-     ("８８", Decimal("88.00"), None), (88, Decimal("88.00"), None), ("", None, None), (None, None, None)],
+    [("¥1,234.50", Decimal("1234.50"), "CNY"), ("300元", Decimal("300.00"), "CNY"),
+     ("{$1000.00}", Decimal("1000.00"), "USD"), ("８８", Decimal("88.00"), None), (88, Decimal("88.00"), None), ("", None, None), (None, None, None)],
 )
 def test_parse_amount(raw: object, amount: Decimal | None, currency: str | None) -> None:
     assert parse_amount(raw) == (amount, currency)

@@ -15,13 +15,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from complaints.runtime import prefect_defaults, runtime
+from complaints.cli_model import app as model_app
+from complaints.cli_notify import app as notify_app
+from complaints.cli_plans import app as plan_app
+from complaints.runtime import mask_logs, prefect_defaults, runtime
 
 app = typer.Typer(help="Wallet complaint operations.", no_args_is_help=True, add_completion=False)
 quarantine_app = typer.Typer(help="Rows that could not be read.", no_args_is_help=True)
 report_app = typer.Typer(help="PDF reports.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(report_app, name="report")
+app.add_typer(notify_app, name="notify")
+app.add_typer(model_app)  # train, evaluate, review
+app.add_typer(plan_app, name="plan")
 console = Console(stderr=True)
 
 DEMO_WEEK = "2026-W47"  # the ISO week the bundled demo data covers (see demo/README.md)
@@ -67,6 +73,7 @@ def _flows() -> dict[str, Any]:
     from flows.process import process
     from flows.weekly_report import weekly_report
 
+    mask_logs()  # Prefect's handlers exist now
     return {"ingest": ingest, "process": process, "plan": plan, "notify": notify,
             "weekly-report": weekly_report, "pipeline": pipeline}
 

@@ -41,8 +41,14 @@ def runtime() -> Runtime:
     settings = get_settings()
     config = load_config(settings.config_dir)
     migrate(settings.db_url)
-    install_log_masking("", "prefect", "prefect.flow_runs", "prefect.task_runs")
+    mask_logs()
     return Runtime(settings, config)
+
+
+def mask_logs() -> None:
+    """Mask personal data on every handler Prefect and the root logger write to (console and API).
+    Call again after Prefect has configured its logging; it is idempotent."""
+    install_log_masking("", "prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.extra", "prefect.workers")
 
 
 def reset() -> None:

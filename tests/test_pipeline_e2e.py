@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +102,29 @@ def test_demo_pipeline_end_to_end(prefect_api: None, demo_env: Path, db_url: str
     rows = list(csv.DictReader(io.StringIO(out.stdout.split("exported")[0])))
     assert len(rows) == DEMO_VALID
     assert not PII.search(out.stdout)
+
+
+def test_personal_data_is_masked_in_flow_logs(prefect_api: None, demo_env: Path) -> None:
+    from prefect import flow, get_run_logger
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    @flow
+    def chatty() -> str:
+        runtime_module.runtime()
+        get_run_logger().warning("caller 13812345678 card 6222021234567890128 mail li.si@example.com")
+        from prefect.runtime import flow_run
+
+        return flow_run.id
+
+    run_id = chatty()
+    text = ""
+    with get_client(sync_client=True) as client:
+        for _ in range(40):  # logs reach the API in the background
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+            text = "\n".join(log.message for log in logs)
+            if "caller" in text:
+                break
+            time.sleep(0.5)
+    assert "138****5678" in text and "6222 **** **** 0128" in text and "l***@example.com" in text
+    assert not PII.search(text) and "6222021234567890128" not in text

@@ -20,7 +20,8 @@ from complaints.cli_notify import app as notify_app
 from complaints.cli_plans import app as plan_app
 from complaints.runtime import mask_logs, prefect_defaults, runtime
 
-app = typer.Typer(help="Wallet complaint operations.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Wallet complaint operations.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)
 quarantine_app = typer.Typer(help="Rows that could not be read.", no_args_is_help=True)
 report_app = typer.Typer(help="PDF reports.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
@@ -191,15 +192,19 @@ def export(
     out: Annotated[Path | None, typer.Option(help="file to write (default: standard output)")] = None,
 ) -> None:
     """Export complaints, incidents or plans with personal data masked."""
-    from complaints.db import session_scope
-    from complaints.export import write
+    from rich.progress import Progress
 
-    with session_scope(runtime().db_url) as session:
+    from complaints.db import session_scope
+    from complaints.export import count, write
+
+    with session_scope(runtime().db_url) as session, Progress(console=console, transient=True) as progress:
+        bar = progress.add_task(f"exporting {kind.value}", total=count(session, kind.value))  # type: ignore[arg-type]
+        advance = lambda: progress.advance(bar)  # noqa: E731
         if out is None:
-            n = write(session, kind.value, fmt.value, sys.stdout)  # type: ignore[arg-type]
+            n = write(session, kind.value, fmt.value, sys.stdout, advance)  # type: ignore[arg-type]
         else:
             with out.open("w", encoding="utf-8", newline="") as fh:
-                n = write(session, kind.value, fmt.value, fh)  # type: ignore[arg-type]
+                n = write(session, kind.value, fmt.value, fh, advance)  # type: ignore[arg-type]
     console.print(f"exported {n} {kind.value}")
 
 
@@ -242,3 +247,14 @@ def migrate() -> None:
     """Apply database migrations (the other commands do this by themselves)."""
     runtime()
     console.print(f"database at {runtime().settings.db_url.split('@')[-1]} is up to date")
+
+
+def main() -> None:
+    """Entry point: a configuration error is a message for ops, not a traceback."""
+    from complaints.config import ConfigError
+
+    try:
+        app(standalone_mode=True)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error[/red]\n{exc}")
+        raise SystemExit(2) from exc

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from complaints.models import Complaint, Incident, Plan, PlanStep
@@ -66,17 +66,25 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def write(session: Session, kind: Kind, fmt: Literal["jsonl", "csv"], out: IO[str]) -> int:
+def count(session: Session, kind: Kind) -> int:
+    model = {"complaints": Complaint, "incidents": Incident, "plans": PlanStep}[kind]
+    return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def write(session: Session, kind: Kind, fmt: Literal["jsonl", "csv"], out: IO[str],
+          advance: Callable[[], object] | None = None) -> int:
+    """Write every row; `advance` is called once per row (a progress bar)."""
     n = 0
-    if fmt == "jsonl":
-        for row in rows(session, kind):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-        return n
-    writer = csv.DictWriter(out, fieldnames=COLUMNS[kind])
-    writer.writeheader()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS[kind]) if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
     for row in rows(session, kind):
-        writer.writerow({k: neutralise(json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v)
-                         for k, v in row.items()})
+        if writer:
+            writer.writerow({k: neutralise(json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v)
+                             for k, v in row.items()})
+        else:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
         n += 1
+        if advance:
+            advance()
     return n

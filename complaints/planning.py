@@ -1,20 +1,27 @@
 """Plans: an investigation and remediation plan with owners and deadlines for every incident and
-every serious complaint; escalation of overdue steps up the chain, once per level."""
+every serious complaint; at-risk warnings and escalation of overdue steps up the chain, once per level."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from complaints.config import AppConfig, SlaTarget, Team
+from complaints.business_time import BusinessCalendar
+from complaints.config import AppConfig, SlaConfig, SlaTarget, Team
 from complaints.db import insert_ignore
-from complaints.models import Complaint, Escalation, Incident, Plan, PlanStep
+from complaints.models import Complaint, Escalation, Incident, Plan, PlanEvent, PlanStep, utcnow
 
 OPEN_STEP = ("pending", "in_progress")
+INCIDENT_SEVERITY = {"P1": "critical", "P2": "major", "P3": "major"}
+SYSTEM = "system"
+# Steps of these kinds lead to the final answer, so they are never due after its deadline.
+BEFORE_ANSWER = ("task", "feedback")
+_EPOCH_MONDAY = date(1970, 1, 5)
 
 
 @dataclass
@@ -25,6 +32,8 @@ class PlanSummary:
 
 @dataclass
 class EscalationNotice:
+    """An escalation (level >= 1, to the next owner) or an at-risk warning (level 0, to the owner)."""
+
     step_id: int
     plan_id: int
     level: int
@@ -34,22 +43,67 @@ class EscalationNotice:
     due_at: datetime
     reason: str
     subject_ref: str  # I00000012 for an incident, C00000034 for a complaint
+    kind: str = "overdue"  # overdue | at_risk
     subject_title: str = ""
 
 
-def route(cfg: AppConfig, category: str, severity: str | None) -> tuple[str, Team]:
-    """First route matching category (and severity when the route names one), else the default team."""
+@dataclass(frozen=True)
+class Subject:
+    """Something that needs a plan, with what routing and the SLA look at."""
+
+    type: str  # incident | complaint
+    id: int
+    category: str
+    severity: str | None
+    channel: str | None
+    merchant: str | None
+    region: str | None
+    clock_start: datetime
+
+
+def subject_ref(subject_type: str, subject_id: int) -> str:
+    return f"{'I' if subject_type == 'incident' else 'C'}{subject_id:08d}"
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+def route(cfg: AppConfig, subject: Subject) -> tuple[str, Team]:
+    """First route whose named fields all match the subject, else the default team."""
     for r in cfg.routing.routes:
-        if r.category == category and (r.severity is None or r.severity == severity):
+        wanted = {"category": r.category, "severity": r.severity, "merchant": r.merchant, "region": r.region}
+        if all(v is None or getattr(subject, k) == v for k, v in wanted.items()):
             return r.team, cfg.routing.teams[r.team]
     return cfg.routing.default_team, cfg.routing.teams[cfg.routing.default_team]
 
 
-def sla_target(cfg: AppConfig, severity: str | None, channel: str | None) -> SlaTarget:
-    """The strictest applicable target: channel and severity rules can both shorten the default."""
-    targets = [cfg.sla.default, cfg.sla.by_severity.get(severity or ""), cfg.sla.by_channel.get(channel or "")]
-    present = [t for t in targets if t is not None]
-    return min(present, key=lambda t: (t.resolve_days, t.acknowledge_business_days))
+def roster(team: Team, day: date) -> list[str]:
+    """The team's members in this ISO week's order: the list rotates by one each week, so the
+    first entry is the week's on-call."""
+    shift = ((day - _EPOCH_MONDAY).days // 7) % len(team.members)
+    return team.members[shift:] + team.members[:shift]
+
+
+# --- SLA --------------------------------------------------------------------------------------
+
+
+def sla_target(sla: SlaConfig, severity: str | None, channel: str | None) -> SlaTarget:
+    """The rules for the subject's severity and channel replace the default; when both apply,
+    the stricter value of each field wins (same rule as the acknowledgement emails)."""
+    rules = [t for t in (sla.by_severity.get(severity or ""), sla.by_channel.get(channel or "")) if t]
+    if not rules:
+        return sla.default
+    responds = [t.respond_days for t in rules if t.respond_days is not None]
+    return SlaTarget(
+        acknowledge_business_days=min(t.acknowledge_business_days for t in rules),
+        resolve_days=min(t.resolve_days for t in rules),
+        respond_days=min(responds) if responds else None,
+        extension_days=min(t.extension_days for t in rules),
+        max_extensions=min(t.max_extensions for t in rules),
+    )
+
+
+# --- creation ---------------------------------------------------------------------------------
 
 
 def _open_load(session: Session) -> Counter[str]:
@@ -59,8 +113,14 @@ def _open_load(session: Session) -> Counter[str]:
     return Counter(dict(rows))
 
 
-def _subjects(session: Session, cfg: AppConfig) -> list[tuple[str, int, str, str | None, str | None, datetime]]:
-    """(type, id, category, severity, channel, clock start) of everything that needs a plan and has none."""
+def _signature_fields(signature: str) -> dict[str, str]:
+    """category=x|merchant=y -> {...}; '*' marks a field the detector saw empty."""
+    pairs = (part.split("=", 1) for part in signature.split("|") if "=" in part)
+    return {k: v for k, v in pairs if v != "*"}
+
+
+def _subjects(session: Session, cfg: AppConfig) -> list[Subject]:
+    """Everything that needs a plan and has none."""
     planned_incidents = select(Plan.subject_id).where(Plan.subject_type == "incident")
     planned_complaints = select(Plan.subject_id).where(Plan.subject_type == "complaint")
     incidents = session.execute(
@@ -76,58 +136,72 @@ def _subjects(session: Session, cfg: AppConfig) -> list[tuple[str, int, str, str
         )
         .order_by(Complaint.id)
     ).scalars()
-    severity_of = {"P1": "critical", "P2": "major", "P3": "major"}
-    return [("incident", i.id, i.category, severity_of[i.severity], None, i.detected_at) for i in incidents] + [
-        ("complaint", c.id, c.category or cfg.taxonomy.fallback, c.severity, c.channel, c.received_at)
+    out = []
+    for i in incidents:
+        sig = _signature_fields(i.signature)
+        out.append(Subject("incident", i.id, i.category, INCIDENT_SEVERITY[i.severity], None,
+                           sig.get("merchant"), sig.get("region"), i.detected_at))
+    out += [
+        Subject("complaint", c.id, c.category or cfg.taxonomy.fallback, c.severity, c.channel, c.merchant, c.region,
+                c.received_at)
         for c in complaints
     ]
+    return out
 
 
-def create_plans(session: Session, cfg: AppConfig) -> PlanSummary:
-    """Create missing plans. The unique (subject_type, subject_id) key makes re-runs and
-    overlapping runs create each plan once; steps are added only by the run that created it."""
+def create_plans(session: Session, cfg: AppConfig, now: datetime | None = None) -> PlanSummary:
+    """Create missing plans, steps assigned by the roster of the week of `now` (default: the present).
+    The unique (subject_type, subject_id) key makes re-runs and overlapping runs create each plan
+    once; steps are added only by the run that created it, and a closed plan is never touched again."""
     summary = PlanSummary()
+    now = now or utcnow()
     load = _open_load(session)
-    for subject_type, subject_id, category, severity, channel, start in _subjects(session, cfg):
-        template_name = category if category in cfg.plans.templates else cfg.plans.default_template
-        team_name, team = route(cfg, category, severity)
-        target = sla_target(cfg, severity, channel)
-        inserted = insert_ignore(
-            session,
-            Plan,
-            [
-                {
-                    "subject_type": subject_type,
-                    "subject_id": subject_id,
-                    "category": category,
-                    "template": template_name,
-                    "team": team_name,
-                    "status": "open",
-                    "created_at": start,
-                    "due_at": start + timedelta(days=target.resolve_days),
-                }
-            ],
-            returning=(Plan.id,),
-        )
+    cal = BusinessCalendar(cfg.sla)
+    week_day = now.astimezone(cal.tz).date()
+    share = cfg.routing.at_risk_share
+    for subject in _subjects(session, cfg):
+        template_name = subject.category if subject.category in cfg.plans.templates else cfg.plans.default_template
+        team_name, team = route(cfg, subject)
+        target = sla_target(cfg.sla, subject.severity, subject.channel)
+        start = subject.clock_start
+        final_due = start + timedelta(days=target.resolve_days)
+        plan_row = {
+            "subject_type": subject.type, "subject_id": subject.id, "category": subject.category,
+            "template": template_name, "team": team_name, "status": "open", "created_at": start,
+            "due_at": final_due, "severity": subject.severity, "channel": subject.channel,
+            "ack_due_at": cal.add_business_days(start, target.acknowledge_business_days),
+            "respond_due_at": start + timedelta(days=target.respond_days) if target.respond_days else None,
+            "extensions": 0,
+        }
+        inserted = insert_ignore(session, Plan, [plan_row], returning=(Plan.id,))
         if not inserted:
             continue
         plan_id = inserted[0].id
+        order = roster(team, week_day)
         steps = []
-        for seq, step in enumerate(cfg.plans.templates[template_name], start=1):
-            if step.role == "lead":
-                owner = team.lead
-            else:
-                # Balance open steps across the roster: the member with the fewest takes it.
-                owner = min(team.members, key=lambda m: (load[m], team.members.index(m)))
+        for seq, tmpl in enumerate(cfg.plans.templates[template_name], start=1):
+            # Balance open steps across the roster; ties go to the earlier in this week's order.
+            owner = team.lead if tmpl.role == "lead" else min(order, key=lambda m: (load[m], order.index(m)))
             load[owner] += 1
-            steps.append(
-                {"plan_id": plan_id, "seq": seq, "title": step.title, "owner": owner,
-                 "due_at": start + timedelta(hours=step.due_hours), "status": "pending", "escalation_level": 0}
-            )
+            due = cal.due(start, tmpl.due, tmpl.unit)
+            if tmpl.kind in BEFORE_ANSWER:
+                due = min(due, final_due)
+            steps.append({
+                "plan_id": plan_id, "seq": seq, "title": tmpl.title, "owner": owner, "due_at": due,
+                "status": "pending", "escalation_level": 0, "kind": tmpl.kind, "unit": tmpl.unit,
+                "warn_at": cal.share_point(start, due, share, tmpl.unit),
+            })
         insert_ignore(session, PlanStep, steps)
+        session.add(PlanEvent(plan_id=plan_id, at=now, actor=SYSTEM, action="created",
+                              detail={"template": template_name, "team": team_name, "on_call": order[0],
+                                      "due_at": final_due.isoformat()}))
         summary.created.append(plan_id)
         summary.steps += len(steps)
+    session.flush()
     return summary
+
+
+# --- escalation -------------------------------------------------------------------------------
 
 
 def escalation_chain(cfg: AppConfig, team_name: str, first_owner: str) -> list[str]:
@@ -136,36 +210,57 @@ def escalation_chain(cfg: AppConfig, team_name: str, first_owner: str) -> list[s
     return [first_owner, team.lead, *cfg.routing.escalation_chain]
 
 
+def _record(session: Session, step: PlanStep, plan: Plan, level: int, to_owner: str, kind: str, reason: str,
+            now: datetime) -> EscalationNotice | None:
+    """One escalation row per (step, level): a second run, or an overlapping one, records nothing."""
+    inserted = insert_ignore(
+        session,
+        Escalation,
+        [{"step_id": step.id, "level": level, "from_owner": step.owner, "to_owner": to_owner, "reason": reason,
+          "created_at": now, "kind": kind}],
+        returning=(Escalation.id,),
+    )
+    if not inserted:
+        return None
+    detail: dict[str, Any] = {"level": level, "from": step.owner, "to": to_owner, "due_at": step.due_at.isoformat()}
+    session.add(PlanEvent(plan_id=plan.id, step_id=step.id, at=now, actor=SYSTEM,
+                          action="escalated" if kind == "overdue" else "warned", note=reason, detail=detail))
+    return EscalationNotice(step.id, plan.id, level, step.owner, to_owner, step.title, step.due_at, reason,
+                            subject_ref(plan.subject_type, plan.subject_id), kind)
+
+
 def escalate_overdue(session: Session, cfg: AppConfig, now: datetime) -> list[EscalationNotice]:
-    """Move each overdue open step one level up its chain. Level n is due at
-    due_at + (n-1) * escalate_every_hours; the unique (step, level) row makes it happen once."""
+    """Warn the owners of at-risk steps once, and move each overdue open step up its chain.
+    Level n is due at due_at + (n-1) * escalate_every_hours: run hourly, that is one level at a time;
+    a late or replayed run goes straight to the level due by `now`, so running it again at the same
+    `now` changes nothing. The unique (step, level) row makes each happen once (level 0 is the warning)."""
     every = timedelta(hours=cfg.routing.escalate_every_hours)
     notices: list[EscalationNotice] = []
-    rows = session.execute(
+    open_steps = (
         select(PlanStep, Plan)
         .join(Plan, Plan.id == PlanStep.plan_id)
-        .where(Plan.status == "open", PlanStep.status.in_(OPEN_STEP), PlanStep.due_at < now)
+        .where(Plan.status == "open", PlanStep.status.in_(OPEN_STEP))
         .order_by(PlanStep.id)
+    )
+    warned = exists().where(Escalation.step_id == PlanStep.id, Escalation.level == 0)
+    at_risk = session.execute(
+        open_steps.where(PlanStep.warn_at <= now, PlanStep.due_at >= now, PlanStep.escalation_level == 0, ~warned)
     ).all()
-    for step, plan in rows:
+    for step, plan in at_risk:
+        reason = f"at risk: {cfg.routing.at_risk_share:.0%} of the time used, due {step.due_at.isoformat()}"
+        notice = _record(session, step, plan, 0, step.owner, "at_risk", reason, now)
+        if notice:
+            notices.append(notice)
+    for step, plan in session.execute(open_steps.where(PlanStep.due_at < now)).all():
         chain = escalation_chain(cfg, plan.team, step.owner)
-        level = step.escalation_level + 1
-        if level >= len(chain) or now < step.due_at + (level - 1) * every:
+        level = min(len(chain) - 1, 1 + int((now - step.due_at) / every))
+        if level <= step.escalation_level:
             continue
-        reason = f"overdue since {step.due_at.isoformat()}"
-        inserted = insert_ignore(
-            session,
-            Escalation,
-            [{"step_id": step.id, "level": level, "from_owner": step.owner, "to_owner": chain[level],
-              "reason": reason, "created_at": now}],
-            returning=(Escalation.id,),
-        )
-        if not inserted:
-            continue
-        ref = f"{'I' if plan.subject_type == 'incident' else 'C'}{plan.subject_id:08d}"
-        notices.append(EscalationNotice(step.id, plan.id, level, step.owner, chain[level], step.title, step.due_at,
-                                        reason, ref))
-        step.owner, step.escalation_level = chain[level], level
+        notice = _record(session, step, plan, level, chain[level], "overdue",
+                         f"overdue since {step.due_at.isoformat()}", now)
+        if notice:
+            notices.append(notice)
+            step.owner, step.escalation_level = chain[level], level
     _add_titles(session, notices)
     return notices
 
@@ -179,4 +274,3 @@ def _add_titles(session: Session, notices: list[EscalationNotice]) -> None:
         select(Complaint.id, Complaint.title).where(Complaint.id.in_(ids["C"])))}
     for n in notices:
         n.subject_title = titles.get(n.subject_ref, "")
-

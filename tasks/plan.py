@@ -1,4 +1,4 @@
-"""Plan tasks: create missing plans; escalate overdue steps and queue the escalation emails."""
+"""Plan tasks: create missing plans; warn at-risk owners, escalate overdue steps and queue the emails."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.states import State
 
 from complaints.db import session_scope
 from complaints.notify import queue_message
+from complaints.plan_ops import PlanActionError, Review, apply_review
 from complaints.planning import create_plans, escalate_overdue
 from complaints.runtime import runtime
 
 
 @task(retries=2, retry_delay_seconds=10)
-def create_plans_task() -> dict[str, Any]:
+def create_plans_task(now: datetime) -> dict[str, Any]:
     rt = runtime()
     with session_scope(rt.db_url) as session:
-        summary = create_plans(session, rt.config)
+        summary = create_plans(session, rt.config, now)
     get_run_logger().info("created %d plans with %d steps", len(summary.created), summary.steps)
     return {"plans_created": len(summary.created), "steps_created": summary.steps}
 
@@ -29,16 +31,36 @@ def escalate_task(now: datetime) -> list[dict[str, Any]]:
         notices = escalate_overdue(session, rt.config, now)
         # Queued in the same transaction as the escalation: both happen or neither.
         for n in notices:
+            overdue = n.kind == "overdue"
             queue_message(
                 session,
-                key=f"escalation:step:{n.step_id}:level:{n.level}",
+                key=f"escalation:step:{n.step_id}:level:{n.level}" if overdue else f"at-risk:step:{n.step_id}",
                 kind="escalation",
                 recipient=f"{n.to_owner}@{rt.config.routing.email_domain}",
                 language="en",
-                template="escalation",
+                template="escalation" if overdue else "step_at_risk",
                 context={"level": n.level, "subject_ref": n.subject_ref, "subject_title": n.subject_title,
                          "step_title": n.step_title, "from_owner": n.from_owner, "to_owner": n.to_owner,
                          "due_at": n.due_at, "reason": n.reason},
                 settings=rt.settings,
             )
-    return [{"step": n.step_id, "plan": n.plan_id, "level": n.level, "to": n.to_owner} for n in notices]
+    return [{"step": n.step_id, "plan": n.plan_id, "kind": n.kind, "level": n.level, "to": n.to_owner}
+            for n in notices]
+
+
+def _not_refused(_task: Any, _run: Any, state: State) -> bool:
+    """Retry database trouble, not a decision the rules refuse (unknown owner, closed plan)."""
+    try:
+        state.result()
+    except PlanActionError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_not_refused)
+def apply_review_task(plan_id: int, review: Review, actor: str, now: datetime) -> None:
+    rt = runtime()
+    with session_scope(rt.db_url) as session:
+        apply_review(session, rt.config, plan_id, review, actor, now)

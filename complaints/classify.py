@@ -1,4 +1,5 @@
-"""Classify: category from the taxonomy's keywords (the cold-start rules); language is set at ingest."""
+"""Classify: category from the newest trained model, keyword rules for cold start and where configured to
+override; a confidence per complaint, low ones queued for review. Language is set at ingest."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from complaints.config import TaxonomyConfig
+from complaints.model import active_model, complaint_text, predict
 from complaints.models import Complaint, ComplaintEvent, DuplicateLink, utcnow
 from complaints.normalize import fold, keyword_pattern
 from complaints.severity import assess
@@ -20,12 +22,18 @@ class Classification:
     category: str
     hits: int  # keyword hits for the chosen category; 0 means the fallback was used
 
+    @property
+    def confidence(self) -> float:
+        """Rule confidence: 0 for the fallback, 0.5 for one hit, rising with more hits."""
+        return self.hits / (self.hits + 1)
+
 
 class KeywordClassifier:
     """Build once per batch: compiles one regex per category."""
 
     def __init__(self, taxonomy: TaxonomyConfig) -> None:
         self.fallback = taxonomy.fallback
+        self.overriding = {key for key, cat in taxonomy.categories.items() if cat.rule_overrides}
         self.patterns: list[tuple[str, re.Pattern[str]]] = []
         for key, cat in taxonomy.categories.items():
             pattern = keyword_pattern((*cat.keywords.zh, *cat.keywords.en))
@@ -71,9 +79,8 @@ def classify_complaints(session: Session, taxonomy: TaxonomyConfig, complaints: 
         ).all()
     )
     now = utcnow()
+    _categorise(session, taxonomy, classifier, [c for c in canon.values() if c.processed_at is None])
     for c in canon.values():
-        if c.processed_at is None:
-            c.category = classifier.classify(f"{c.title or ''} {c.body}").category
         c.severity, c.severity_reasons = assess(
             taxonomy.severity,
             text=f"{c.title or ''} {c.body}",
@@ -86,15 +93,40 @@ def classify_complaints(session: Session, taxonomy: TaxonomyConfig, complaints: 
         if c.duplicate_of_id:
             parent = canon[c.duplicate_of_id]
             c.category, c.severity, c.severity_reasons = parent.category, parent.severity, parent.severity_reasons
+            c.category_confidence, c.category_source = parent.category_confidence, parent.category_source
         else:
             summary.by_category[c.category or taxonomy.fallback] += 1
             summary.by_severity[c.severity or "minor"] += 1
         if c.status == "new":
             c.status = "classified"
-            c.events.append(ComplaintEvent(at=now, kind="status", from_status="new", to_status="classified"))
+            # Added to the session, not to c.events: appending would lazy-load every complaint's history.
+            session.add(ComplaintEvent(complaint_id=c.id, at=now, kind="status", from_status="new",
+                                       to_status="classified"))
         c.processed_at = now
         summary.classified += 1
     return summary
+
+
+def _categorise(session: Session, taxonomy: TaxonomyConfig, rules: KeywordClassifier, todo: list[Complaint]) -> None:
+    """Model prediction where a model is trained, keyword rules otherwise or where a category overrides."""
+    model = active_model(session)
+    texts = [complaint_text(c.title, c.body) for c in todo]
+    predicted: list[tuple[str, float]] = []
+    if model is not None:
+        labels, confidences = predict(model.pipeline, texts)
+        for label, conf in zip(labels, confidences, strict=True):
+            key = taxonomy.classifier.label_map.get(label, label)
+            # A label outside the taxonomy and its mapping: the fallback, sent to review.
+            predicted.append((key, conf) if key in taxonomy.categories else (taxonomy.fallback, 0.0))
+    threshold = taxonomy.classifier.review_threshold
+    for i, (c, text) in enumerate(zip(todo, texts, strict=True)):
+        rule = rules.classify(text)
+        if model is None or (rule.hits and rule.category in rules.overriding):
+            c.category, c.category_confidence, c.category_source = rule.category, rule.confidence, "rule"
+        else:
+            c.category, c.category_confidence = predicted[i]
+            c.category_source = "model"
+        c.needs_review = c.category_confidence < threshold
 
 
 def unprocessed(session: Session, limit: int) -> list[Complaint]:

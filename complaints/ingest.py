@@ -1,23 +1,24 @@
-"""Ingest: store mapped complaints and quarantined rows, idempotently, one transaction per file."""
+"""Ingest: store mapped complaints and quarantined rows, idempotently, one transaction per connector batch."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import JSON, bindparam, column, insert, select, text, update
+from sqlalchemy import table as table_clause
 from sqlalchemy.orm import Session
 
 from complaints.config import AppConfig, SourceSpec
 from complaints.db import insert_ignore
 from complaints.mapping import map_record
 from complaints.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
-from complaints.records import BadRecord, IncomingComplaint
-from complaints.sources import read_files, source_files
-from complaints.sources.cfpb import preset_spec
+from complaints.records import BadRecord, IncomingComplaint, RawRecord
+from complaints.sources import Window, connector_for, preset_spec
 
 # Fields a source may change after first delivery; a change is recorded in the complaint's history.
 UPDATABLE = ("received_at", "channel", "customer_ref", "contact", "contact_masked", "contact_key", "title",
@@ -28,8 +29,8 @@ CHUNK = 1000
 @dataclass
 class IngestSummary:
     source: str
-    files_read: int = 0
-    files_skipped: int = 0
+    batches: int = 0
+    skipped: int = 0  # files (or other units) unchanged since the last run
     records: int = 0
     inserted: int = 0
     updated: int = 0
@@ -40,10 +41,6 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def effective_spec(spec: SourceSpec) -> SourceSpec:
-    return preset_spec(spec) if spec.kind == "cfpb" else spec
 
 
 def _source_row(session: Session, spec: SourceSpec) -> Source:
@@ -79,49 +76,129 @@ def _row(c: IncomingComplaint, now: datetime) -> dict[str, Any]:
     }
 
 
+def _existing(session: Session, source: str, external_ids: list[str]) -> dict[str, Any]:
+    t = Complaint.__table__
+    found: dict[str, Any] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        stmt = select(*_compared(t)).where(t.c.source == source,
+                                          t.c.external_id.in_(external_ids[start : start + CHUNK]))
+        found.update((row.external_id, row) for row in session.execute(stmt))
+    return found
+
+
+def _compared(t: Any) -> list[Any]:
+    return [t.c.id, t.c.external_id, t.c.processed_at, *(t.c[f] for f in UPDATABLE)]
+
+
+def _store_new(session: Session, rows: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], int]:
+    """Insert rows not yet stored (ON CONFLICT DO NOTHING) with their "received" event.
+
+    Returns the stored versions of the rows that already existed, and how many rows were inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _store_new_pg(session, rows, now)
+    existing = _existing(session, rows[0]["source"], [r["external_id"] for r in rows])
+    t = Complaint.__table__
+    # Core table, not the ORM entity: the ORM splits executemany by which values are None.
+    ids = insert_ignore(session, t, [r for r in rows if r["external_id"] not in existing], returning=(t.c.id,))
+    events = [{"complaint_id": r.id, "at": now, "kind": "received", "to_status": "new", "detail": {}} for r in ids]
+    insert_ignore(session, ComplaintEvent.__table__, events)
+    return existing, len(ids)
+
+
+def _store_new_pg(session: Session, rows: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], int]:
+    """COPY the batch into a temporary table, read the stored versions by a join, then one INSERT ... SELECT
+    ... ON CONFLICT DO NOTHING that also writes the events of the rows it inserted. (executemany with
+    RETURNING spends its time in psycopg splitting multi-thousand-parameter statements.)"""
+    table = Complaint.__table__
+    # COPY bypasses SQLAlchemy, so the Python-side column defaults (needs_review=False, ...) are added here.
+    defaults = {
+        c.name: c.default.arg if c.default.is_scalar else c.default.arg(None)
+        for c in table.columns
+        if c.default is not None and c.name not in rows[0] and not c.primary_key
+    }
+    cols = [*rows[0], *defaults]
+    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    col_list = ", ".join(cols)
+    conn = session.connection()
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS complaints_stage ON COMMIT DELETE ROWS AS "
+        f"SELECT {col_list} FROM complaints WITH NO DATA"
+    )
+    conn.exec_driver_sql("TRUNCATE complaints_stage")  # a batch rolled back earlier in this session
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f"COPY complaints_stage ({col_list}) FROM STDIN") as copy:
+        for row in rows:
+            values = row | defaults
+            copy.write_row([json.dumps(values[c], ensure_ascii=False) if c in json_cols else values[c] for c in cols])
+    stage = table_clause("complaints_stage", column("source"), column("external_id"))
+    known = select(*_compared(table)).join(
+        stage, (table.c.source == stage.c.source) & (table.c.external_id == stage.c.external_id)
+    )
+    existing = {row.external_id: row for row in session.execute(known)}
+    result = conn.execute(
+        text(
+            f"WITH ins AS (INSERT INTO complaints ({col_list}) SELECT {col_list} FROM complaints_stage "
+            "ON CONFLICT DO NOTHING RETURNING id) "
+            "INSERT INTO complaint_events (complaint_id, at, kind, to_status, detail) "
+            "SELECT id, :now, 'received', 'new', '{}' FROM ins"
+        ),
+        {"now": now},
+    )
+    return existing, result.rowcount
+
+
 def store_batch(session: Session, goods: Iterable[IncomingComplaint], summary: IngestSummary) -> None:
     """Insert new complaints, update changed ones (with history), count unchanged ones."""
     latest: dict[str, IncomingComplaint] = {}
     for c in goods:
-        latest[c.external_id] = c  # a record repeated within one file: the last copy wins
-    items = list(latest.values())
+        latest[c.external_id] = c  # a record repeated within one batch: the last copy wins
+    if not latest:
+        return
     now = utcnow()
-    for start in range(0, len(items), CHUNK):
-        chunk = items[start : start + CHUNK]
-        existing = {
-            row.external_id: row
-            for row in session.execute(
-                select(Complaint).where(
-                    Complaint.source == chunk[0].source,
-                    Complaint.external_id.in_([c.external_id for c in chunk]),
-                )
-            ).scalars()
-        }
-        new = [c for c in chunk if c.external_id not in existing]
-        inserted = insert_ignore(session, Complaint, [_row(c, now) for c in new], returning=(Complaint.id,))
-        summary.inserted += len(inserted)
-        # Rows another run inserted between our SELECT and INSERT count as unchanged.
-        summary.unchanged += len(new) - len(inserted)
-        insert_ignore(
-            session,
-            ComplaintEvent,
-            [{"complaint_id": r.id, "at": now, "kind": "received", "to_status": "new", "detail": {}} for r in inserted],
-        )
-        for c in chunk:
-            row = existing.get(c.external_id)
-            if row is None:
-                continue
-            changed = [f for f in UPDATABLE if getattr(row, f) != getattr(c, f)]
-            if not changed:
-                summary.unchanged += 1
-                continue
-            for f in changed:
-                setattr(row, f, getattr(c, f))
-            row.raw = c.raw
-            if {"body", "title", "amount", "channel"} & set(changed):
-                row.processed_at = None  # re-classify what the source changed
-            row.events.append(ComplaintEvent(at=now, kind="source_update", detail={"changed": changed}))
-            summary.updated += 1
+    existing, inserted = _store_new(session, [_row(c, now) for c in latest.values()], now)
+    summary.inserted += inserted
+    # Rows another run inserted between our SELECT and INSERT count as unchanged.
+    summary.unchanged += len(latest) - len(existing) - inserted
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for external_id, row in existing.items():
+        c = latest[external_id]
+        changed = [f for f in UPDATABLE if getattr(row, f) != getattr(c, f)]
+        if not changed:
+            summary.unchanged += 1
+            continue
+        # Re-classify what the source changed.
+        reset = bool({"body", "title", "amount", "channel"} & set(changed))
+        updates.append({"_id": row.id, **{f: getattr(c, f) for f in UPDATABLE}, "raw": c.raw, "updated_at": now,
+                        "processed_at": None if reset else row.processed_at})
+        events.append({"complaint_id": row.id, "at": now, "kind": "source_update", "detail": {"changed": changed}})
+    if updates:
+        t = Complaint.__table__
+        session.execute(update(t).where(t.c.id == bindparam("_id")), updates)
+        session.execute(insert(ComplaintEvent.__table__), events)
+    summary.updated += len(updates)
+
+
+def map_batch(spec: SourceSpec, records: Iterable[RawRecord], pii_key: str, window: Window,
+              summary: IngestSummary) -> tuple[list[IncomingComplaint], list[BadRecord]]:
+    """Map records; count bad ones by reason and drop those outside a backfill window."""
+    goods: list[IncomingComplaint] = []
+    bads: list[BadRecord] = []
+    for rec in records:
+        summary.records += 1
+        mapped = map_record(spec, rec, pii_key)
+        if isinstance(mapped, BadRecord):
+            bads.append(mapped)
+            kind = _reason_kind(mapped.reason)
+            summary.quarantine_reasons[kind] = summary.quarantine_reasons.get(kind, 0) + 1
+        elif (window.since and mapped.received_at < window.since) or (
+            window.until and mapped.received_at >= window.until
+        ):
+            summary.outside_window += 1
+        else:
+            goods.append(mapped)
+    summary.quarantined += len(bads)
+    return goods, bads
 
 
 def ingest_source(
@@ -132,43 +209,32 @@ def ingest_source(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> IngestSummary:
-    """Pull one source. With since/until it is a backfill: every file is re-read, only complaints
-    received in [since, until) are stored, and the live watermark and file state do not move."""
-    spec = effective_spec(spec)
-    backfill = since is not None or until is not None
+    """Pull one source batch by batch, each batch in its own transaction with the source state it reaches.
+
+    With since/until it is a backfill: the connector re-reads from the start (or asks its channel for the
+    window), only complaints received in [since, until) are stored, and the live state does not move."""
+    window = Window(since, until)
+    connector = connector_for(spec, cfg.directory)
+    spec = preset_spec(spec)
     summary = IngestSummary(source=spec.name)
     source = _source_row(session, spec)
     session.commit()
-    seen: dict[str, str] = {} if backfill else dict(source.state.get("files", {}))
-    for batch in read_files(spec, cfg.directory, seen):
-        summary.files_read += 1
-        goods: list[IncomingComplaint] = []
-        bads: list[BadRecord] = []
-        for rec in batch.records:
-            mapped = map_record(spec, rec, pii_key)
-            if isinstance(mapped, BadRecord):
-                bads.append(mapped)
-                summary.quarantine_reasons[_reason_kind(mapped.reason)] = (
-                    summary.quarantine_reasons.get(_reason_kind(mapped.reason), 0) + 1
-                )
-            elif (since and mapped.received_at < since) or (until and mapped.received_at >= until):
-                summary.outside_window += 1
-            else:
-                goods.append(mapped)
-        summary.records += len(batch.records)
-        summary.quarantined += len(bads)
+    for batch in connector.batches({} if window.backfill else dict(source.state), window):
+        summary.batches += 1
+        goods, bads = map_batch(spec, batch.records, pii_key, window, summary)
         _quarantine(session, bads)
         store_batch(session, goods, summary)
-        if not backfill:
-            # Recorded in the same transaction as the rows: a crash re-reads the whole file, harmlessly.
-            source.state = {**source.state, "files": {**source.state.get("files", {}), str(batch.path): batch.sha256}}
+        if not window.backfill:
+            # Stored in the same transaction as the rows: a crash re-reads this batch, harmlessly.
+            source.state = batch.state
             newest = max((g.received_at for g in goods), default=None)
-            if newest and (source.watermark is None or newest.isoformat() > source.watermark):
-                source.watermark = newest.isoformat()
+            if newest and (source.watermark is None or newest > datetime.fromisoformat(source.watermark)):
+                source.watermark = newest.astimezone(UTC).isoformat()
         source.last_run_at = utcnow()
         session.commit()
-    if not backfill:
-        summary.files_skipped = len(source_files(spec, cfg.directory)) - summary.files_read
+        if batch.after_commit is not None:
+            batch.after_commit()
+    summary.skipped = connector.skipped
     return summary
 
 
@@ -176,3 +242,64 @@ def _reason_kind(reason: str) -> str:
     """Group reasons for counts ("unparseable received_at '...'" -> "unparseable received_at")."""
     return reason.split(" '")[0].split(" (")[0].split(":")[0][:60]
 
+
+
+@dataclass
+class ReplaySummary:
+    replayed: int = 0
+    still_bad: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def replay_quarantine(session: Session, cfg: AppConfig, pii_key: str, source: str | None = None) -> ReplaySummary:
+    """Map quarantined records again with the current configuration. Those that now map are stored
+    (idempotently) and marked replayed; the others stay, with the reason the current mapping gives."""
+    result = ReplaySummary()
+    stmt = select(QuarantinedRecord).where(QuarantinedRecord.replayed_at.is_(None))
+    if source:
+        stmt = stmt.where(QuarantinedRecord.source == source)
+    known = {s.name: preset_spec(s) for s in cfg.sources.sources}
+    last_id = 0
+    while True:
+        chunk = session.execute(
+            stmt.where(QuarantinedRecord.id > last_id).order_by(QuarantinedRecord.id).limit(CHUNK)
+        ).scalars().all()
+        if not chunk:
+            return result
+        last_id = chunk[-1].id
+        goods: dict[str, list[tuple[QuarantinedRecord, IncomingComplaint]]] = {}
+        for q in chunk:
+            spec = known.get(q.source)
+            if spec is None:
+                continue  # a source no longer configured: nothing to map it with
+            mapped = map_record(spec, _replayable(q), pii_key)
+            if isinstance(mapped, BadRecord):
+                q.reason = mapped.reason
+                result.still_bad += 1
+            else:
+                goods.setdefault(q.source, []).append((q, mapped))
+        now = utcnow()
+        for pairs in goods.values():
+            summary = IngestSummary(source=pairs[0][0].source)
+            store_batch(session, [c for _, c in pairs], summary)
+            result.inserted += summary.inserted
+            result.updated += summary.updated
+            result.unchanged += summary.unchanged
+            for q, _ in pairs:
+                q.replayed_at = now
+            result.replayed += len(pairs)
+        session.commit()
+
+
+def _replayable(q: QuarantinedRecord) -> RawRecord:
+    """The quarantined raw record. One the connector could not read (bad bytes, a broken line) keeps its
+    reason: no mapping can fix it, only a corrected re-delivery of the file."""
+    try:
+        data = json.loads(q.raw)
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or set(data) == {"_raw"} or "\ufffd" in q.raw:
+        return RawRecord(q.location, {"_raw": q.raw}, q.reason)
+    return RawRecord(q.location, data)

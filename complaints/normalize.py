@@ -42,10 +42,14 @@ def detect_language(text: str) -> str:
     return "zh" if cjk and cjk * 3 >= latin else "en"
 
 
+def squeeze(text: str) -> str:
+    """The text with case, width, punctuation (Chinese or English) and spaces removed, for matching."""
+    return _PUNCT_SPACE_RE.sub("", fold(text).lower())
+
+
 def text_hash(text: str) -> str:
-    """Hash of the text with case, width, punctuation and spaces removed: equal for trivial variants."""
-    key = _PUNCT_SPACE_RE.sub("", fold(text).lower())
-    return hashlib.sha256(key.encode()).hexdigest()
+    """Hash of the squeezed text: equal for trivial variants."""
+    return hashlib.sha256(squeeze(text).encode()).hexdigest()
 
 
 def parse_amount(value: object) -> tuple[Decimal | None, str | None]:

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, bindparam, cast, literal, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaints import pii
-from complaints.config import AppConfig, SlaConfig
+from complaints.config import AppConfig, SlaConfig, UserPolicy
 from complaints.db import session_scope
 from complaints.mail import (
     InvalidRecipient,
@@ -40,12 +40,14 @@ from complaints.mail import (
 from complaints.models import Complaint, Notification, Report, utcnow
 from complaints.settings import Settings
 from complaints.templating import environment
+from complaints.userpolicy import earliest_send, opted_out, quiet_until, user_timezone
+from complaints.webhook import WebhookMessage, WebhookSender, build_webhook_message, make_webhook_sender
 
 LANGUAGES = ("zh", "en")
 ACK_KIND = "acknowledgement"
 # A run that claimed rows and then died leaves them "sending"; after this they may be re-sent.
 LEASE = timedelta(minutes=10)
-_CHUNK = 500  # rows per SELECT / INSERT statement (well under SQLite's bound-parameter limit)
+CHUNK = 500  # rows per SELECT / INSERT statement (well under SQLite's bound-parameter limit)
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ def resolve_due(sla: SlaConfig, received_at: datetime, severity: str | None, cha
 # --- queuing ----------------------------------------------------------------------------------
 
 
-def _row(
+def outbox_row(
     *,
     key: str,
     kind: str,
@@ -104,11 +106,13 @@ def _row(
     incident_id: int | None,
     mail_from: str,
     now: datetime,
+    user: UserRoute | None = None,
 ) -> dict[str, Any]:
+    """An outbox row; `user` marks a message to a complainant (channel, opt-out, cap, quiet hours)."""
     return {
         "idempotency_key": key,
         "kind": kind,
-        "recipient": recipient.strip(),
+        "recipient": user.recipient if user else recipient.strip(),
         "language": language_of(language),
         "subject": rendered.subject,
         "body_text": rendered.text,
@@ -116,21 +120,67 @@ def _row(
         "attachments": list(attachments),
         "complaint_id": complaint_id,
         "incident_id": incident_id,
-        "status": "pending",
+        "status": "pending" if user is None or user.channel else "suppressed",
+        "last_error": None if user is None or user.channel else "no channel",
         "attempts": 0,
         "message_id": make_message_id(key, mail_from),
         "created_at": now,
+        "channel": (user.channel or "email") if user else "email",
+        "contact_key": user.contact_key if user else None,
+        "timezone": user.timezone if user else None,
+        "not_before": user.not_before if user else None,
     }
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
+@dataclass(frozen=True)
+class UserRoute:
+    """Where and when a message to a complainant goes."""
+
+    channel: str | None  # email | webhook; None: no way to reach this contact
+    recipient: str
+    contact_key: str | None
+    timezone: str
+    not_before: datetime | None = None
+
+
+def route_user(
+    contact: str,
+    contact_key: str | None,
+    region: str | None,
+    settings: Settings,
+    policy: UserPolicy,
+    *,
+    kind: str,
+    now: datetime,
+    at: datetime | None = None,
+) -> UserRoute:
+    """Email for an address, the webhook (SMS / push) for a mobile number when configured.
+
+    `at` schedules the message (call-backs); kinds under quiet hours move to the end of them.
+    """
+    tz = user_timezone(policy, region)
+    value = contact.strip()
+    channel: str | None = None
+    if pii.is_email(value):
+        channel = "email"
+    elif settings.webhook_url and pii.PHONE_RE.fullmatch(value):
+        channel = "webhook"
+    recipient = value if channel else pii.mask_text(value)  # an unreachable contact is kept masked only
+    when = max(at or now, now)
+    if kind in policy.quiet_hours.kinds:
+        when = earliest_send(when, tz, policy.quiet_hours)
+    not_before = when if when > now else None
+    return UserRoute(channel, recipient, contact_key, tz, not_before)
+
+
+def insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert rows whose idempotency key is new; returns how many were inserted."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     inserted = 0
-    for start in range(0, len(rows), _CHUNK):
+    for start in range(0, len(rows), CHUNK):
         stmt = (
             insert(Notification)
-            .values(rows[start : start + _CHUNK])
+            .values(rows[start : start + CHUNK])
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(Notification.id)
         )
@@ -151,10 +201,11 @@ def queue_message(
     complaint_id: int | None = None,
     incident_id: int | None = None,
     settings: Settings,
+    user: UserRoute | None = None,
 ) -> bool:
-    """Render and enqueue one email unless `key` was queued before; True if newly queued."""
+    """Render and enqueue one message unless `key` was queued before; True if newly queued."""
     rendered = render_email(settings.templates_dir, template, language, context)
-    row = _row(
+    row = outbox_row(
         key=key,
         kind=kind,
         recipient=recipient,
@@ -165,8 +216,9 @@ def queue_message(
         incident_id=incident_id,
         mail_from=settings.mail_from,
         now=utcnow(),
+        user=user,
     )
-    return _insert_new(session, [row]) == 1
+    return insert_new(session, [row]) == 1
 
 
 def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings, now: datetime) -> int:
@@ -193,6 +245,8 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
             Complaint.received_at,
             Complaint.channel,
             Complaint.contact,
+            Complaint.contact_key,
+            Complaint.region,
             Complaint.title,
             Complaint.language,
             Complaint.category,
@@ -203,14 +257,16 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
             Notification.id.is_(None),
             Complaint.duplicate_of_id.is_(None),
             Complaint.processed_at.is_not(None),
-            Complaint.contact.contains("@"),
+            Complaint.contact.is_not(None),
             Complaint.received_at > now - timedelta(days=longest),
         )
         .order_by(Complaint.id)
-        .limit(_CHUNK)
+        .limit(CHUNK)
     )
     if ncfg.acknowledge_channels is not None:
         query = query.where(Complaint.channel.in_(ncfg.acknowledge_channels))
+    if not settings.webhook_url:
+        query = query.where(Complaint.contact.contains("@"))
 
     queued, last_id = 0, 0
     while True:
@@ -221,7 +277,9 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
         rows = []
         for c in chunk:
             due = resolve_due(sla, c.received_at, c.severity, c.channel)
-            if not pii.is_email(c.contact) or due <= now:
+            user = route_user(c.contact, c.contact_key, c.region, settings, ncfg.policy, kind=ACK_KIND, now=now)
+            # Unreachable contacts get no acknowledgement row: it would only repeat "no channel".
+            if user.channel is None or due <= now:
                 continue
             lang = language_of(c.language)
             category = categories.get(c.category or "") or categories[cfg.taxonomy.fallback]
@@ -233,7 +291,7 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
                 "resolve_by": format_day(due.astimezone(tz).date(), lang),
             }
             rows.append(
-                _row(
+                outbox_row(
                     key=f"ack:complaint:{c.id}",
                     kind=ACK_KIND,
                     recipient=c.contact,
@@ -244,9 +302,10 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
                     incident_id=None,
                     mail_from=settings.mail_from,
                     now=now,
+                    user=user,
                 )
             )
-        queued += _insert_new(session, rows)
+        queued += insert_new(session, rows)
 
 
 def _report_file(settings: Settings, report: Report) -> Path:
@@ -300,7 +359,8 @@ def claim_batch(
 ) -> list[Notification]:
     """Atomically move up to `limit` sendable rows to "sending" (claimed_at=now, attempts+1).
 
-    Sendable: pending, or "sending" for longer than `lease` (the claiming run crashed). With
+    Sendable: pending and not held back (not_before unset or reached), or "sending" for longer
+    than `lease` (the claiming run crashed). With
     `retry_before`, pending rows last claimed at or after it wait: a run passes its start time
     so rows it put back after a temporary error are retried by the next run, not in a loop.
 
@@ -310,7 +370,9 @@ def claim_batch(
     claimer waits (busy_timeout) and then sees the rows already taken.
     The caller must commit before sending.
     """
-    pending = Notification.status == "pending"
+    pending = and_(
+        Notification.status == "pending", or_(Notification.not_before.is_(None), Notification.not_before <= now)
+    )
     if retry_before is not None:
         pending = and_(pending, or_(Notification.claimed_at.is_(None), Notification.claimed_at < retry_before))
     stale = and_(Notification.status == "sending", Notification.claimed_at < now - lease)
@@ -339,7 +401,9 @@ class SendSummary:
     failed: int = 0
     retried: int = 0
     suppressed: int = 0
+    deferred: int = 0  # put back until the end of the user's quiet hours
     failures: list[str] = field(default_factory=list)  # masked, one per failed or retried row
+    suppressions: list[str] = field(default_factory=list)  # masked, one per suppressed row
 
     def unsent(self, label: str, status: str, reason: str) -> None:
         """Count a row that ended failed or back to pending, with its reason."""
@@ -350,7 +414,8 @@ class SendSummary:
 
 @dataclass(frozen=True)
 class _Claim:
-    outgoing: Outgoing
+    notification_id: int
+    outgoing: Outgoing | WebhookMessage
     attempts: int
     claimed_at: datetime
     label: str  # masked, for failure reasons
@@ -376,6 +441,63 @@ def _fail_or_retry(attempts: int, max_attempts: int, reason: str) -> tuple[str, 
     return "pending", reason
 
 
+def _suppress(n: Notification, reason: str, summary: SendSummary) -> None:
+    n.status, n.last_error = "suppressed", reason
+    summary.suppressed += 1
+    summary.suppressions.append(f"{_label(n)}: {reason}")
+
+
+def _apply_user_policy(
+    session: Session, claimed: list[Notification], policy: UserPolicy | None, now: datetime, summary: SendSummary
+) -> list[Notification]:
+    """Settle messages to complainants that must not go now; returns the rest, in claim order.
+
+    Opt-outs always apply. With a policy: a message inside the user's quiet hours goes back to
+    pending until they end (the claim's attempt is not counted), and one beyond the user's cap
+    of recent messages is suppressed; older messages in the batch take the cap first.
+    """
+    keys = {n.contact_key for n in claimed if n.contact_key}
+    if not keys:
+        return claimed
+    out = opted_out(session, keys)
+    recent: dict[str, int] = {}
+    if policy is not None:
+        cap = policy.cap
+        recent = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(Notification.contact_key, func.count())
+                .where(
+                    Notification.contact_key.in_(keys),
+                    Notification.status == "sent",
+                    Notification.sent_at >= now - timedelta(days=cap.days),
+                    Notification.kind.not_in(cap.exempt_kinds),
+                )
+                .group_by(Notification.contact_key)
+            ).all()
+        )
+    ready = []
+    for n in claimed:
+        if not n.contact_key:
+            ready.append(n)
+        elif n.contact_key in out:
+            _suppress(n, "opted out", summary)
+        elif policy is None:
+            ready.append(n)
+        elif n.kind in policy.quiet_hours.kinds and (
+            until := quiet_until(now, n.timezone or policy.timezone, policy.quiet_hours)
+        ):
+            n.status, n.not_before, n.attempts = "pending", until, n.attempts - 1
+            summary.deferred += 1
+        elif n.kind in policy.cap.exempt_kinds:
+            ready.append(n)
+        elif recent.get(n.contact_key, 0) >= policy.cap.max_messages:
+            _suppress(n, f"frequency cap: {policy.cap.max_messages} messages in {policy.cap.days} days", summary)
+        else:
+            recent[n.contact_key] = recent.get(n.contact_key, 0) + 1
+            ready.append(n)
+    return ready
+
+
 def _prepare(
     session: Session,
     claimed: list[Notification],
@@ -383,6 +505,7 @@ def _prepare(
     sender_address: str,
     max_attempts: int,
     summary: SendSummary,
+    channels: frozenset[str],
 ) -> list[_Claim]:
     """Build the messages for claimed rows; rows that cannot or must not go out are settled here."""
     ack_ids = [n.complaint_id for n in claimed if n.kind == ACK_KIND and n.complaint_id is not None]
@@ -393,8 +516,11 @@ def _prepare(
     for n in claimed:
         if n.kind == ACK_KIND and n.complaint_id in merged:
             # Merged into another complaint after queuing: that one carries the acknowledgement.
-            n.status, n.last_error = "suppressed", "complaint merged as a duplicate"
-            summary.suppressed += 1
+            _suppress(n, "complaint merged as a duplicate", summary)
+            continue
+        if n.channel not in channels:
+            # Queued for a channel that has since been unconfigured.
+            _suppress(n, "no channel", summary)
             continue
         if n.attempts > max_attempts:
             # Reclaimed after a crash during its last allowed attempt.
@@ -402,8 +528,12 @@ def _prepare(
             n.status, n.last_error = "failed", f"gave up after {max_attempts} attempts: {last}"
             summary.unsent(_label(n), n.status, n.last_error)
             continue
+        outgoing: Outgoing | WebhookMessage
         try:
-            message = build_message(n, settings.mail_from)
+            if n.channel == "webhook":
+                outgoing = build_webhook_message(n)
+            else:
+                outgoing = Outgoing(n.id, sender_address, n.recipient.strip(), build_message(n, settings.mail_from))
         except InvalidRecipient as exc:
             n.status, n.last_error = "failed", str(exc)
             summary.unsent(_label(n), n.status, n.last_error)
@@ -413,9 +543,8 @@ def _prepare(
             n.status, n.last_error = _fail_or_retry(n.attempts, max_attempts, pii.mask_text(f"attachment: {exc}"))
             summary.unsent(_label(n), n.status, n.last_error)
             continue
-        outgoing = Outgoing(n.id, sender_address, n.recipient.strip(), message)
         assert n.claimed_at is not None  # set by claim_batch
-        ready.append(_Claim(outgoing, n.attempts, n.claimed_at, _label(n)))
+        ready.append(_Claim(n.id, outgoing, n.attempts, n.claimed_at, _label(n)))
     return ready
 
 
@@ -425,6 +554,7 @@ def _record(
     outcomes: dict[int, Outcome],
     max_attempts: int,
     summary: SendSummary,
+    now: datetime,
 ) -> None:
     """Write the send outcomes, only for rows still held by this run's claim."""
     table = Notification.__table__
@@ -442,10 +572,9 @@ def _record(
             sent_at=bindparam("b_sent_at", type_=table.c.sent_at.type),
         )
     )
-    now = utcnow()
     params = []
     for claim in claims:
-        nid = claim.outgoing.notification_id
+        nid = claim.notification_id
         outcome = outcomes[nid]
         if outcome.status == "sent":
             status, error, sent_at = "sent", None, now
@@ -470,6 +599,8 @@ def send_pending(
     max_attempts: int,
     *,
     sender: Sender | None = None,
+    webhook: WebhookSender | None = None,
+    policy: UserPolicy | None = None,
     now: datetime | None = None,
     batch_size: int = 100,
     lease: timedelta = LEASE,
@@ -479,20 +610,32 @@ def send_pending(
     `db` is a database URL or a sessionmaker. Per batch: one transaction claims (committed as
     "sending"), then the network send with no transaction open, then one transaction records
     sent / failed / back to pending. `now` fixes the clock (tests); by default the real time.
+    Email goes through `sender` (default from settings), the webhook channel through `webhook`
+    (default from settings; without one, webhook rows are suppressed). `policy` applies quiet
+    hours and the frequency cap to messages for complainants; opt-outs apply always.
     """
     sender_address = envelope_sender(settings.mail_from)  # a bad From fails the run before any claim
     sender = sender or make_sender(settings)
+    webhook = webhook or make_webhook_sender(settings)
+    channels = frozenset({"email", "webhook"} if webhook else {"email"})
     clock = (lambda: now) if now is not None else utcnow
     started = clock()
     summary = SendSummary()
     while True:
         with _transaction(db) as session:
-            claimed = claim_batch(session, batch_size, clock(), lease=lease, retry_before=started)
+            at = clock()
+            claimed = claim_batch(session, batch_size, at, lease=lease, retry_before=started)
             if not claimed:
                 return summary
-            claims = _prepare(session, claimed, settings, sender_address, max_attempts, summary)
+            allowed = _apply_user_policy(session, claimed, policy, at, summary)
+            claims = _prepare(session, allowed, settings, sender_address, max_attempts, summary, channels)
         if not claims:
             continue
-        outcomes = sender.deliver([c.outgoing for c in claims])
+        emails = [c.outgoing for c in claims if isinstance(c.outgoing, Outgoing)]
+        pushes = [c.outgoing for c in claims if isinstance(c.outgoing, WebhookMessage)]
+        outcomes = sender.deliver(emails) if emails else {}
+        if pushes:
+            assert webhook is not None  # webhook rows without a sender were suppressed in _prepare
+            outcomes |= webhook.deliver(pushes)
         with _transaction(db) as session:
-            _record(session, claims, outcomes, max_attempts, summary)
+            _record(session, claims, outcomes, max_attempts, summary, clock())

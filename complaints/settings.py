@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     smtp_implicit_tls: bool = False
     smtp_timeout: float = 30.0
     mail_from: str = "Complaints Desk <complaints@wallet.example>"
+    # SMS / in-app push gateway: JSON POSTs signed with HMAC-SHA256 of the body; empty URL: no such channel.
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_timeout: float = 10.0
 
     @property
     def db_url(self) -> str:

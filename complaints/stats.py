@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from complaints.models import Complaint, DuplicateLink, Incident, Notification, Plan, PlanStep, QuarantinedRecord, Report
+from complaints.models import (
+    Complaint,
+    DuplicateLink,
+    Incident,
+    Notification,
+    Plan,
+    PlanStep,
+    QuarantinedRecord,
+    Report,
+)
 from complaints.planning import OPEN_STEP
 
 

@@ -1,4 +1,4 @@
-"""Notify tasks: queue acknowledgements (exactly once by key) and send the outbox."""
+"""Notify tasks: queue acknowledgements and incident/plan updates (exactly once by key), send the outbox."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from prefect import task
 
 from complaints.db import session_scope
+from complaints.fanout import queue_updates
 from complaints.notify import queue_acknowledgements, send_pending
 from complaints.runtime import runtime
 
@@ -20,7 +21,16 @@ def queue_acknowledgements_task(now: datetime) -> int:
         return queue_acknowledgements(session, rt.config, rt.settings, now)
 
 
+@task(retries=2, retry_delay_seconds=10)
+def queue_updates_task(now: datetime) -> dict[str, int]:
+    """Progress and resolution for every affected user, call-backs scheduled after resolution."""
+    rt = runtime()
+    with session_scope(rt.db_url) as session:
+        return queue_updates(session, rt.config, rt.settings, now)
+
+
 @task(retries=3, retry_delay_seconds=[10, 60, 300], retry_jitter_factor=0.5)
 def send_pending_task() -> dict[str, Any]:
     rt = runtime()
-    return asdict(send_pending(rt.db_url, rt.settings, rt.config.notifications.max_attempts))
+    ncfg = rt.config.notifications
+    return asdict(send_pending(rt.db_url, rt.settings, ncfg.max_attempts, policy=ncfg.policy))

@@ -33,7 +33,7 @@ def test_error_names_file_field_and_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(d)
     message = str(err.value)
-    assert f"{d / 'sources.yaml'}" in message and "sources.0.timezone" in message and "Mars/Olympus" in message
+    assert f"{d / 'sources.yaml'}" in message and "sources.0.file.timezone" in message and "Mars/Olympus" in message
     assert f"{d / 'detection.yaml'}" in message and "field window_hours" in message and "greater than" in message
 
 

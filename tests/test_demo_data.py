@@ -16,7 +16,7 @@ from complaints.config import AppConfig
 from complaints.pii import find_pii
 from complaints.records import RawRecord
 from complaints.settings import PROJECT_ROOT
-from complaints.sources import preset_spec, read_files
+from complaints.sources import FileConnector, Window
 
 DEMO = PROJECT_ROOT / "demo"
 GENERATED = [
@@ -46,8 +46,8 @@ def test_generator_is_deterministic_and_demo_is_up_to_date(tmp_path: Path) -> No
 def demo(app_config: AppConfig) -> dict[str, list[RawRecord]]:
     out: dict[str, list[RawRecord]] = {}
     for name in ("app_feedback", "hotline", "regulator"):
-        spec = preset_spec(app_config.source(name))
-        out[name] = [r for b in read_files(spec, app_config.directory, {}) for r in b.records if not r.error]
+        connector = FileConnector(app_config.source(name), app_config.directory)  # type: ignore[arg-type]
+        out[name] = [r for b in connector.batches({}, Window()) for r in b.records if not r.error]
     return out
 
 

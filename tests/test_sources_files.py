@@ -7,21 +7,23 @@ import io
 import re
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
 
-from complaints.config import AppConfig, SourceSpec
+from complaints.config import AppConfig, FileSourceSpec
 from complaints.records import RawRecord
 from complaints.settings import PROJECT_ROOT
 from complaints.sources import (
     CFPB_COLUMNS,
     CFPB_DATE_FORMAT,
     CFPB_MAPPING,
-    FileBatch,
+    Batch,
+    FileConnector,
+    Window,
     detect_encoding,
     preset_spec,
-    read_files,
     source_files,
 )
 
@@ -30,15 +32,24 @@ DEMO = PROJECT_ROOT / "demo"
 HOTLINE_ROWS = "工单号,问题描述,涉及金额\nHL001,提现一直没到账，急用钱,￥300.00\nHL002,客服电话打不通,\n"
 
 
-def spec(path: str, **kw: object) -> SourceSpec:
+def spec(path: str, **kw: object) -> FileSourceSpec:
     mapping = {"external_id": "id", "received_at": "at", "body": "text"}
-    return SourceSpec(name="t", kind="file", channel="app", path=path, mapping=mapping, **kw)  # type: ignore[arg-type]
+    return FileSourceSpec(name="t", kind="file", channel="app", path=path, mapping=mapping, **kw)  # type: ignore[arg-type]
+
+
+def read_files(spec: FileSourceSpec, config_dir: Path, seen: dict[str, Any]) -> list[Batch]:
+    """Each new or changed file as one batch (merging a file's batches), as a fresh ingest run would."""
+    merged: dict[str, Batch] = {}
+    for b in FileConnector(spec.model_copy(update={"batch_size": 3}), config_dir).batches({"files": seen}, Window()):
+        old = merged.get(b.label)
+        merged[b.label] = Batch(b.label, (old.records if old else []) + b.records, b.state)
+    return list(merged.values())
 
 
 def read_one(tmp_path: Path, name: str, raw: bytes, **kw: object) -> list[RawRecord]:
     (tmp_path / name).write_bytes(raw)
     batches = list(read_files(spec(name, **kw), tmp_path, {}))
-    assert [b.path.name for b in batches] == [name]
+    assert [Path(b.label).name for b in batches] == [name]
     return batches[0].records
 
 
@@ -277,32 +288,62 @@ def test_missing_path_and_unknown_format(folder: Path) -> None:
         list(read_files(spec("exports", encoding="gbkk"), folder, {}))
 
 
-def test_seen_files_are_skipped_until_their_content_changes(folder: Path) -> None:
+def test_unchanged_files_are_skipped_and_changed_ones_reread(folder: Path) -> None:
     source = spec("exports")
-    first = list(read_files(source, folder, {}))
-    assert [(b.path.name, len(b.records)) for b in first] == [
+    first = read_files(source, folder, {})
+    assert [(Path(b.label).name, len(b.records)) for b in first] == [
         ("a_2026-11-16.csv", 2),
         ("b_2026-11-17.jsonl", 1),
         ("c_2026-11-18.csv", 1),
     ]
-    seen = {str(b.path): b.sha256 for b in first}
-    assert list(read_files(source, folder, seen)) == []
+    seen = first[-1].state["files"]
+    assert read_files(source, folder, seen) == []
 
     changed = folder / "exports" / "c_2026-11-18.csv"
-    changed.write_text("id,text\nC1,z\nC2,new row\n", encoding="utf-8")
+    changed.write_text("id,text\nC9,rewritten\nC2,new row\n", encoding="utf-8")
     (batch,) = read_files(source, folder, seen)
+    assert batch.label == str(changed.resolve())
+    assert [r.data["id"] for r in batch.records] == ["C9", "C2"]  # prefix differs: the whole file again
 
-    assert batch.path == changed.resolve()
-    assert batch.sha256 != seen[str(changed.resolve())]
-    assert [r.data["id"] for r in batch.records] == ["C1", "C2"]
-    assert isinstance(batch, FileBatch)
+
+def test_grown_file_is_read_from_where_it_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "grow.csv"
+    path.write_bytes("工单号,问题描述\nG1,到账慢\nG2,\"两行\n说明\"\n".encode("gbk"))
+    (first,) = read_files(spec("grow.csv"), tmp_path, {})
+    assert [r.location for r in first.records] == ["grow.csv:line 2", "grow.csv:line 3"]
+    # Appended rows in plain ASCII: the remembered encoding and header still apply.
+    with path.open("ab") as fh:
+        fh.write("G3,扣款两次\r\nG4,tail".encode("gbk"))
+    (grown,) = read_files(spec("grow.csv"), tmp_path, first.state["files"])
+    assert [(r.location, r.data) for r in grown.records] == [
+        ("grow.csv:line 5", {"工单号": "G3", "问题描述": "扣款两次"}),
+        ("grow.csv:line 6", {"工单号": "G4", "问题描述": "tail"}),
+    ]
+    # "G4,tail" has no line end yet (still being written): it is read again, completed, next time.
+    with path.open("ab") as fh:
+        fh.write(b"ed\n")
+    (tail,) = read_files(spec("grow.csv"), tmp_path, grown.state["files"])
+    assert [(r.location, r.data["问题描述"]) for r in tail.records] == [("grow.csv:line 6", "tailed")]
+    assert read_files(spec("grow.csv"), tmp_path, tail.state["files"]) == []
+
+
+def test_large_file_streams_in_batches_that_each_carry_a_resume_point(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(f'{{"id": "B{i}", "text": "第{i}条"}}\n' for i in range(10)), encoding="utf-8")
+    connector = FileConnector(spec("big.jsonl", batch_size=4), tmp_path)
+    batches = list(connector.batches({}, Window()))
+    assert [len(b.records) for b in batches] == [4, 4, 2]
+    # A crash after the second batch committed: the next run starts at record 9.
+    (rest,) = FileConnector(spec("big.jsonl", batch_size=4), tmp_path).batches(batches[1].state, Window())
+    assert [r.data["id"] for r in rest.records] == ["B8", "B9"]
+    assert rest.state == batches[-1].state
 
 
 # --- CFPB preset ------------------------------------------------------------------------------
 
 
-def cfpb_spec(path: str, **kw: object) -> SourceSpec:
-    return SourceSpec(name="cfpb", kind="cfpb", channel="regulator", path=path, **kw)  # type: ignore[arg-type]
+def cfpb_spec(path: str, **kw: object) -> FileSourceSpec:
+    return FileSourceSpec(name="cfpb", kind="cfpb", channel="regulator", path=path, **kw)  # type: ignore[arg-type]
 
 
 def mapped_columns(mapping: dict[str, str]) -> set[str]:
@@ -342,7 +383,7 @@ def test_real_cfpb_sample_reads_without_errors() -> None:
 # --- bundled demo data ------------------------------------------------------------------------
 
 
-def demo_batches(app_config: AppConfig, name: str) -> list[FileBatch]:
+def demo_batches(app_config: AppConfig, name: str) -> list[Batch]:
     return list(read_files(preset_spec(app_config.source(name)), app_config.directory, {}))
 
 
@@ -357,11 +398,11 @@ def test_demo_regulator_file_reads_with_the_cfpb_preset(app_config: AppConfig) -
     source = preset_spec(app_config.source("regulator"))
     (batch,) = demo_batches(app_config, "regulator")
 
-    assert batch.path.name == "cfpb_referrals_2026-11.csv"
+    assert Path(batch.label).name == "cfpb_referrals_2026-11.csv"
     assert len(batch.records) == 40
     errors = [(r.location, r.error) for r in batch.records if r.error]
     assert errors == [("cfpb_referrals_2026-11.csv:line 40", "row has 15 fields, header has 18")]
-    assert {loc for loc, _ in errors} == readme_locations(batch.path.name, "wrong number of fields")
+    assert {loc for loc, _ in errors} == readme_locations(Path(batch.label).name, "wrong number of fields")
     valid = [r for r in batch.records if not r.error]
     for record in valid:
         assert mapped_columns(source.mapping) <= set(record.data)
@@ -386,14 +427,15 @@ def test_demo_hotline_file_is_gbk_chinese(app_config: AppConfig) -> None:
     assert len(batch.records) == 126
     errors = [(r.location, r.error) for r in batch.records if r.error]
     assert errors == [("hotline_2026-11-16.csv:line 75", "row has 10 fields, header has 9")]
-    assert {loc for loc, _ in errors} == readme_locations(batch.path.name, "wrong number of fields")
+    assert {loc for loc, _ in errors} == readme_locations(Path(batch.label).name, "wrong number of fields")
     valid = [r for r in batch.records if not r.error]
     assert all(re.search("[\u4e00-\u9fff]", r.data["问题描述"]) for r in valid)
     assert sum(r.data["商户名称"] == "快捷支付通道" for r in valid) == 16
     # Multi-line call notes stay one record and the next record's line number accounts for them.
     multi = [r for r in valid if "\n" in r.data["问题描述"]]
     assert [r.location for r in multi] == ["hotline_2026-11-16.csv:line 28", "hotline_2026-11-16.csv:line 94"]
-    assert {r.location for r in multi} == readme_locations(batch.path.name, "line breaks inside a quoted CSV field")
+    name = Path(batch.label).name
+    assert {r.location for r in multi} == readme_locations(name, "line breaks inside a quoted CSV field")
     after = valid[valid.index(multi[0]) + 1]
     assert after.location == "hotline_2026-11-16.csv:line 32"
     # Same number of records as csv.reader finds in the GBK text.
@@ -406,6 +448,6 @@ def test_demo_app_feedback_reads_with_one_broken_line(app_config: AppConfig) -> 
     assert len(batch.records) == 165
     errors = [r for r in batch.records if r.error]
     assert [r.location for r in errors] == ["app_feedback_2026-11-16.jsonl:line 7"]
-    assert {r.location for r in errors} == readme_locations(batch.path.name, "truncated JSON line")
+    assert {r.location for r in errors} == readme_locations(Path(batch.label).name, "truncated JSON line")
     assert (errors[0].error or "").startswith("not valid JSON (Unterminated string")
     assert sum("feedback_id" not in r.data for r in batch.records if not r.error) == 1

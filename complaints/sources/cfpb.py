@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from complaints.config import SourceSpec
+
+S = TypeVar("S", bound=SourceSpec)
 
 CFPB_COLUMNS = (
     "Date received",
@@ -38,7 +42,7 @@ CFPB_MAPPING: dict[str, str] = {
 CFPB_DATE_FORMAT = "%Y-%m-%d"
 
 
-def preset_spec(spec: SourceSpec) -> SourceSpec:
+def preset_spec(spec: S) -> S:
     """A kind="cfpb" spec with the CFPB mapping and date format filled in; the spec's own entries win.
 
     Other kinds come back unchanged, so callers can apply this to every source.

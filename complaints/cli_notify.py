@@ -1,0 +1,73 @@
+"""`complaints notify ...`: opt-outs and call-back reply import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from complaints.runtime import runtime
+
+app = typer.Typer(help="User notifications: opt-outs, call-back replies.", no_args_is_help=True)
+console = Console(stderr=True)
+Contact = Annotated[str, typer.Argument(help="email address or mobile number")]
+
+
+@app.command("opt-out")
+def opt_out_command(contact: Contact) -> None:
+    """Send this person no more messages (pending ones are suppressed when their turn comes)."""
+    from complaints.db import session_scope
+    from complaints.pii import mask_text
+    from complaints.userpolicy import opt_out
+
+    rt = runtime()
+    try:
+        with session_scope(rt.db_url) as session:
+            new = opt_out(session, contact, rt.settings.pii_key.get_secret_value())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="CONTACT") from exc
+    console.print(f"{mask_text(contact)}: {'opted out' if new else 'was already opted out'}")
+
+
+@app.command("opt-in")
+def opt_in_command(contact: Contact) -> None:
+    """Undo an opt-out."""
+    from complaints.db import session_scope
+    from complaints.pii import mask_text
+    from complaints.userpolicy import opt_in
+
+    rt = runtime()
+    try:
+        with session_scope(rt.db_url) as session:
+            removed = opt_in(session, contact, rt.settings.pii_key.get_secret_value())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="CONTACT") from exc
+    console.print(f"{mask_text(contact)}: {'opted in again' if removed else 'was not opted out'}")
+
+
+@app.command("import-replies")
+def import_replies(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: ticket, reached, score, comment")],
+) -> None:
+    """Import call-back (回访) results; bad rows are listed and skipped, re-imports change nothing."""
+    from complaints.callbacks import import_csv
+    from complaints.db import session_scope
+
+    rt = runtime()
+    try:
+        with session_scope(rt.db_url) as session:
+            result = import_csv(session, file, rt.settings.timezone)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from exc
+    typer.echo(
+        json.dumps(
+            {"imported": result.imported, "already_imported": result.already, "errors": result.errors},
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+    if result.errors:
+        raise typer.Exit(1)

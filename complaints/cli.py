@@ -15,20 +15,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from complaints.cli_detect import app as detect_app
+from complaints.cli_forget import app as forget_app
 from complaints.cli_model import app as model_app
 from complaints.cli_notify import app as notify_app
 from complaints.cli_plans import app as plan_app
+from complaints.cli_regulatory import app as regulatory_app
+from complaints.cli_sources import app as quarantine_app
 from complaints.runtime import mask_logs, prefect_defaults, runtime
 
 app = typer.Typer(help="Wallet complaint operations.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
-quarantine_app = typer.Typer(help="Rows that could not be read.", no_args_is_help=True)
 report_app = typer.Typer(help="PDF reports.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(report_app, name="report")
 app.add_typer(notify_app, name="notify")
 app.add_typer(model_app)  # train, evaluate, review
 app.add_typer(plan_app, name="plan")
+app.add_typer(regulatory_app)  # clocks, outcome, returns, major-event, retention
+app.add_typer(detect_app)  # detect; adds `evaluate detection` to cli_model's evaluate group
+app.add_typer(forget_app)  # forget CUSTOMER
 console = Console(stderr=True)
 
 DEMO_WEEK = "2026-W47"  # the ISO week the bundled demo data covers (see demo/README.md)
@@ -206,30 +212,6 @@ def export(
             with out.open("w", encoding="utf-8", newline="") as fh:
                 n = write(session, kind.value, fmt.value, fh, advance)  # type: ignore[arg-type]
     console.print(f"exported {n} {kind.value}")
-
-
-@quarantine_app.command("list")
-def quarantine_list(
-    source: Annotated[str | None, typer.Option()] = None,
-    limit: Annotated[int, typer.Option()] = 50,
-) -> None:
-    """Quarantined rows with where they came from and why (raw content masked)."""
-    from sqlalchemy import select
-
-    from complaints.db import session_scope
-    from complaints.models import QuarantinedRecord
-    from complaints.pii import mask_text
-
-    table = Table(title="quarantine")
-    for col in ("id", "source", "location", "reason", "raw"):
-        table.add_column(col, overflow="fold")
-    with session_scope(runtime().db_url) as session:
-        stmt = select(QuarantinedRecord).where(QuarantinedRecord.replayed_at.is_(None))
-        if source:
-            stmt = stmt.where(QuarantinedRecord.source == source)
-        for q in session.execute(stmt.order_by(QuarantinedRecord.id).limit(limit)).scalars():
-            table.add_row(str(q.id), q.source, q.location, q.reason, mask_text(q.raw)[:200])
-    Console().print(table)
 
 
 @app.command()

@@ -5,7 +5,7 @@ Every error names the file, the field and the problem, so ops can fix a file wit
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -55,17 +55,18 @@ TimeZoneName = Annotated[str, Field(min_length=1)]
 
 
 class SourceSpec(Strict):
+    """What every source kind has: a name, a channel, and how its fields map to the canonical ones."""
+
     name: str = Field(pattern=r"^[a-z0-9_\-]+$", max_length=100)
-    kind: Literal["file", "cfpb"]
+    kind: str
     channel: str = Field(min_length=1, max_length=30)
-    path: str = Field(min_length=1, description="file, folder or glob; relative to the config directory")
-    format: Literal["auto", "csv", "jsonl", "xlsx"] = "auto"
-    encoding: str = "auto"
     timezone: TimeZoneName = "Asia/Shanghai"
     date_format: str | None = None
     # canonical field -> source column; constant values via `defaults`.
     mapping: dict[str, str] = Field(default_factory=dict)
     defaults: dict[str, str] = Field(default_factory=dict)
+    # Records per committed batch: bounds memory, and what a crash can cost in re-reading.
+    batch_size: int = Field(10_000, ge=1, le=1_000_000)
     enabled: bool = True
 
     _tz = field_validator("timezone")(_check_tz)
@@ -80,15 +81,84 @@ class SourceSpec(Strict):
 
     @model_validator(mode="after")
     def _required_mapped(self) -> SourceSpec:
-        if self.kind == "file":
+        if self.kind != "cfpb":  # the CFPB preset fills these in
             missing = [f for f in ("external_id", "received_at", "body") if f not in self.mapping]
             if missing:
                 raise ValueError(f"mapping must name a column for {missing}")
         return self
 
 
+class FileSourceSpec(SourceSpec):
+    kind: Literal["file", "cfpb"]
+    path: str = Field(min_length=1, description="file, folder or glob; relative to the config directory")
+    format: Literal["auto", "csv", "jsonl", "xlsx"] = "auto"
+    encoding: str = "auto"
+
+
+class SecretRef(Strict):
+    """A secret from a Prefect Secret block (by name) or an environment variable; exactly one."""
+
+    secret_block: str | None = None
+    env: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if (self.secret_block is None) == (self.env is None):
+            raise ValueError("give exactly one of secret_block or env")
+        return self
+
+
+class ApiSourceSpec(SourceSpec):
+    """A JSON API read page by page; `since` carries the watermark of the last committed page."""
+
+    kind: Literal["api"]
+    url: str = Field(pattern=r"^https?://")
+    records_field: str = "items"  # dotted path to the list of records in a response
+    pagination: Literal["cursor", "page"] = "cursor"
+    cursor_field: str = "next_cursor"  # dotted path in the response; empty/absent ends the pull
+    cursor_param: str = "cursor"
+    page_param: str = "page"
+    page_size_param: str = "page_size"
+    page_size: int = Field(100, ge=1, le=10_000)
+    since_param: str = "since"
+    # The record field that orders records (ISO 8601); its maximum becomes the next run's `since`.
+    watermark_field: str = "updated_at"
+    params: dict[str, str] = Field(default_factory=dict)
+    auth: SecretRef | None = None
+    auth_header: str = "Authorization"
+    auth_prefix: str = "Bearer "
+    timeout_seconds: float = Field(30, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+    backoff_seconds: float = Field(1, ge=0)
+    max_backoff_seconds: float = Field(60, ge=0)
+
+
+class SqlSourceSpec(SourceSpec):
+    """Rows of a table or query in another database, read in watermark order."""
+
+    kind: Literal["sql"]
+    url: str | None = None
+    url_env: str | None = None  # the URL from an environment variable (it often holds a password)
+    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    query: str | None = None
+    watermark_column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SqlSourceSpec:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url or url_env")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table or query")
+        return self
+
+
+AnySourceSpec = Annotated[
+    FileSourceSpec | ApiSourceSpec | SqlSourceSpec, Field(discriminator="kind")
+]
+
+
 class SourcesConfig(Strict):
-    sources: list[SourceSpec]
+    sources: list[AnySourceSpec]
 
     @field_validator("sources")
     @classmethod
@@ -112,6 +182,42 @@ class Category(Strict):
     label_zh: str
     label_en: str
     keywords: Keywords = Keywords()
+    # A keyword hit for this category wins over the trained model (e.g. fraud words).
+    rule_overrides: bool = False
+
+
+class ClassifierSettings(Strict):
+    # Below this confidence a complaint goes to the needs-review queue.
+    review_threshold: float = Field(0.5, ge=0, le=1)
+    # Model label -> taxonomy key, for models trained on another label set; unmapped unknown labels fall back.
+    label_map: dict[str, str] = Field(default_factory=dict)
+
+
+class KeylessDedupe(Strict):
+    """Near-duplicates among complaints with no customer key: MinHash LSH inside one source and a short window."""
+
+    enabled: bool = True
+    window_hours: int = Field(48, ge=1, le=24 * 14)
+    ngram: int = Field(3, ge=1, le=8)
+    num_perm: int = Field(64, ge=16, le=512)
+    bands: int = Field(16, ge=1)
+    # Candidates checked per complaint; an overfull bucket (template texts) is cut to the most recent ones.
+    max_bucket: int = Field(50, ge=1)
+    # Stricter than the keyed threshold: with no person key only near-verbatim reposts count.
+    verify_threshold: float = Field(90, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _bands(self) -> KeylessDedupe:
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm {self.num_perm} is not a multiple of bands {self.bands}")
+        return self
+
+
+class DedupeSettings(Strict):
+    window_days: int = Field(7, ge=1, le=90)
+    # rapidfuzz ratio (0..100) on normalised text, inside one person's complaints.
+    near_threshold: float = Field(85, ge=0, le=100)
+    keyless: KeylessDedupe = KeylessDedupe()
 
 
 class SeverityRules(Strict):
@@ -128,11 +234,16 @@ class TaxonomyConfig(Strict):
     categories: dict[str, Category]
     fallback: str = "other"
     severity: SeverityRules = SeverityRules()
+    classifier: ClassifierSettings = ClassifierSettings()
+    dedupe: DedupeSettings = DedupeSettings()
 
     @model_validator(mode="after")
     def _refs(self) -> TaxonomyConfig:
         if self.fallback not in self.categories:
             raise ValueError(f"fallback {self.fallback!r} is not a category")
+        unmapped = sorted({v for v in self.classifier.label_map.values()} - set(self.categories))
+        if unmapped:
+            raise ValueError(f"classifier.label_map: unknown categories {unmapped}")
         bad = [c for c in self.severity.critical_categories if c not in self.categories]
         if bad:
             raise ValueError(f"severity.critical_categories: unknown categories {bad}")
@@ -142,15 +253,56 @@ class TaxonomyConfig(Strict):
 # --- detection.yaml ---------------------------------------------------------------------------
 
 
+class BurstWindow(Strict):
+    """One detection window: distinct users in it are tested against the group's own baseline."""
+
+    hours: int = Field(ge=1, le=24 * 14)
+    min_users: int = Field(ge=2)
+    # One-sided Poisson tail probability P(X >= observed | expected) at or below which it alarms.
+    alpha: float = Field(1e-5, gt=0, lt=0.5)
+
+
+class IncidentSeverityRules(Strict):
+    p2_users: int = Field(30, ge=2)
+    p1_users: int = Field(100, ge=2)
+    # Each condition that holds raises the level from distinct users by one (P3 -> P2 -> P1).
+    growth_users_per_hour: int = Field(30, ge=1)
+    amount_at_risk: float = Field(100_000, ge=0)
+    threat_share: float = Field(0.2, ge=0, le=1)
+    security_share: float = Field(0.2, ge=0, le=1)
+    security_categories: list[str] = Field(default_factory=lambda: ["account_security"])
+
+
 class DetectionConfig(Strict):
+    # The long (daily) window and its thresholds; short_windows catch a burst within its first hours.
     window_hours: int = Field(24, ge=1, le=24 * 14)
     min_distinct_users: int = Field(10, ge=2)
-    # Incident severity from distinct users affected.
-    p1_users: int = Field(100, ge=2)
-    p2_users: int = Field(30, ge=2)
-    group_by: list[Literal["category", "merchant", "product", "region"]] = Field(
-        default_factory=lambda: ["category", "merchant"]
+    alpha: float = Field(1e-5, gt=0, lt=0.5)
+    short_windows: list[BurstWindow] = Field(default_factory=lambda: [BurstWindow(hours=1, min_users=6)])
+    # Baseline: the same hour-of-week over this many previous weeks, +- smoothing_hours.
+    baseline_weeks: int = Field(4, ge=1, le=52)
+    smoothing_hours: int = Field(1, ge=0, le=12)
+    # Expected distinct users per hour never below this: sparse series would otherwise alarm on 2 users.
+    floor_per_hour: float = Field(0.02, gt=0)
+    # Without any week of history, the level of the previous level_hours stands in for the baseline.
+    level_hours: int = Field(72, ge=1)
+    # Signature = category plus one entity; a complaint is tested under each entity it has, strongest first.
+    entities: list[Literal["error_code", "app_version", "merchant", "product", "region", "text", "any"]] = Field(
+        default_factory=lambda: ["error_code", "app_version", "merchant", "product", "text", "region"]
     )
+    # Different users' descriptions at least this similar (rapidfuzz ratio, 0..100) form one text group.
+    text_similarity: float = Field(85.0, ge=50, le=100)
+    # Complaints of an incident's signature join it up to join_hours after it opened; later only alarms add
+    # members. An incident without a new member for quiet_hours takes no more alarms: a recurrence opens a new one.
+    join_hours: int = Field(24, ge=1)
+    quiet_hours: int = Field(72, ge=1)
+    top_phrases: int = Field(5, ge=0, le=20)
+    severity: IncidentSeverityRules = IncidentSeverityRules()
+
+    def windows(self) -> list[BurstWindow]:
+        """Every window, shortest first."""
+        long = BurstWindow(hours=self.window_hours, min_users=self.min_distinct_users, alpha=self.alpha)
+        return sorted([*self.short_windows, long], key=lambda w: w.hours)
 
 
 # --- sla.yaml ---------------------------------------------------------------------------------
@@ -158,15 +310,43 @@ class DetectionConfig(Strict):
 
 class SlaTarget(Strict):
     acknowledge_business_days: int = Field(1, ge=0)
+    # Calendar days: regulators count calendar days for answers.
     resolve_days: int = Field(15, ge=1)
+    # A first response before the final one (CFPB layout: 15 days response, 60 final); None: not required.
+    respond_days: int | None = Field(None, ge=1)
+    # The final deadline may be extended this many times by extension_days, each with a recorded reason.
+    extension_days: int = Field(15, ge=1)
+    max_extensions: int = Field(1, ge=0)
 
 
 class SlaConfig(Strict):
+    timezone: TimeZoneName = "Asia/Shanghai"
     holidays_country: str = "CN"
+    # Company closures and make-up working days (调休) the holidays package does not know.
+    extra_holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list)
     business_hours: tuple[time, time] = (time(9, 0), time(18, 0))
     default: SlaTarget = SlaTarget()
     by_severity: dict[str, SlaTarget] = Field(default_factory=dict)
     by_channel: dict[str, SlaTarget] = Field(default_factory=dict)
+
+    _tz = field_validator("timezone")(_check_tz)
+
+    @field_validator("holidays_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        import holidays
+
+        if value not in holidays.list_supported_countries():
+            raise ValueError(f"holidays package has no calendar for country {value!r}")
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, value: tuple[time, time]) -> tuple[time, time]:
+        if value[0] >= value[1]:
+            raise ValueError(f"business day must open before it closes, got {value[0]}-{value[1]}")
+        return value
 
     @field_validator("by_severity")
     @classmethod
@@ -181,15 +361,20 @@ class SlaConfig(Strict):
 
 
 class Team(Strict):
+    # On-call roster: the order rotates by one member every ISO week (see planning.roster).
     members: list[str] = Field(min_length=1)
     lead: str
     email: str | None = None
 
 
 class Route(Strict):
+    """Matches when every field it names equals the subject's; the first matching route wins."""
+
     category: str
     team: str
     severity: str | None = None
+    merchant: str | None = None
+    region: str | None = None
 
 
 class RoutingConfig(Strict):
@@ -200,6 +385,8 @@ class RoutingConfig(Strict):
     escalation_chain: list[str] = Field(default_factory=lambda: ["head_of_service", "compliance"])
     # A step still overdue this many hours after an escalation goes one level further up.
     escalate_every_hours: int = Field(24, ge=1)
+    # An open step that has used this share of its time gets one at-risk warning to its owner.
+    at_risk_share: float = Field(0.8, gt=0, lt=1)
     # Staff handles become addresses at this domain for escalation emails.
     email_domain: str = "wallet.example"
 
@@ -214,10 +401,18 @@ class RoutingConfig(Strict):
 # --- plans.yaml -------------------------------------------------------------------------------
 
 
+StepUnit = Literal["business_hours", "calendar_hours"]
+# Every plan ends with these kinds of step, in this order.
+CLOSING_KINDS = ("feedback", "callback", "lessons_learned")
+
+
 class StepTemplate(Strict):
     title: str
     role: Literal["owner", "lead"] = "owner"
-    due_hours: int = Field(ge=1)
+    kind: Literal["task", "feedback", "callback", "lessons_learned"] = "task"
+    # Due `due` hours after the plan's clock starts, counted in `unit` (no default: say which).
+    due: float = Field(gt=0)
+    unit: StepUnit
 
 
 class PlansConfig(Strict):
@@ -229,10 +424,17 @@ class PlansConfig(Strict):
     def _default(self) -> PlansConfig:
         if self.default_template not in self.templates:
             raise ValueError(f"default_template {self.default_template!r} is not in templates")
+        for name, steps in self.templates.items():
+            kinds = tuple(st.kind for st in steps)
+            if kinds[-len(CLOSING_KINDS):] != CLOSING_KINDS or kinds.count("lessons_learned") != 1:
+                raise ValueError(f"templates.{name}: must end with steps of kind {list(CLOSING_KINDS)}")
         return self
 
 
 # --- notifications.yaml -----------------------------------------------------------------------
+
+
+ACK_KIND_NAME = "acknowledgement"
 
 
 class StakeholderList(Strict):
@@ -241,11 +443,209 @@ class StakeholderList(Strict):
     recipients: list[str] = Field(min_length=1)
 
 
+class QuietHours(Strict):
+    start: time = time(21, 0)
+    end: time = time(8, 0)  # may be earlier than start: the quiet period crosses midnight
+    # Acknowledgements answer something the user just did; everything else waits for the morning.
+    kinds: list[str] = Field(default_factory=lambda: ["progress", "resolution", "callback"])
+
+
+class FrequencyCap(Strict):
+    max_messages: int = Field(2, ge=1)
+    days: int = Field(7, ge=1)
+    # A user always learns that we received the complaint and how it ended.
+    exempt_kinds: list[str] = Field(default_factory=lambda: [ACK_KIND_NAME, "resolution"])
+
+
+class UserPolicy(Strict):
+    """What protects complainants from too many or ill-timed messages."""
+
+    timezone: TimeZoneName = "Asia/Shanghai"
+    # complaint.region -> timezone, for users outside the default zone.
+    region_timezones: dict[str, TimeZoneName] = Field(default_factory=dict)
+    quiet_hours: QuietHours = QuietHours()
+    cap: FrequencyCap = FrequencyCap()
+
+    _tz = field_validator("timezone")(_check_tz)
+
+    @field_validator("region_timezones")
+    @classmethod
+    def _region_tz(cls, value: dict[str, str]) -> dict[str, str]:
+        for tz in value.values():
+            _check_tz(tz)
+        return value
+
+
+class StatusNote(Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class IncidentUpdates(Strict):
+    # Incident status -> the progress note every affected user gets once when the incident reaches it.
+    progress: dict[str, StatusNote] = Field(default_factory=dict)
+    resolution: StatusNote = StatusNote(zh="问题已处理完毕。", en="The problem has been resolved.")
+    # Incidents resolved or plans closed longer ago than this are not announced (e.g. on first deployment).
+    lookback_days: int = Field(30, ge=1)
+
+
+class Callbacks(Strict):
+    enabled: bool = True
+    default_days: int = Field(3, ge=0)
+    by_category: dict[str, int] = Field(default_factory=dict)
+
+
 class NotificationsConfig(Strict):
     acknowledge: bool = True
     acknowledge_channels: list[str] | None = None  # None: every channel
     max_attempts: int = Field(5, ge=1)
     stakeholders: list[StakeholderList] = Field(default_factory=list)
+    policy: UserPolicy = UserPolicy()
+    incident_updates: IncidentUpdates = IncidentUpdates()
+    callbacks: Callbacks = Callbacks()
+
+
+# --- clocks.yaml ------------------------------------------------------------------------------
+
+
+ClockUnit = Literal["calendar_days", "business_days"]
+
+
+class Jurisdiction(Strict):
+    """Where a clock counts its days: the holiday calendar and the zone whose midnight ends a day."""
+
+    timezone: TimeZoneName
+    holidays_country: str
+    extra_holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list)
+    name: str = ""  # shown in clock listings
+
+    _tz = field_validator("timezone")(_check_tz)
+
+
+class JurisdictionMatch(Strict):
+    """Complaint fields -> jurisdiction; every field named must match (values: any of the list)."""
+
+    jurisdiction: str
+    source: list[str] = Field(default_factory=list)
+    channel: list[str] = Field(default_factory=list)
+    currency: list[str] = Field(default_factory=list)
+    language: list[str] = Field(default_factory=list)
+    region: list[str] = Field(default_factory=list)
+
+
+class ClockExtension(Strict):
+    """One further extension: the new deadline counts `total_days` from the start, in `unit`."""
+
+    total_days: int = Field(ge=1)
+    unit: ClockUnit
+    # A role of clocks.yaml approvers whose member must approve; None: any named approver.
+    approver_role: str | None = None
+    condition: str = ""  # what must hold, e.g. "provisional credit given" (recorded, shown to ops)
+
+
+class ClockRule(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$", max_length=60)
+    jurisdiction: str
+    citation: str = Field(min_length=1)  # the legal source, article and year
+    description: str = ""
+    days: int = Field(ge=1)
+    unit: ClockUnit
+    # Which complaints: empty lists match everything; product_contains is case-insensitive.
+    channels: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    product_contains: list[str] = Field(default_factory=list)
+    exclude_product_contains: list[str] = Field(default_factory=list)
+    # closure: the final decision stops it; response: the first message to the complainant after the ack does too.
+    stops_on: Literal["closure", "response"] = "closure"
+    # breach: a missed deadline is a breach; lapse: a target whose miss only changes the procedure (DISP 1.5).
+    on_miss: Literal["breach", "lapse"] = "breach"
+    extensions: list[ClockExtension] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> ClockRule:
+        totals = [self.days, *(e.total_days for e in self.extensions)]
+        if totals != sorted(set(totals)):  # strictly increasing
+            raise ValueError(f"extension totals must grow beyond {self.days} days, got {totals[1:]}")
+        return self
+
+
+class ClocksConfig(Strict):
+    version: str = Field(min_length=1, max_length=20)
+    default_jurisdiction: str
+    jurisdictions: dict[str, Jurisdiction]
+    infer: list[JurisdictionMatch] = Field(default_factory=list)
+    # Notification kinds that count as a response to the complainant (stops_on: response).
+    response_kinds: list[str] = Field(default_factory=lambda: ["progress", "resolution", "extension"])
+    approvers: dict[str, list[str]] = Field(default_factory=dict)
+    rules: list[ClockRule] = Field(min_length=1)
+
+    @field_validator("jurisdictions")
+    @classmethod
+    def _countries(cls, value: dict[str, Jurisdiction]) -> dict[str, Jurisdiction]:
+        import holidays
+
+        supported = holidays.list_supported_countries()
+        bad = sorted(f"{k}: {j.holidays_country}" for k, j in value.items() if j.holidays_country not in supported)
+        if bad:
+            raise ValueError(f"holidays package has no calendar for {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _refs(self) -> ClocksConfig:
+        known = set(self.jurisdictions)
+        used = {self.default_jurisdiction} | {m.jurisdiction for m in self.infer} | {r.jurisdiction for r in self.rules}
+        if used - known:
+            raise ValueError(f"unknown jurisdiction(s) {sorted(used - known)}; defined: {sorted(known)}")
+        ids = [r.id for r in self.rules]
+        dups = sorted({i for i in ids if ids.count(i) > 1})
+        if dups:
+            raise ValueError(f"duplicate rule id(s) {dups}")
+        roles = {e.approver_role for r in self.rules for e in r.extensions if e.approver_role} - set(self.approvers)
+        if roles:
+            raise ValueError(f"approver role(s) {sorted(roles)} not listed under approvers")
+        return self
+
+    def rule(self, rule_id: str) -> ClockRule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+
+# --- major_events.yaml ------------------------------------------------------------------------
+
+
+class MajorEventClass(Strict):
+    """A class applies when any of its triggers holds; classes are tried from 1 (most serious) down."""
+
+    phone_hours: float = Field(gt=0)
+    written_business_days: int = Field(ge=1)
+    min_users: int | None = Field(None, ge=1)
+    min_amount: float | None = Field(None, ge=0)
+    severities: list[Literal["P1", "P2", "P3"]] = Field(default_factory=list)
+    # Outage and data-leak thresholds: category -> distinct users from which it applies.
+    category_users: dict[str, int] = Field(default_factory=dict)
+
+
+class MajorEventsConfig(Strict):
+    classes: dict[Literal[1, 2], MajorEventClass]
+    # Step owners: "lead" (the plan team's lead) or a staff handle from routing.yaml.
+    phone_owner: str = "lead"
+    written_owner: str = "compliance"
+    language: Literal["zh", "en"] = "zh"
+    sample_complaints: int = Field(5, ge=0, le=50)
+
+
+# --- retention.yaml ---------------------------------------------------------------------------
+
+
+class RetentionConfig(Strict):
+    # Kept at least this long after the complaint was closed (or last seen when never closed).
+    keep_years: int = Field(3, ge=1, le=30)
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    purged_marker: str = "[purged]"
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -258,6 +658,9 @@ FILES: dict[str, type[BaseModel]] = {
     "routing.yaml": RoutingConfig,
     "plans.yaml": PlansConfig,
     "notifications.yaml": NotificationsConfig,
+    "clocks.yaml": ClocksConfig,
+    "major_events.yaml": MajorEventsConfig,
+    "retention.yaml": RetentionConfig,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -297,6 +700,9 @@ class AppConfig(BaseModel):
     routing: RoutingConfig
     plans: PlansConfig
     notifications: NotificationsConfig
+    clocks: ClocksConfig
+    major_events: MajorEventsConfig
+    retention: RetentionConfig
 
     def source(self, name: str) -> SourceSpec:
         for spec in self.sources.sources:
@@ -335,6 +741,19 @@ def _cross_check(cfg: AppConfig) -> None:
         f"{cfg.directory / 'plans.yaml'}: field templates.{name}: no such taxonomy category"
         for name in cfg.plans.templates
         if name != cfg.plans.default_template and name not in cats
+    ]
+    problems += [
+        f"{cfg.directory / 'notifications.yaml'}: field callbacks.by_category.{name}: no such taxonomy category"
+        for name in cfg.notifications.callbacks.by_category
+        if name not in cats
+    ]
+    problems += [
+        f"{cfg.directory / 'clocks.yaml'}: field rules.{i}.categories: unknown category {name!r}"
+        for i, r in enumerate(cfg.clocks.rules) for name in r.categories if name not in cats
+    ]
+    problems += [
+        f"{cfg.directory / 'major_events.yaml'}: field classes.{k}.category_users: unknown category {name!r}"
+        for k, c in cfg.major_events.classes.items() for name in c.category_users if name not in cats
     ]
     if problems:
         raise ConfigError("\n".join(problems))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.events import emit_event
 from sqlalchemy import select
 
 from complaints.classify import classify_complaints, unprocessed
@@ -14,6 +13,7 @@ from complaints.dedupe import dedupe
 from complaints.detect import detect
 from complaints.models import Complaint, Incident
 from complaints.runtime import runtime
+from tasks.incident_events import Kind, emit_incident_event
 
 
 @task(retries=2, retry_delay_seconds=10)
@@ -28,9 +28,10 @@ def _load(session: Any, ids: list[int]) -> list[Complaint]:
 
 @task(retries=2, retry_delay_seconds=10)
 def dedupe_task(ids: list[int]) -> dict[str, int]:
-    with session_scope(runtime().db_url) as session:
-        summary = dedupe(session, _load(session, ids))
-    return {"checked": summary.checked, "exact": summary.exact, "near": summary.near}
+    rt = runtime()
+    with session_scope(rt.db_url) as session:
+        summary = dedupe(session, _load(session, ids), rt.config.taxonomy.dedupe)
+    return {"checked": summary.checked, "exact": summary.exact, "near": summary.near + summary.minhash}
 
 
 @task(retries=2, retry_delay_seconds=10)
@@ -44,20 +45,22 @@ def classify_task(ids: list[int]) -> dict[str, Any]:
 
 @task(retries=2, retry_delay_seconds=10)
 def detect_task(ids: list[int]) -> dict[str, Any]:
+    """Detect over the hours these complaints arrived in; announce incidents opened or escalated."""
     rt = runtime()
     with session_scope(rt.db_url) as session:
         summary = detect(session, rt.config.detection, rt.config.taxonomy, _load(session, ids))
-    with session_scope(rt.db_url) as session:
-        for incident in session.execute(select(Incident).where(Incident.id.in_(summary.opened))).scalars():
-            # Ops attach Prefect automations to this event (e.g. run the plan flow at once).
-            emit_event(
-                event="complaints.incident.opened",
-                resource={
-                    "prefect.resource.id": f"complaints.incident.{incident.id}",
-                    "complaints.incident.category": incident.category,
-                    "complaints.incident.severity": incident.severity,
-                },
-                payload={"title": incident.title, "users": incident.user_count, "signature": incident.signature},
-            )
-    get_run_logger().info("incidents opened %s, grown %s", summary.opened, summary.grown)
-    return {"opened": summary.opened, "grown": summary.grown, "linked": summary.linked}
+    announce_incidents(rt.db_url, summary.opened, summary.escalated)
+    get_run_logger().info("incidents opened %s, escalated %s, grown %s", summary.opened, summary.escalated,
+                          summary.grown)
+    return {"opened": summary.opened, "grown": summary.grown, "escalated": summary.escalated,
+            "linked": summary.linked}
+
+
+def announce_incidents(db_url: str, opened: list[int], escalated: list[int]) -> None:
+    """After the commit, so an automation reacting to the event finds the incident."""
+    with session_scope(db_url) as session:
+        kinds: list[tuple[Kind, list[int]]] = [("opened", opened), ("escalated", escalated)]
+        for kind, ids in kinds:
+            query = select(Incident).where(Incident.id.in_(ids)).order_by(Incident.id)
+            for incident in session.execute(query).scalars():
+                emit_incident_event(kind, incident)

@@ -1,4 +1,4 @@
-"""Dedupe, classification, severity and collective-complaint detection, on SQLite and PostgreSQL."""
+"""Dedupe, classification and severity, on SQLite and PostgreSQL (detection: tests/test_detect.py)."""
 
 from datetime import timedelta
 
@@ -9,7 +9,7 @@ from complaints.config import AppConfig
 from complaints.db import session_scope
 from complaints.dedupe import dedupe
 from complaints.detect import detect
-from complaints.models import Complaint, DuplicateLink, Incident
+from complaints.models import Complaint, DuplicateLink
 from tests.factories import T0, complaint
 
 WITHDRAW = "提现一直未到账，已经三天了，错误码E1024，请尽快处理"
@@ -90,56 +90,3 @@ def test_classification_and_severity_reasons(db_url: str, app_config: AppConfig)
         assert any(r.startswith("threat to escalate:") and "lawyer" in r for r in fee.severity_reasons)
         assert (ui.category, ui.severity, ui.severity_reasons) == ("usability", "minor", [])
         assert (issue.category, issue.severity) == ("other", "minor")
-
-
-def _burst(s, n: int, start, merchant: str = "快捷支付通道", step_minutes: int = 5) -> list[Complaint]:
-    return [
-        complaint(s, f"{WITHDRAW} 用户{i}", contact=f"user{i}@example.com", merchant=merchant,
-                  at=start + timedelta(minutes=step_minutes * i))
-        for i in range(n)
-    ]
-
-
-def test_burst_opens_one_incident_and_later_complaints_join(db_url: str, app_config: AppConfig) -> None:
-    threshold = app_config.detection.min_distinct_users
-    with session_scope(db_url) as s:
-        _burst(s, threshold - 1, T0)
-        _, _, t = run_process(s, app_config)
-        assert t.opened == []  # one user short of the threshold
-    with session_scope(db_url) as s:
-        complaint(s, WITHDRAW, contact="last@example.com", merchant="快捷支付通道", at=T0 + timedelta(hours=2))
-        # Same words from another merchant: another signature, no incident.
-        _burst(s, 3, T0, merchant="其他商户")
-        _, _, t = run_process(s, app_config)
-        assert len(t.opened) == 1
-        incident = s.get(Incident, t.opened[0])
-        assert (incident.category, incident.user_count, incident.complaint_count) == ("transfer_delay", threshold, threshold)
-        assert incident.reason["observed_users"] == threshold and incident.reason["threshold"] == threshold
-        assert incident.signature == "category=transfer_delay|merchant=快捷支付通道"
-    with session_scope(db_url) as s:
-        _burst(s, 5, T0 + timedelta(hours=6))  # users 0..4 again: repeat users do not add users
-        complaint(s, WITHDRAW + "!", contact="new@example.com", merchant="快捷支付通道", at=T0 + timedelta(hours=7))
-        _, _, t = run_process(s, app_config)
-        assert t.opened == [] and t.grown == [incident.id]
-        incident = s.get(Incident, incident.id)
-        assert incident.user_count == threshold + 1
-        assert s.execute(select(func.count()).select_from(Incident)).scalar_one() == 1
-
-
-def test_detection_rerun_is_idempotent(db_url: str, app_config: AppConfig) -> None:
-    with session_scope(db_url) as s:
-        members = _burst(s, app_config.detection.min_distinct_users + 2, T0)
-        run_process(s, app_config)
-        # A backfill re-detects over the same complaints: the same incident, nothing new.
-        t = detect(s, app_config.detection, app_config.taxonomy, members)
-        assert t.opened == []
-        assert s.execute(select(func.count()).select_from(Incident)).scalar_one() == 1
-        assert {c.incident_id for c in members} == {members[0].incident_id}
-
-
-def test_slow_trickle_below_rate_does_not_alarm(db_url: str, app_config: AppConfig) -> None:
-    with session_scope(db_url) as s:
-        # 20 users, one every 3 hours: never min_distinct_users within 24 hours.
-        _burst(s, 20, T0, step_minutes=180)
-        _, _, t = run_process(s, app_config)
-        assert t.opened == []

@@ -254,6 +254,14 @@ REASON_KEYS: dict[str, dict[str, str]] = {
     "window_end": {"zh": "窗口结束", "en": "Window end"},
     "escalated_to": {"zh": "已升级为", "en": "Escalated to"},
     "users_at_escalation": {"zh": "升级时用户数", "en": "Users at escalation"},
+    "signature": {"zh": "问题特征", "en": "Problem signature"},
+    "expected_users": {"zh": "基线预期用户数", "en": "Expected users (baseline)"},
+    "baseline": {"zh": "基线方法", "en": "Baseline"},
+    "p_value": {"zh": "p 值", "en": "p-value"},
+    "alpha": {"zh": "显著性水平", "en": "Significance level"},
+    "min_users": {"zh": "最少用户数", "en": "Minimum users"},
+    "top_phrases": {"zh": "高频短语", "en": "Top phrases"},
+    "severity_reasons": {"zh": "定级理由", "en": "Severity reasons"},
 }
 
 UNCLASSIFIED = {"zh": "未分类", "en": "Unclassified"}

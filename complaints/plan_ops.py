@@ -10,9 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from complaints.business_time import BusinessCalendar
+from complaints.clocks import queue_extension_notice
 from complaints.config import AppConfig
-from complaints.models import Incident, Plan, PlanEvent, PlanStep
+from complaints.models import Complaint, Incident, Plan, PlanEvent, PlanStep
 from complaints.planning import OPEN_STEP, sla_target
+from complaints.settings import Settings, get_settings
 
 
 class PlanActionError(ValueError):
@@ -103,9 +105,11 @@ def _close(session: Session, plan: Plan, actor: str, now: datetime) -> None:
     _event(session, plan, "closed", actor, now, root_cause=lessons)
 
 
-def extend_plan(session: Session, cfg: AppConfig, plan_id: int, actor: str, reason: str, now: datetime) -> datetime:
+def extend_plan(session: Session, cfg: AppConfig, plan_id: int, actor: str, reason: str, now: datetime, *,
+                approver: str | None = None, settings: Settings | None = None) -> datetime:
     """Extend the final deadline by the SLA rule's extension_days, at most max_extensions times,
-    with a recorded reason. Open steps not yet due move by the same amount (a breach stays a breach)."""
+    with a recorded reason and approver (default: the actor). Open steps not yet due move by the same amount
+    (a breach stays a breach). A complaint's plan queues the complainant's extension notice, once."""
     if not reason.strip():
         raise PlanActionError("an extension needs a reason")
     plan = _open_plan(session, plan_id)
@@ -121,8 +125,12 @@ def extend_plan(session: Session, cfg: AppConfig, plan_id: int, actor: str, reas
         if step.status in OPEN_STEP and step.due_at >= now:
             step.due_at += delta
             step.warn_at = cal.share_point(plan.created_at, step.due_at, cfg.routing.at_risk_share, step.unit)
+    complaint = session.get(Complaint, plan.subject_id) if plan.subject_type == "complaint" else None
+    queued = complaint is not None and queue_extension_notice(
+        session, cfg, settings or get_settings(), complaint, key=f"extension:plan:{plan.id}:{plan.extensions}",
+        new_due=plan.due_at.astimezone(cal.tz).date(), reason=reason, now=now)
     _event(session, plan, "extend", actor, now, note=reason, from_due=old_due.isoformat(),
-           to_due=plan.due_at.isoformat())
+           to_due=plan.due_at.isoformat(), approver=approver or actor, notice_queued=queued)
     return plan.due_at
 
 

@@ -1,0 +1,30 @@
+"""Regulatory flows: statutory clocks and major-event reporting (hourly), retention purge (daily)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow
+
+from tasks.artifacts import publish_table
+from tasks.regulatory import keep_clocks_task, major_events_task, retention_task
+
+
+@flow(name="regulatory")
+def regulatory(now: datetime | None = None) -> dict[str, Any]:
+    """Start and stop statutory clocks; class major events, add their report deadlines to plans, draft reports."""
+    now = now or datetime.now(UTC)
+    clocks = keep_clocks_task(now)
+    events = major_events_task(now)
+    publish_table("regulatory-clocks", [clocks], "Statutory clocks started, met, breached and lapsed in this run")
+    publish_table("major-events", events, "Major events classed or upgraded: regulator deadlines and draft reports")
+    return clocks | {"major_events": len(events)}
+
+
+@flow(name="retention")
+def retention(now: datetime | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Anonymise complaints past the retention period (config/retention.yaml) unless a legal hold applies."""
+    summary = retention_task(now or datetime.now(UTC), dry_run)
+    publish_table("retention", [summary], "Complaints past the retention period, held, and anonymised")
+    return summary

@@ -1,0 +1,59 @@
+"""Regulatory tasks: keep every statutory clock, class major events and draft their reports, purge old records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import get_run_logger, task
+from sqlalchemy import or_, select
+
+from complaints.clocks import refresh_clocks, start_clocks
+from complaints.db import session_scope
+from complaints.major_events import assess_major_events, draft_report
+from complaints.models import MajorEvent
+from complaints.retention import purge
+from complaints.runtime import runtime
+
+
+@task(retries=2, retry_delay_seconds=10)
+def keep_clocks_task(now: datetime) -> dict[str, int]:
+    rt = runtime()
+    with session_scope(rt.db_url) as session:
+        started = start_clocks(session, rt.config)
+        stopped = refresh_clocks(session, rt.config, now)
+    get_run_logger().info("started %d clocks; %s", started, stopped)
+    return {"clocks_started": started, **{f"clocks_{k}": v for k, v in stopped.items()}}
+
+
+@task(retries=2, retry_delay_seconds=10)
+def major_events_task(now: datetime) -> list[dict[str, Any]]:
+    """Class incidents, then (re)draft the report of every new or upgraded event and of any whose draft
+    failed before; each draft commits on its own, so one failing PDF does not undo the deadlines."""
+    rt = runtime()
+    with session_scope(rt.db_url) as session:
+        changed = [e.incident_id for e in assess_major_events(session, rt.config, now)]
+    with session_scope(rt.db_url) as session:
+        todo = list(session.execute(select(MajorEvent).where(
+            or_(MajorEvent.report_path.is_(None), MajorEvent.incident_id.in_(changed)))
+            .order_by(MajorEvent.incident_id)).scalars())
+    out = []
+    for event in todo:
+        with session_scope(rt.db_url) as session:
+            path = draft_report(session, rt.config, rt.settings, event.incident_id)
+        out.append({"incident": event.incident_id, "class": event.event_class,
+                    "phone_due_at": event.phone_due_at.isoformat(), "written_due_at": event.written_due_at.isoformat(),
+                    "draft": str(path)})
+    get_run_logger().info("%d major events classed or upgraded, %d drafts written", len(changed), len(out))
+    return out
+
+
+@task(retries=2, retry_delay_seconds=30)
+def retention_task(now: datetime, dry_run: bool = False) -> dict[str, Any]:
+    rt = runtime()
+    with session_scope(rt.db_url) as session:
+        summary = purge(session, rt.config, now, dry_run=dry_run)
+    get_run_logger().info("retention: %d past the period, %d held, %d anonymised", summary.eligible, summary.held,
+                          len(summary.anonymised))
+    return {"cutoff": summary.cutoff.isoformat(), "eligible": summary.eligible, "held": summary.held,
+            "anonymised": len(summary.anonymised), "dry_run": dry_run}

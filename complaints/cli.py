@@ -50,6 +50,8 @@ class FlowName(StrEnum):
     plan = "plan"
     notify = "notify"
     weekly_report = "weekly-report"
+    regulatory = "regulatory"
+    retention = "retention"
     pipeline = "pipeline"
 
 
@@ -78,11 +80,12 @@ def _flows() -> dict[str, Any]:
     from flows.pipeline import pipeline
     from flows.plan import plan
     from flows.process import process
+    from flows.regulatory import regulatory, retention
     from flows.weekly_report import weekly_report
 
     mask_logs()  # Prefect's handlers exist now
     return {"ingest": ingest, "process": process, "plan": plan, "notify": notify,
-            "weekly-report": weekly_report, "pipeline": pipeline}
+            "weekly-report": weekly_report, "regulatory": regulatory, "retention": retention, "pipeline": pipeline}
 
 
 def _run(name: str, **params: Any) -> Any:
@@ -130,7 +133,7 @@ def run_flow(
         params["sources"] = source
     if flow in (FlowName.weekly_report, FlowName.pipeline):
         params["week"] = week
-    if flow in (FlowName.plan, FlowName.notify, FlowName.pipeline):
+    if flow in (FlowName.plan, FlowName.notify, FlowName.regulatory, FlowName.retention, FlowName.pipeline):
         params["now"] = _aware(as_of)
     result = _run(flow.value, **params)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))

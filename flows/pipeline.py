@@ -1,4 +1,4 @@
-"""The whole job in order: ingest -> process -> plan -> notify -> weekly report."""
+"""The whole job in order: ingest -> process -> regulatory clocks -> plan -> notify -> weekly report."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flows.ingest import ingest
 from flows.notify import notify
 from flows.plan import plan
 from flows.process import process
+from flows.regulatory import regulatory
 from flows.weekly_report import weekly_report
 
 
@@ -22,6 +23,8 @@ def pipeline(since: datetime | None = None, until: datetime | None = None, week:
     return {
         "ingest": ingest(since=since, until=until),
         "process": process(),
+        # Before plan: major events add regulator-deadline steps that plan's escalation must see.
+        "regulatory": regulatory(now=now),
         "plan": plan(now=now),
         "notify": notify(now=now),
         "weekly_report": weekly_report(week=week),

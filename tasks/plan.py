@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ from prefect.states import State
 from complaints.db import session_scope
 from complaints.notify import queue_message
 from complaints.plan_ops import PlanActionError, Review, apply_review
-from complaints.planning import create_plans, escalate_overdue
+from complaints.planning import EscalationNotice, create_plans, escalate_overdue
 from complaints.runtime import runtime
 
 
@@ -29,23 +31,39 @@ def escalate_task(now: datetime) -> list[dict[str, Any]]:
     rt = runtime()
     with session_scope(rt.db_url) as session:
         notices = escalate_overdue(session, rt.config, now)
-        # Queued in the same transaction as the escalation: both happen or neither.
-        for n in notices:
-            overdue = n.kind == "overdue"
-            queue_message(
-                session,
-                key=f"escalation:step:{n.step_id}:level:{n.level}" if overdue else f"at-risk:step:{n.step_id}",
-                kind="escalation",
-                recipient=f"{n.to_owner}@{rt.config.routing.email_domain}",
-                language="en",
-                template="escalation" if overdue else "step_at_risk",
-                context={"level": n.level, "subject_ref": n.subject_ref, "subject_title": n.subject_title,
-                         "step_title": n.step_title, "from_owner": n.from_owner, "to_owner": n.to_owner,
-                         "due_at": n.due_at, "reason": n.reason},
-                settings=rt.settings,
-            )
+        # Queued in the same transaction as the escalations: both happen or neither.
+        for recipient, mine in _by_owner(notices).items():
+            _queue_escalation_mail(session, rt, recipient, mine)
     return [{"step": n.step_id, "plan": n.plan_id, "kind": n.kind, "level": n.level, "to": n.to_owner}
             for n in notices]
+
+
+def _by_owner(notices: list[EscalationNotice]) -> dict[str, list[EscalationNotice]]:
+    grouped: dict[str, list[EscalationNotice]] = defaultdict(list)
+    for n in notices:
+        grouped[n.to_owner].append(n)
+    return grouped
+
+
+def _queue_escalation_mail(session: Any, rt: Any, owner: str, notices: list[EscalationNotice]) -> None:
+    """One email per owner and run: a single step gets its own message, several get one digest
+    (a late or replayed run can escalate hundreds of steps; nobody reads hundreds of emails)."""
+    recipient = f"{owner}@{rt.config.routing.email_domain}"
+    items = [{"level": n.level, "subject_ref": n.subject_ref, "subject_title": n.subject_title, "kind": n.kind,
+              "step_title": n.step_title, "from_owner": n.from_owner, "to_owner": n.to_owner,
+              "due_at": n.due_at, "reason": n.reason} for n in notices]
+    if len(notices) == 1:
+        n = notices[0]
+        overdue = n.kind == "overdue"
+        key = f"escalation:step:{n.step_id}:level:{n.level}" if overdue else f"at-risk:step:{n.step_id}"
+        template, context = ("escalation" if overdue else "step_at_risk"), items[0]
+    else:
+        # The escalation rows are unique, so this set of (step, level) is never escalated again.
+        digest = hashlib.sha256(",".join(f"{n.step_id}:{n.level}" for n in notices).encode()).hexdigest()[:24]
+        key, template, context = f"escalation-digest:{owner}:{digest}", "escalation_digest", {"to_owner": owner,
+                                                                                             "items": items}
+    queue_message(session, key=key, kind="escalation", recipient=recipient, language="en", template=template,
+                  context=context, settings=rt.settings)
 
 
 def _not_refused(_task: Any, _run: Any, state: State) -> bool:

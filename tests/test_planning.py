@@ -238,6 +238,27 @@ def test_escalation_emails_queued_once(app_env: str, app_config: AppConfig) -> N
                       "or clearing channel")]
 
 
+def test_late_run_sends_one_digest_per_owner(app_env: str, app_config: AppConfig) -> None:
+    from tasks.plan import escalate_task
+
+    with session_scope(app_env) as s:
+        _incident(s)
+        create_plans(s, app_config, T0)
+    late = T0 + timedelta(days=20)
+    escalated = escalate_task.fn(late)
+    assert escalate_task.fn(late) == []  # a replay: nothing new, no mail
+    per_owner: dict[str, int] = {}
+    for e in escalated:
+        per_owner[e["to"]] = per_owner.get(e["to"], 0) + 1
+    with session_scope(app_env) as s:
+        mails = s.execute(select(Notification).order_by(Notification.id)).scalars().all()
+        assert sorted(m.recipient for m in mails) == sorted(f"{o}@wallet.example" for o in per_owner)
+        digest = next(m for m in mails if per_owner[m.recipient.split("@")[0]] > 1)
+        n = per_owner[digest.recipient.split("@")[0]]
+        assert digest.subject.startswith(f"[Escalation] {n} steps need you: {n} overdue")
+        assert digest.body_text.count("Previous owner:") == n
+
+
 def test_closing_rules_and_rerun_never_reopens(db_url: str, app_config: AppConfig) -> None:
     now = T0 + timedelta(days=3)
     with session_scope(db_url) as s:

@@ -80,6 +80,8 @@ def timeline_chart(hourly: Sequence[tuple[datetime, int]], tz: str) -> str | Non
         ax.stairs([counts.get(h, 0) for h in hours], edges, fill=True, color=PALETTE[3], linewidth=0)
         ax.xaxis_date(zone)
         locator = mdates.AutoDateLocator(tz=zone, maxticks=8)
+        # Spans of 2-5 days stay hourly; without 24 h steps matplotlib finds no interval that fits 8 ticks.
+        locator.intervald[mdates.HOURLY] = [1, 2, 3, 4, 6, 12, 24]
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
         ax.yaxis.get_major_locator().set_params(integer=True)

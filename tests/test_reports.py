@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from complaints.config import AppConfig
 from complaints.db import session_scope
 from complaints.models import (
+    CallbackResult,
     Complaint,
     DuplicateLink,
     Incident,
@@ -239,6 +240,13 @@ def seed(session: Session, port: int) -> dict[str, int]:
                  due_at=incident.detected_at + timedelta(days=10), status="pending"),
     ]
     session.add(plan)
+    session.flush()
+    # Call-back results of three complaints: two reached (scores 5 and 1, the 1 with a comment), one not.
+    for c, reached, score, comment in ((complaints[0], True, 5, None),
+                                       (complaints[1], True, 1, f"还是没到账，打 {PHONE} 没人接"),
+                                       (complaints[2], False, None, None)):
+        session.add(CallbackResult(complaint_id=c.id, reached=reached, score=score, comment=comment,
+                                   replied_at=c.received_at + timedelta(days=3)))
     return {"incident": incident.id, "resolved": resolved.id}
 
 
@@ -364,8 +372,11 @@ def test_weekly_reports(db_url: str, app_config: AppConfig, tmp_path: Path, list
     assert listener.hits == []
 
     lessons_zh = pdf_text(paths["lessons", "zh"])
-    for heading in ("近 8 周类别趋势", "反复出现的问题", "新问题", "改进建议", "充值手续费配置错误"):
+    for heading in ("近 8 周类别趋势", "反复出现的问题", "新问题", "改进建议", "充值手续费配置错误", "回访结果"):
         assert heading in lessons_zh, heading
+    callbacks = flat(lessons_zh.split("回访结果")[-1])
+    assert "66.7%" in callbacks and "3.0" in callbacks  # 2 of 3 reached; mean of 5 and 1
+    assert "还是没到账" in callbacks and PHONE not in callbacks
 
     if POPPLER:
         fonts = subprocess.run(["pdffonts", str(paths["crisis", "zh"])], capture_output=True, text=True,

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, String, Text, and_, case, cast, distinct, func, literal, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from complaints.callbacks import summary as callback_summary
 from complaints.config import AppConfig
 from complaints.models import (
     Complaint,
@@ -236,6 +237,7 @@ class WeeklyData:
     new_categories: list[CategoryFigure] = field(default_factory=list)
     new_merchants: list[Count] = field(default_factory=list)
     recommendations: list[Bilingual] = field(default_factory=list)
+    callbacks: dict[str, Any] = field(default_factory=dict)  # complaints.callbacks.summary()
 
     @property
     def recent_categories(self) -> list[CategoryFigure]:
@@ -382,6 +384,7 @@ def weekly_report_data(session: Session, cfg: AppConfig, week: str, tz: str) -> 
     _sensitive(session, cfg, data)
     _new_merchants(session, data, edges)
     _lessons(data)
+    data.callbacks = callback_summary(session, edges[1], end)
     data.recommendations = recommendations(data, cfg)
     return data
 
@@ -725,7 +728,8 @@ def _new_merchants(session: Session, data: WeeklyData, edges: list[datetime]) ->
         .order_by(cur.desc(), Complaint.merchant)
         .limit(10)
     ).all()
-    data.new_merchants = [Count(m, {lang: m for lang in LANGUAGES}, n) for m, n in rows]
+    # A merchant field is source text: a sole trader may be named by a mobile number.
+    data.new_merchants = [Count(mask_text(m), {lang: mask_text(m) for lang in LANGUAGES}, n) for m, n in rows]
 
 
 def _lessons(data: WeeklyData) -> None:

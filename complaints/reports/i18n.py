@@ -214,7 +214,7 @@ TEXT: dict[str, dict[str, str]] = {
         "mean_score": "Mean satisfaction (1-5)",
         "score": "Score",
         "low_scores": "Low-score comments",
-        "no_callbacks": "No call-back results in the last 8 weeks (import them with `complaints notify import-replies`).",
+        "no_callbacks": "No call-back results in the last 8 weeks (import: `complaints notify import-replies`).",
         "recommendations": "Recommendations",
         "incident": "Incident",
         "complaint_ref": "Complaint #{id}",

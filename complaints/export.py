@@ -29,7 +29,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "plans": ("plan_id", "subject_type", "subject_id", "category", "team", "plan_status", "plan_due_at", "seq",
               "step", "owner", "step_due_at", "step_status", "escalation_level"),
 }
-MASKED = {"customer_ref", "title", "body", "root_cause"}
+# Free text from users or sources: any of it may quote a phone, card or ID number (a merchant named after its
+# owner's mobile, a phrase in an incident's reason).
+MASKED = {"customer_ref", "title", "body", "root_cause", "merchant", "product", "region", "signature", "reason"}
 
 
 def _plain(value: Any) -> Any:
@@ -37,6 +39,16 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    return value
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
     return value
 
 
@@ -55,7 +67,7 @@ def rows(session: Session, kind: Kind, batch: int = 2000) -> Iterator[dict[str, 
     for obj in session.execute(select(model).order_by(model.id).execution_options(yield_per=batch)).scalars():
         row = {c: _plain(getattr(obj, c)) for c in COLUMNS[kind]}
         for c in MASKED & row.keys():
-            row[c] = mask_text(row[c]) if row[c] else row[c]
+            row[c] = _masked(row[c])
         yield row
 
 

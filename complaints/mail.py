@@ -136,6 +136,11 @@ class Sender(Protocol):
         ...
 
 
+def eml_path(outbox_dir: Path, message_id: str) -> Path:
+    """Where EmlSender writes the message with this Message-ID (also how `complaints forget` finds it)."""
+    return outbox_dir / f"{_FILE_UNSAFE_RE.sub('_', message_id.strip().strip('<>'))}.eml"
+
+
 class EmlSender:
     """Writes each message to outbox_dir as <message-id>.eml: a re-send overwrites the same file."""
 
@@ -143,8 +148,7 @@ class EmlSender:
         self.outbox_dir = outbox_dir
 
     def path_for(self, item: Outgoing) -> Path:
-        stem = _FILE_UNSAFE_RE.sub("_", str(item.message["Message-ID"]).strip("<>"))
-        return self.outbox_dir / f"{stem}.eml"
+        return eml_path(self.outbox_dir, str(item.message["Message-ID"]))
 
     def deliver(self, batch: Sequence[Outgoing]) -> dict[int, Outcome]:
         results: dict[int, Outcome] = {}

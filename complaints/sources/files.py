@@ -154,6 +154,8 @@ def iter_jsonl(lines: LineReader, name: str, encoding: str, meta: dict[str, Any]
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             error = f"not valid JSON ({exc.msg}, column {exc.colno})"
+        except RecursionError:  # nesting deeper than the parser's stack: one bad line, not a crashed run
+            error = "not valid JSON (nested too deeply)"
         else:
             if not isinstance(value, dict):
                 error = f"expected a JSON object, got {_JSON_TYPES.get(type(value), 'null')}"

@@ -152,8 +152,38 @@ class SqlSourceSpec(SourceSpec):
         return self
 
 
+# The fields the IMAP connector hands over; its received_at ("date") is ISO 8601, so no date_format is needed.
+IMAP_MAPPING = {"external_id": "message_id", "received_at": "date", "title": "subject", "body": "body",
+                "contact": "from"}
+
+
+class ImapSourceSpec(SourceSpec):
+    """Unseen messages of one mailbox folder; each is marked \\Seen once its batch is committed."""
+
+    kind: Literal["imap"]
+    channel: str = Field("email", min_length=1, max_length=30)
+    mapping: dict[str, str] = Field(default_factory=lambda: dict(IMAP_MAPPING))
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)  # default 993 with ssl, 143 without
+    username: str = Field(min_length=1)
+    password: SecretRef
+    # Sent quoted; a non-ASCII folder must be written in IMAP's modified UTF-7.
+    folder: str = Field("INBOX", pattern=r'^[ -~]+$', max_length=200)
+    ssl: bool = True
+    timeout_seconds: float = Field(30, gt=0)
+    # Messages are held whole in memory per batch.
+    batch_size: int = Field(100, ge=1, le=10_000)
+
+    @field_validator("folder")
+    @classmethod
+    def _quotable(cls, value: str) -> str:
+        if '"' in value or "\\" in value:
+            raise ValueError("folder name must not contain a double quote or backslash")
+        return value
+
+
 AnySourceSpec = Annotated[
-    FileSourceSpec | ApiSourceSpec | SqlSourceSpec, Field(discriminator="kind")
+    FileSourceSpec | ApiSourceSpec | SqlSourceSpec | ImapSourceSpec, Field(discriminator="kind")
 ]
 
 

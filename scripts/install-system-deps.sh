@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the project needs: CJK fonts and HarfBuzz subsetting for PDFs (WeasyPrint),
-# poppler-utils for the PDF tests (pdffonts, pdftoppm). Installs only what is missing.
+# poppler-utils for the PDF tests (pdffonts, pdftoppm), dovecot-imapd for the IMAP source tests.
+# Installs only what is missing.
 set -euo pipefail
-needed=(fonts-noto-cjk libharfbuzz-subset0 poppler-utils libpango-1.0-0 libpangoft2-1.0-0)
+needed=(fonts-noto-cjk libharfbuzz-subset0 poppler-utils libpango-1.0-0 libpangoft2-1.0-0 dovecot-imapd)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

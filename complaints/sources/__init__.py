@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from complaints.config import ApiSourceSpec, FileSourceSpec, SourceSpec, SqlSourceSpec
+from complaints.config import ApiSourceSpec, FileSourceSpec, ImapSourceSpec, SourceSpec, SqlSourceSpec
 from complaints.sources.base import Batch, Connector, Window
 from complaints.sources.cfpb import CFPB_COLUMNS, CFPB_DATE_FORMAT, CFPB_MAPPING, preset_spec
 from complaints.sources.encoding import decode_lines, detect_encoding
@@ -38,4 +38,8 @@ def connector_for(spec: SourceSpec, config_dir: Path) -> Connector:
         from complaints.sources.sql import SqlConnector
 
         return SqlConnector(spec)
+    if isinstance(spec, ImapSourceSpec):
+        from complaints.sources.imap import ImapConnector
+
+        return ImapConnector(spec)
     raise ValueError(f"source {spec.name!r}: no connector for kind {spec.kind!r}")

@@ -24,10 +24,18 @@ LabelColumn = Annotated[str, typer.Option(help="column holding the label")]
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def _params(jieba: bool, c: float) -> Any:
-    from complaints.model import ModelParams
+Embeddings = Annotated[bool | None, typer.Option(
+    "--embeddings/--no-embeddings", help="sentence-embedding features (default: taxonomy classifier.embeddings)")]
 
-    return ModelParams(C=c, jieba=jieba)
+
+def _params(jieba: bool, c: float, embeddings: bool | None) -> Any:
+    from complaints.config import load_config
+    from complaints.model import ModelParams
+    from complaints.settings import get_settings
+
+    if embeddings is None:
+        embeddings = load_config(get_settings().config_dir).taxonomy.classifier.embeddings
+    return ModelParams(C=c, jieba=jieba, embeddings=embeddings)
 
 
 @app.command()
@@ -38,6 +46,7 @@ def train(
     include_reviews: Annotated[bool, typer.Option(help="add the reviewers' confirmations and corrections")] = False,
     jieba: Annotated[bool, typer.Option(help="jieba words for Chinese (character n-grams are always used)")] = False,
     c: Annotated[float, typer.Option("--c", help="SVM regularisation C")] = 0.5,
+    embeddings: Embeddings = None,
 ) -> None:
     """Train the category model and store it as the next version; the process flow uses the newest."""
     import pandas as pd
@@ -59,7 +68,7 @@ def train(
         frame = pd.concat(frames, ignore_index=True)
         with console.status(f"training on {len(frame)} rows ..."):
             row = train_and_store(session, frame.text.tolist(), frame.label.tolist(),
-                                  data_source=" + ".join(sources), params=_params(jieba, c))
+                                  data_source=" + ".join(sources), params=_params(jieba, c, embeddings))
         out = {"version": row.version, "n_train": row.n_train, "labels": len(row.labels),
                **{k: v for k, v in row.metrics.items() if k != "label_counts"}}
     typer.echo(json.dumps(out, ensure_ascii=False))
@@ -77,6 +86,7 @@ def evaluate_classify(
     baselines: Annotated[bool, typer.Option(help="also score majority-class and label-keyword baselines")] = False,
     jieba: Annotated[bool, typer.Option(help="jieba words for Chinese")] = False,
     c: Annotated[float, typer.Option("--c", help="SVM regularisation C")] = 0.5,
+    embeddings: Embeddings = None,
     as_json: AsJson = False,
 ) -> None:
     """Train a fresh model on --train exactly as `complaints train` does and score it on --test."""
@@ -89,7 +99,7 @@ def evaluate_classify(
     else:
         train_frame, test_frame = split(frame, split_column=split_column, test_fraction=test_fraction)
     with console.status(f"training on {len(train_frame)} rows ..."):
-        result = evaluate(train_frame, test_frame, _params(jieba, c), baselines=baselines)
+        result = evaluate(train_frame, test_frame, _params(jieba, c, embeddings), baselines=baselines)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return

@@ -221,6 +221,8 @@ class ClassifierSettings(Strict):
     review_threshold: float = Field(0.5, ge=0, le=1)
     # Model label -> taxonomy key, for models trained on another label set; unmapped unknown labels fall back.
     label_map: dict[str, str] = Field(default_factory=dict)
+    # Train with sentence-embedding features too (the `embeddings` extra): more accurate, ~100 texts/s.
+    embeddings: bool = False
 
 
 class KeylessDedupe(Strict):

@@ -57,7 +57,8 @@ def label_keyword_baseline(train_labels: list[str], texts: list[str]) -> list[st
     """Predict the label whose name shares most words with the text; no overlap: the majority label.
     Stands for hand-written keyword rules built from the label names alone."""
     majority = Counter(train_labels).most_common(1)[0][0]
-    vocab = {label: set(_WORD_RE.findall(prepare(label))) - _STOP for label in set(train_labels)}
+    # Sorted: ties go to the same label in every process (set order follows the string hash seed).
+    vocab = {label: set(_WORD_RE.findall(prepare(label))) - _STOP for label in sorted(set(train_labels))}
     out = []
     for text in texts:
         words = set(_WORD_RE.findall(prepare(text)))

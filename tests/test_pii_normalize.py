@@ -46,7 +46,8 @@ def test_fold_language_hash() -> None:
 @pytest.mark.parametrize(
     ("raw", "amount", "currency"),
     [("¥1,234.50", Decimal("1234.50"), "CNY"), ("300元", Decimal("300.00"), "CNY"),
-     ("{$1000.00}", Decimal("1000.00"), "USD"), ("８８", Decimal("88.00"), None), (88, Decimal("88.00"), None), ("", None, None), (None, None, None)],
+     ("{$1000.00}", Decimal("1000.00"), "USD"), ("８８", Decimal("88.00"), None), (88, Decimal("88.00"), None),
+     ("", None, None), (None, None, None)],
 )
 def test_parse_amount(raw: object, amount: Decimal | None, currency: str | None) -> None:
     assert parse_amount(raw) == (amount, currency)

@@ -84,7 +84,8 @@ def test_classification_and_severity_reasons(db_url: str, app_config: AppConfig)
         issue = complaint(s, "This issue is minor, just feedback")  # "sue" inside "issue" is no threat
         run_process(s, app_config)
         assert (fraud.category, fraud.severity) == ("account_security", "critical")
-        assert "amount 50000.00 >= 10000" in fraud.severity_reasons and "category account_security" in fraud.severity_reasons
+        assert "amount 50000.00 >= 10000" in fraud.severity_reasons
+        assert "category account_security" in fraud.severity_reasons
         assert fee.category == "fees_pricing" and fee.severity == "major"
         assert "regulator-referred (regulator)" in fee.severity_reasons
         assert any(r.startswith("threat to escalate:") and "lawyer" in r for r in fee.severity_reasons)

@@ -10,23 +10,25 @@ the same words are NOT duplicates: that is a collective complaint (see detect).
 from __future__ import annotations
 
 import re
+import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from rapidfuzz import fuzz
 from rensa import RMinHash, RMinHashLSH
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from complaints.bulk import expire_loaded, in_conditions, rows_by_id, update_by_id
 from complaints.config import DedupeSettings, KeylessDedupe
-from complaints.models import Complaint, DuplicateLink
+from complaints.db import insert_ignore
+from complaints.models import Complaint, DuplicateLink, utcnow
 from complaints.normalize import squeeze
 
 DEFAULT = DedupeSettings()
-IN_CHUNK = 5000  # bound IN (...) lists: SQLite allows 32,766 parameters per statement
 
 
 @dataclass
@@ -37,7 +39,12 @@ class DedupeSummary:
     minhash: int = 0
 
 
-def person_key(c: Complaint) -> str | None:
+class HasPerson(Protocol):
+    contact_key: str | None
+    customer_ref: str | None
+
+
+def person_key(c: HasPerson) -> str | None:
     if c.contact_key:
         return f"contact:{c.contact_key}"
     if c.customer_ref:
@@ -45,6 +52,36 @@ def person_key(c: Complaint) -> str | None:
     return None
 
 
+def partition(rows: Iterable[Any], parts: int) -> list[list[int]]:
+    """Split complaint ids (rows with id, contact_key, customer_ref, source) into at most `parts` disjoint lists
+    by a stable hash of the person key (keyless complaints: of the source). A resubmission and every complaint
+    it can be matched with share that key, so dedupe and classify of each part give the single-part results."""
+    out: list[list[int]] = [[] for _ in range(max(parts, 1))]
+    for r in rows:
+        key = person_key(r) or f"source:{r.source}"
+        out[zlib.crc32(key.encode()) % len(out)].append(r.id)
+    return [ids for ids in out if ids]
+
+
+@dataclass(slots=True)
+class Entry:
+    """The columns of one complaint that dedupe reads and writes."""
+
+    id: int
+    source: str
+    received_at: datetime
+    channel: str
+    contact_key: str | None
+    customer_ref: str | None
+    text_hash: str
+    body: str
+    channels: list[str]
+    first_seen_at: datetime
+    last_seen_at: datetime
+    duplicate_of_id: int | None
+
+
+ENTRY_COLUMNS = [getattr(Complaint, f.name) for f in fields(Entry)]
 _NUMBER_RE = re.compile(r"\d{2,}")
 
 
@@ -61,69 +98,88 @@ def similarity(a: str, b: str, cutoff: float = 0) -> float:
     return float(score)
 
 
-def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
-    values = list(values)
-    for i in range(0, len(values), IN_CHUNK):
-        yield values[i:i + IN_CHUNK]
+def _canonical_since(session: Session, since: datetime, *conditions: Any) -> list[Entry]:
+    """Stored canonical complaints, oldest first (the order candidates are tried in)."""
+    return [Entry(*row) for row in session.execute(
+        select(*ENTRY_COLUMNS)
+        .where(*conditions, Complaint.duplicate_of_id.is_(None), Complaint.processed_at.is_not(None),
+               Complaint.received_at >= since)
+        .order_by(Complaint.received_at, Complaint.id)
+    )]
 
 
-def _canonical_since(session: Session, since: Any, *conditions: Any) -> Iterator[Complaint]:
-    yield from session.execute(
-        select(Complaint).where(
-            *conditions,
-            Complaint.duplicate_of_id.is_(None),
-            Complaint.processed_at.is_not(None),
-            Complaint.received_at >= since,
-        )
-    ).scalars()
-
-
+@dataclass
 class _Linker:
-    def __init__(self, session: Session, summary: DedupeSummary) -> None:
-        self.session, self.summary = session, summary
-        self.squeezed: dict[int, str] = {}
+    summary: DedupeSummary
+    squeezed: dict[int, str] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[Entry] = field(default_factory=list)
+    canonicals: dict[int, Entry] = field(default_factory=dict)
 
-    def text(self, c: Complaint) -> str:
+    def text(self, c: Entry) -> str:
         s = self.squeezed.get(c.id)
         if s is None:
             s = self.squeezed[c.id] = squeeze(c.body)
         return s
 
-    def link(self, c: Complaint, match: Complaint, method: str, score: float) -> None:
+    def link(self, c: Entry, match: Entry, method: str, score: float) -> None:
         c.duplicate_of_id = match.id
-        c.status = "duplicate"
         match.channels = sorted({*match.channels, c.channel})
         match.first_seen_at = min(match.first_seen_at, c.received_at)
         match.last_seen_at = max(match.last_seen_at, c.received_at)
-        self.session.add(DuplicateLink(complaint_id=c.id, canonical_id=match.id, method=method, score=score))
+        self.duplicates.append(c)
+        self.canonicals[match.id] = match
+        self.links.append({"complaint_id": c.id, "canonical_id": match.id, "method": method, "score": score})
         setattr(self.summary, method, getattr(self.summary, method) + 1)
 
+    def write(self, session: Session) -> None:
+        """Links, duplicates and their canonical complaints' channels and first/last seen, in three statements."""
+        now = utcnow()
+        table = Complaint.__table__
+        insert_ignore(session, DuplicateLink.__table__, [lk | {"created_at": now} for lk in self.links])
+        update_by_id(session, table, [{"_id": c.id, "duplicate_of_id": c.duplicate_of_id, "status": "duplicate",
+                                       "updated_at": now} for c in self.duplicates])
+        update_by_id(session, table, [{"_id": m.id, "channels": m.channels, "first_seen_at": m.first_seen_at,
+                                       "last_seen_at": m.last_seen_at, "updated_at": now}
+                                      for m in self.canonicals.values()])
 
-def dedupe(session: Session, new: list[Complaint], config: DedupeSettings = DEFAULT) -> DedupeSummary:
-    """Link duplicates among `new` (unprocessed, any order) against canonical complaints."""
-    summary = DedupeSummary(checked=len(new))
-    # Already linked (a crashed run got this far) stays linked.
-    todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
-    linker = _Linker(session, summary)
-    keyed = [c for c in todo if person_key(c)]
-    if keyed:
-        _dedupe_keyed(session, keyed, {c.id for c in new}, config, linker)
-    keyless = [c for c in todo if not person_key(c)]
-    if keyless and config.keyless.enabled:
-        _dedupe_keyless(session, keyless, {c.id for c in new}, config.keyless, linker)
+
+def dedupe(session: Session, new: Sequence[Complaint], config: DedupeSettings = DEFAULT) -> DedupeSummary:
+    """dedupe_ids for loaded complaints; they show the result on their next attribute access."""
+    session.flush()
+    summary = dedupe_ids(session, [c.id for c in new], config)
+    expire_loaded(session, Complaint)
     return summary
 
 
-def _dedupe_keyed(session: Session, keyed: list[Complaint], new_ids: set[int], config: DedupeSettings,
+def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DEFAULT) -> DedupeSummary:
+    """Link duplicates among these (unprocessed, any order) complaints against canonical complaints."""
+    new = [Entry(*row) for row in rows_by_id(session, ENTRY_COLUMNS, ids)]
+    summary = DedupeSummary(checked=len(new))
+    # Already linked (a crashed run got this far) stays linked.
+    todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
+    linker = _Linker(summary)
+    new_ids = {c.id for c in new}
+    keyed = [c for c in todo if person_key(c)]
+    if keyed:
+        _dedupe_keyed(session, keyed, new_ids, config, linker)
+    keyless = [c for c in todo if not person_key(c)]
+    if keyless and config.keyless.enabled:
+        _dedupe_keyless(session, keyless, new_ids, config.keyless, linker)
+    linker.write(session)
+    return summary
+
+
+def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], config: DedupeSettings,
                   linker: _Linker) -> None:
     window = timedelta(days=config.window_days)
     earliest = keyed[0].received_at - window
-    pool: dict[str, list[Complaint]] = defaultdict(list)
+    pool: dict[str, list[Entry]] = defaultdict(list)
     contact_keys = {c.contact_key for c in keyed if c.contact_key}
     refs = {c.customer_ref for c in keyed if not c.contact_key and c.customer_ref}
     for column, values in ((Complaint.contact_key, contact_keys), (Complaint.customer_ref, refs)):
-        for chunk in _chunks(values):
-            for c in _canonical_since(session, earliest, column.in_(chunk)):
+        for condition in in_conditions(session, column, values):
+            for c in _canonical_since(session, earliest, condition):
                 if c.id not in new_ids:
                     pool[person_key(c)].append(c)  # type: ignore[index]
     for c in keyed:
@@ -136,9 +192,9 @@ def _dedupe_keyed(session: Session, keyed: list[Complaint], new_ids: set[int], c
             linker.link(c, match, method, score)
 
 
-def _best_match(c: Complaint, candidates: list[Complaint], window: timedelta, threshold: float,
-                linker: _Linker) -> tuple[Complaint | None, str, float]:
-    best: tuple[Complaint | None, str, float] = (None, "", 0.0)
+def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold: float,
+                linker: _Linker) -> tuple[Entry | None, str, float]:
+    best: tuple[Entry | None, str, float] = (None, "", 0.0)
     for other in candidates:
         if abs(c.received_at - other.received_at) > window:
             continue
@@ -154,16 +210,16 @@ def shingles(text: str, n: int) -> list[str]:
     return [text[i:i + n] for i in range(max(1, len(text) - n + 1))] if text else []
 
 
-def _dedupe_keyless(session: Session, keyless: list[Complaint], new_ids: set[int], cfg: KeylessDedupe,
+def _dedupe_keyless(session: Session, keyless: list[Entry], new_ids: set[int], cfg: KeylessDedupe,
                     linker: _Linker) -> None:
     window = timedelta(hours=cfg.window_hours)
-    by_source: dict[str, list[Complaint]] = defaultdict(list)
+    by_source: dict[str, list[Entry]] = defaultdict(list)
     for c in keyless:
         by_source[c.source].append(c)
     earliest = keyless[0].received_at - window
-    pool: dict[str, list[Complaint]] = defaultdict(list)
-    for chunk in _chunks(by_source):
-        for c in _canonical_since(session, earliest, Complaint.source.in_(chunk), Complaint.contact_key.is_(None),
+    pool: dict[str, list[Entry]] = defaultdict(list)
+    for condition in in_conditions(session, Complaint.source, by_source):
+        for c in _canonical_since(session, earliest, condition, Complaint.contact_key.is_(None),
                                   Complaint.customer_ref.is_(None)):
             if c.id not in new_ids:
                 pool[c.source].append(c)
@@ -171,18 +227,18 @@ def _dedupe_keyless(session: Session, keyless: list[Complaint], new_ids: set[int
         _keyless_source(pool[source], items, cfg, window, linker)
 
 
-def _keyless_source(pool: list[Complaint], new: list[Complaint], cfg: KeylessDedupe, window: timedelta,
+def _keyless_source(pool: list[Entry], new: list[Entry], cfg: KeylessDedupe, window: timedelta,
                     linker: _Linker) -> None:
     """One source's LSH index over the recent canonical complaints, then each new one in time order."""
     lsh = RMinHashLSH(threshold=0.5, num_perm=cfg.num_perm, num_bands=cfg.bands)
-    indexed: list[Complaint] = []
+    indexed: list[Entry] = []
 
-    def minhash(c: Complaint) -> RMinHash:
+    def minhash(c: Entry) -> RMinHash:
         m = RMinHash(num_perm=cfg.num_perm, seed=42)
         m.update(shingles(linker.text(c), cfg.ngram))
         return m
 
-    def add(c: Complaint, m: RMinHash) -> None:
+    def add(c: Entry, m: RMinHash) -> None:
         lsh.insert(len(indexed), m)
         indexed.append(c)
 
@@ -193,8 +249,8 @@ def _keyless_source(pool: list[Complaint], new: list[Complaint], cfg: KeylessDed
         candidates = [indexed[k] for k in lsh.query(m)]
         candidates = [o for o in candidates if abs(c.received_at - o.received_at) <= window]
         # An overfull bucket (a template many people paste) is cut to the most recent candidates.
-        candidates = sorted(candidates, key=lambda o: o.received_at, reverse=True)[:cfg.max_bucket]
-        best: tuple[Complaint | None, float] = (None, 0.0)
+        candidates = sorted(candidates, key=lambda o: (o.received_at, o.id), reverse=True)[:cfg.max_bucket]
+        best: tuple[Entry | None, float] = (None, 0.0)
         for other in candidates:
             score = similarity(linker.text(c), linker.text(other), cutoff=max(cfg.verify_threshold, best[1]))
             if score >= cfg.verify_threshold and score > best[1]:

@@ -453,3 +453,13 @@ class RetentionPurge(Base):
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), unique=True)
     purged_at: Mapped[datetime] = mapped_column(UTCDateTime())
     basis_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when its retention period started
+
+
+class Lease(Base):
+    """A named lease (e.g. on the unprocessed complaints) held by one run at a time; it lapses at expires_at
+    unless renewed, so a crashed holder does not block the next run for long."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
     webhook_timeout: float = 10.0
+    # The process flow splits each batch into this many parts (by person key) for its task runner:
+    # "threads" (one process) or "dask" (a local cluster of that many worker processes, or dask_address).
+    process_partitions: int = Field(2, ge=1, le=64)
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str = ""  # e.g. tcp://scheduler:8786; empty: a local cluster per flow run
 
     @property
     def db_url(self) -> str:

@@ -1,31 +1,58 @@
-"""Process flow: dedupe -> classify -> detect collective complaints, in batches until none is left."""
+"""Process flow: dedupe -> classify -> detect collective complaints, in batches until none is left.
+
+Each batch is split into `partitions` parts by person key; dedupe then classify of every part are task runs
+that the task runner (COMPLAINTS_TASK_RUNNER: threads, or dask for processes/machines) runs side by side.
+One run at a time holds the database lease on the unprocessed complaints; an overlapping run waits for it.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
+from complaints.leases import LeaseTaken, held
+from complaints.runtime import runtime
+from complaints.settings import get_settings
+from flows.runners import partition_runner
 from tasks.artifacts import counts_table, publish_markdown, publish_table
-from tasks.process import classify_task, dedupe_task, detect_task, next_batch_task
+from tasks.process import LEASE, LEASE_TTL, classify_task, dedupe_task, detect_task, next_batch_task
+
+# An overlapping run waits this long for the lease, then leaves the rows to the run that holds it.
+LEASE_WAIT = timedelta(minutes=10)
 
 
-@flow(name="process")
-def process(batch_size: int = 50_000) -> dict[str, Any]:
+@flow(name="process", task_runner=partition_runner())
+def process(batch_size: int = 50_000, partitions: int | None = None) -> dict[str, Any]:
+    parts = partitions or get_settings().process_partitions
+    holder = f"flow-run:{flow_run.get_id() or uuid.uuid4()}"
     totals: Counter[str] = Counter()
     by_category: Counter[str] = Counter()
     by_severity: Counter[str] = Counter()
     opened: list[int] = []
-    while ids := next_batch_task(batch_size):
-        dup = dedupe_task(ids)
-        cls = classify_task(ids)
-        det = detect_task(ids)
-        totals.update({"processed": len(ids), "exact_duplicates": dup["exact"], "near_duplicates": dup["near"],
-                       "linked_to_incidents": det["linked"]})
-        by_category.update(cls["by_category"])
-        by_severity.update(cls["by_severity"])
-        opened += det["opened"]
+    try:
+        with held(runtime().db_url, LEASE, holder, LEASE_TTL, LEASE_WAIT):
+            while batch := next_batch_task(batch_size, parts, holder):
+                dedupes = [dedupe_task.submit(ids) for ids in batch]
+                classifies = [classify_task.submit(ids, wait_for=[d]) for ids, d in zip(batch, dedupes, strict=True)]
+                dup = Counter[str]()
+                for d in dedupes:
+                    dup.update(d.result())
+                for c in classifies:
+                    result = c.result()
+                    by_category.update(result["by_category"])
+                    by_severity.update(result["by_severity"])
+                det = detect_task([i for ids in batch for i in ids])
+                totals.update({"processed": dup["checked"], "exact_duplicates": dup["exact"],
+                               "near_duplicates": dup["near"], "linked_to_incidents": det["linked"]})
+                opened += det["opened"]
+    except LeaseTaken as exc:
+        get_run_logger().warning("%s; its run processes the complaints", exc)
+        totals["skipped_lease_held"] = 1
     publish_table("process-by-category", counts_table(by_category, "category"),
                   "New canonical complaints by category")
     publish_table("process-by-severity", counts_table(by_severity, "severity"),

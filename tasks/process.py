@@ -1,36 +1,48 @@
-"""Process tasks: dedupe, classify and detect over one batch of unprocessed complaints."""
+"""Process tasks: dedupe, classify and detect over one batch of unprocessed complaints.
+
+A batch is split into a few partitions by person key (complaints.dedupe.partition); dedupe and classify of each
+partition are separate task runs the flow's task runner can place on other threads, processes or machines.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
 from sqlalchemy import select
 
-from complaints.classify import classify_complaints, unprocessed
+from complaints.bulk import in_conditions
+from complaints.classify import classify_ids, unprocessed_query
 from complaints.db import session_scope
-from complaints.dedupe import dedupe
-from complaints.detect import detect
+from complaints.dedupe import dedupe_ids, partition
+from complaints.detect import Detector, floor_hour
+from complaints.leases import try_acquire
 from complaints.models import Complaint, Incident
 from complaints.runtime import runtime
 from tasks.incident_events import Kind, emit_incident_event
 
+LEASE = "process"
+LEASE_TTL = timedelta(minutes=15)
+
 
 @task(retries=2, retry_delay_seconds=10)
-def next_batch_task(limit: int) -> list[int]:
-    with session_scope(runtime().db_url) as session:
-        return [c.id for c in unprocessed(session, limit)]
-
-
-def _load(session: Any, ids: list[int]) -> list[Complaint]:
-    return list(session.execute(select(Complaint).where(Complaint.id.in_(ids)).order_by(Complaint.id)).scalars())
+def next_batch_task(limit: int, partitions: int, holder: str) -> list[list[int]]:
+    """The oldest unprocessed complaints, split by person key; renews this run's lease on them first."""
+    rt = runtime()
+    if not try_acquire(rt.db_url, LEASE, holder, LEASE_TTL):
+        raise RuntimeError(f"lost the {LEASE!r} lease (expired while this run was working)")
+    with session_scope(rt.db_url) as session:
+        keys = session.execute(unprocessed_query(Complaint.id, Complaint.contact_key, Complaint.customer_ref,
+                                                 Complaint.source).limit(limit)).all()
+    return partition(keys, partitions)
 
 
 @task(retries=2, retry_delay_seconds=10)
 def dedupe_task(ids: list[int]) -> dict[str, int]:
     rt = runtime()
     with session_scope(rt.db_url) as session:
-        summary = dedupe(session, _load(session, ids), rt.config.taxonomy.dedupe)
+        summary = dedupe_ids(session, ids, rt.config.taxonomy.dedupe)
     return {"checked": summary.checked, "exact": summary.exact, "near": summary.near + summary.minhash}
 
 
@@ -38,7 +50,7 @@ def dedupe_task(ids: list[int]) -> dict[str, int]:
 def classify_task(ids: list[int]) -> dict[str, Any]:
     rt = runtime()
     with session_scope(rt.db_url) as session:
-        summary = classify_complaints(session, rt.config.taxonomy, _load(session, ids))
+        summary = classify_ids(session, rt.config.taxonomy, ids)
     return {"classified": summary.classified, "by_category": dict(summary.by_category),
             "by_severity": dict(summary.by_severity)}
 
@@ -48,7 +60,12 @@ def detect_task(ids: list[int]) -> dict[str, Any]:
     """Detect over the hours these complaints arrived in; announce incidents opened or escalated."""
     rt = runtime()
     with session_scope(rt.db_url) as session:
-        summary = detect(session, rt.config.detection, rt.config.taxonomy, _load(session, ids))
+        hours: set[Any] = set()
+        for condition in in_conditions(session, Complaint.id, ids):
+            hours.update(floor_hour(t) for t in session.execute(
+                select(Complaint.received_at).where(condition, Complaint.duplicate_of_id.is_(None),
+                                                    Complaint.category.is_not(None))).scalars())
+        summary = Detector(session, rt.config.detection, rt.config.taxonomy).run(hours)
     announce_incidents(rt.db_url, summary.opened, summary.escalated)
     get_run_logger().info("incidents opened %s, escalated %s, grown %s", summary.opened, summary.escalated,
                           summary.grown)

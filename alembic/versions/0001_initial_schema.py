@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:12:08.250895
+Create Date: 2026-11-23 11:45:26.674991
 """
 from collections.abc import Sequence
 
@@ -55,6 +55,12 @@ def upgrade() -> None:
     sa.Column('history', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents')),
     sa.UniqueConstraint('signature', 'opened_window', name='uq_incidents_signature_window')
+    )
+    op.create_table('leases',
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('holder', sa.String(length=200), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
     )
     op.create_table('notification_opt_outs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -441,6 +447,7 @@ def downgrade() -> None:
     op.drop_table('quarantine')
     op.drop_table('plans')
     op.drop_table('notification_opt_outs')
+    op.drop_table('leases')
     op.drop_table('incidents')
     op.drop_table('classifier_models')
     # ### end Alembic commands ###

@@ -66,3 +66,31 @@ def app_config() -> AppConfig:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(var_dir=tmp_path / "var", database_url=db_url)
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[None]:
+    """A real (temporary) Prefect API for the module's flow runs. Module scope: harnesses must not nest, and
+    only the few modules that run flows pay its ~12 s start."""
+    from complaints.runtime import prefect_defaults
+
+    prefect_defaults()
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def app_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The CLI, flows and tasks read their settings from the environment: point them at this test's
+    database and var folder (files only, no SMTP). Yields the database URL."""
+    from complaints import runtime
+
+    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables wide enough to read whole cells
+    monkeypatch.delenv("COMPLAINTS_SMTP_HOST", raising=False)
+    runtime.reset()
+    yield db_url
+    runtime.reset()

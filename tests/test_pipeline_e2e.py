@@ -8,10 +8,8 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from complaints import runtime as runtime_module
@@ -24,26 +22,6 @@ DEMO_VALID, DEMO_MALFORMED = 320, 11
 PII = re.compile(r"1[3-9]\d{9}|\d{17}[\dX]|[A-Za-z0-9._%+-]+@example\.(?:com|cn|org|net)")
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    runtime_module.prefect_defaults()
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
-@pytest.fixture
-def demo_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    var = tmp_path / "var"
-    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(var))
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
-    monkeypatch.delenv("COMPLAINTS_SMTP_HOST", raising=False)
-    runtime_module.reset()
-    yield var
-    runtime_module.reset()
-
-
 def _artifacts() -> list[dict]:
     from prefect.client.orchestration import get_client
 
@@ -51,7 +29,8 @@ def _artifacts() -> list[dict]:
         return [a.model_dump(mode="json") for a in client.read_artifacts()]
 
 
-def test_demo_pipeline_end_to_end(prefect_api: None, demo_env: Path, db_url: str) -> None:
+def test_demo_pipeline_end_to_end(prefect_api: None, app_env: str, tmp_path: Path) -> None:
+    db_url, var = app_env, tmp_path / "var"
     from flows.pipeline import pipeline
 
     result = pipeline(week=DEMO_WEEK, now=DEMO_AS_OF)
@@ -66,9 +45,9 @@ def test_demo_pipeline_end_to_end(prefect_api: None, demo_env: Path, db_url: str
     assert first["incidents"] >= 1 and first["plans"] >= first["incidents"]
     assert first["reports"] == 4 and first["notifications"].get("failed", 0) == 0
 
-    reports = sorted(p.name for p in (demo_env / "reports" / DEMO_WEEK).glob("*.pdf"))
+    reports = sorted(p.name for p in (var / "reports" / DEMO_WEEK).glob("*.pdf"))
     assert reports == ["crisis-en.pdf", "crisis-zh.pdf", "lessons-en.pdf", "lessons-zh.pdf"]
-    emails = list((demo_env / "outbox").glob("*.eml"))
+    emails = list((var / "outbox").glob("*.eml"))
     assert len(emails) == first["notifications"]["sent"] >= first["notifications_by_kind"]["acknowledgement"] > 100
     assert any("crisis-zh.pdf" in e.read_text(errors="ignore") for e in emails)  # reports went out as attachments
 
@@ -91,7 +70,7 @@ def test_demo_pipeline_end_to_end(prefect_api: None, demo_env: Path, db_url: str
     pipeline(week=DEMO_WEEK, now=DEMO_AS_OF)
     with session_scope(db_url) as s:
         assert stats(s, DEMO_AS_OF) == first
-    assert len(list((demo_env / "outbox").glob("*.eml"))) == len(emails)
+    assert len(list((var / "outbox").glob("*.eml"))) == len(emails)
 
     # The CLI reads the same database.
     out = runner.invoke(app, ["stats", "--json"])
@@ -104,7 +83,7 @@ def test_demo_pipeline_end_to_end(prefect_api: None, demo_env: Path, db_url: str
     assert not PII.search(out.stdout)
 
 
-def test_personal_data_is_masked_in_flow_logs(prefect_api: None, demo_env: Path) -> None:
+def test_personal_data_is_masked_in_flow_logs(prefect_api: None, app_env: str) -> None:
     from prefect import flow, get_run_logger
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId

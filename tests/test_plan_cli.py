@@ -1,13 +1,9 @@
 """`complaints plan list|show|start|done|extend|reassign` against a real database."""
 
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from complaints import runtime as runtime_module
 from complaints.cli import app
 from complaints.config import AppConfig
 from complaints.db import session_scope
@@ -17,22 +13,12 @@ from tests.factories import T0, complaint
 from tests.test_planning import _incident
 
 
-@pytest.fixture
-def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
-    monkeypatch.setenv("COLUMNS", "200")  # rich tables wide enough to read whole cells
-    runtime_module.reset()
-    yield db_url
-    runtime_module.reset()
-
-
-def test_plan_commands(cli_env: str, app_config: AppConfig) -> None:
-    with session_scope(cli_env) as s:
+def test_plan_commands(app_env: str, app_config: AppConfig) -> None:
+    with session_scope(app_env) as s:
         inc = _incident(s)
         complaint(s, "账户被盗刷", severity="critical", category="account_security")
         create_plans(s, app_config, T0)
-    with session_scope(cli_env) as s:
+    with session_scope(app_env) as s:
         plan_id = s.execute(select(Plan.id).where(Plan.subject_type == "incident")).scalar_one()
     runner = CliRunner()
 
@@ -60,7 +46,7 @@ def test_plan_commands(cli_env: str, app_config: AppConfig) -> None:
     shown = run("show", str(plan_id))
     assert "status=closed" in shown and "extend" in shown and "payops.lead" in shown
     assert "no plan 999" in run("show", "999", code=1)
-    with session_scope(cli_env) as s:
+    with session_scope(app_env) as s:
         incident = s.get(Incident, inc.id)
         assert (incident.status, incident.root_cause) == ("resolved", "expired certificate; renewed; monitor added")
         history = s.execute(select(PlanEvent.actor, PlanEvent.action, PlanEvent.note)

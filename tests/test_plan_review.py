@@ -5,40 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
 from sqlalchemy import select
 
-from complaints import runtime as runtime_module
 from complaints.config import AppConfig
 from complaints.db import session_scope
 from complaints.models import Incident, Plan, PlanEvent
 from complaints.planning import create_plans
 from tests.factories import T0
 from tests.test_planning import _incident
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    # Module scope, not session: other modules start their own harness and harnesses must not nest.
-    runtime_module.prefect_defaults()
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
-@pytest.fixture
-def app_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
-    runtime_module.reset()
-    yield db_url
-    runtime_module.reset()
 
 
 def _paused_run(deadline: float) -> UUID:

@@ -1,15 +1,12 @@
 """Plans per incident and serious complaint: templates, routing and weekly rotation, business-time
 deadlines over a holiday, the extension rule, at-risk warnings and escalation once, closing rules."""
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from complaints import runtime as runtime_module
 from complaints.business_time import BusinessCalendar
 from complaints.config import AppConfig, Route, RoutingConfig, SlaConfig, Team
 from complaints.db import session_scope
@@ -209,16 +206,6 @@ def test_late_run_jumps_to_due_level_and_rerun_changes_nothing(db_url: str, app_
     with session_scope(db_url) as s:
         assert escalate_overdue(s, app_config, late) == []  # a replay at the same time: nothing new
         assert s.execute(select(func.count()).select_from(Escalation)).scalar_one() == len(first)
-
-
-@pytest.fixture
-def app_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
-    monkeypatch.delenv("COMPLAINTS_SMTP_HOST", raising=False)
-    runtime_module.reset()
-    yield db_url
-    runtime_module.reset()
 
 
 def test_escalation_emails_queued_once(app_env: str, app_config: AppConfig) -> None:

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from complaints import runtime as runtime_module
 from complaints.cli import app
 from complaints.db import session_scope
 from complaints.models import Incident
 from tests.factories import complaint
 
 
-@pytest.fixture
-def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
-    monkeypatch.setenv("COLUMNS", "250")
-    runtime_module.reset()
-    yield db_url
-    runtime_module.reset()
-
-
-def test_regulatory_commands(cli_env: str, tmp_path: Path) -> None:
+def test_regulatory_commands(app_env: str, tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    with session_scope(cli_env) as s:
+    with session_scope(app_env) as s:
         cid = complaint(s, "转账未到账", at=now - timedelta(days=2), contact="li@example.com",
                         category="transfer_delay", processed_at=now).id
         inc = Incident(signature="category=transfer_delay|text=x", opened_window=now, category="transfer_delay",

@@ -31,15 +31,6 @@ SPEC = FileSourceSpec(name="synthetic", kind="file", channel="app", path="data/*
                       mapping=SYNTHETIC_MAPPING)
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    runtime_module.prefect_defaults()
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """The flow-level tests run on PostgreSQL: worker processes on several machines share a database server.

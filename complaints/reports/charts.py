@@ -79,9 +79,10 @@ def timeline_chart(hourly: Sequence[tuple[datetime, int]], tz: str) -> str | Non
         # One filled step path instead of a bar per hour: a fraction of the SVG to draw in the PDF.
         ax.stairs([counts.get(h, 0) for h in hours], edges, fill=True, color=PALETTE[3], linewidth=0)
         ax.xaxis_date(zone)
-        locator = mdates.AutoDateLocator(tz=zone, maxticks=8)
-        # Spans of 2-5 days stay hourly; without 24 h steps matplotlib finds no interval that fits 8 ticks.
-        locator.intervald[mdates.HOURLY] = [1, 2, 3, 4, 6, 12, 24]
+        # At most ~8 ticks on whole hours or days: matplotlib's AutoDateLocator finds no interval for some spans.
+        step = next((h for h in (1, 2, 3, 4, 6, 12, 24, 48, 72, 168) if len(hours) / h <= 8), 336)
+        locator = mdates.HourLocator(interval=step, tz=zone) if step < 24 else mdates.DayLocator(
+            interval=step // 24, tz=zone)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
         ax.yaxis.get_major_locator().set_params(integer=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import imaplib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,7 +29,8 @@ from complaints.ingest import IngestSummary, ingest_source
 from complaints.models import Complaint, QuarantinedRecord
 from complaints.sources.imap import ImapConnector
 
-USER, PASSWORD = "tester", "s3cret"
+USER = "tester"
+PASSWORD = secrets.token_urlsafe(12)  # made per run: no credential in the repository
 
 GBK_MESSAGE = (
     b"From: =?gb2312?B?" + base64.b64encode("张喆".encode("gbk")) + b"?= <zhang@example.cn>\r\n"

@@ -14,11 +14,14 @@ import multiprocessing
 import resource
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, text
 
 from complaints.classify import KeywordClassifier, classify_ids, unprocessed_query
 from complaints.config import TaxonomyConfig, load_config
@@ -28,6 +31,8 @@ from complaints.evaluate_dedupe import synthetic
 from complaints.model import train_and_store
 from complaints.models import Complaint
 from complaints.settings import PROJECT_ROOT
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def stages(url: str, cfg: TaxonomyConfig, ids: list[int]) -> tuple[float, float]:
@@ -46,11 +51,34 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=50_000)
-    ap.add_argument("--db", default="sqlite", help="'sqlite' (a temporary file) or a database URL")
+    ap.add_argument("--db", default="sqlite",
+                    help="'sqlite' (a temporary file), 'postgresql' (a scratch database on 127.0.0.1) or a URL")
     ap.add_argument("--model", action="store_true", help="classify with a trained model, not only rules")
     ap.add_argument("--parts", type=int, default=1, help="partitions per batch, run in this many processes")
     args = ap.parse_args()
-    url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}" if args.db == "sqlite" else args.db
+    if args.db == "postgresql":
+        with scratch_database() as url:
+            run(args, url)
+    else:
+        run(args, f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}" if args.db == "sqlite" else args.db)
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A database of its own on the local PostgreSQL, dropped afterwards (never the shared `test` one)."""
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(args: argparse.Namespace, url: str) -> None:
     migrate(url)
     cfg = load_config(PROJECT_ROOT / "config").taxonomy
     # About 3,000 complaints a day, as a busy wallet's complaint desk sees.

@@ -17,15 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from complaints.config import FileSourceSpec, load_config
-from complaints.db import get_engine, migrate, session_scope
+from complaints.db import get_engine, migrate, scratch_database, session_scope
 from complaints.ingest import ingest_source
 from complaints.models import Complaint
 from complaints.settings import PROJECT_ROOT
@@ -60,15 +60,11 @@ def generate(path: Path, rows: int) -> None:
 
 
 def run_backend(backend: str, workdir: Path, profile: bool) -> None:
-    admin = None
+    cleanup = ExitStack()
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'bench.db'}"
     else:
-        name = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        url = cleanup.enter_context(scratch_database(PG_ADMIN_URL, "bench"))
     try:
         migrate(url)
         cfg = load_config(PROJECT_ROOT / "config").model_copy(update={"directory": workdir})
@@ -96,10 +92,7 @@ def run_backend(backend: str, workdir: Path, profile: bool) -> None:
               f"peak_rss={peak_mb:,.0f} MB; re-run (file unchanged) skipped={rerun.skipped} in {rerun_elapsed:.2f}s")
     finally:
         get_engine(url).dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-            admin.dispose()
+        cleanup.close()
 
 
 def main() -> None:

@@ -14,18 +14,15 @@ import multiprocessing
 import resource
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 
 from complaints.classify import KeywordClassifier, classify_ids, unprocessed_query
 from complaints.config import TaxonomyConfig, load_config
-from complaints.db import get_engine, migrate, session_scope
+from complaints.db import get_engine, migrate, scratch_database, session_scope
 from complaints.dedupe import dedupe_ids, partition
 from complaints.evaluate_dedupe import synthetic
 from complaints.model import train_and_store
@@ -57,25 +54,10 @@ def main() -> None:
     ap.add_argument("--parts", type=int, default=1, help="partitions per batch, run in this many processes")
     args = ap.parse_args()
     if args.db == "postgresql":
-        with scratch_database() as url:
+        with scratch_database(PG_ADMIN, "bench") as url:
             run(args, url)
     else:
         run(args, f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}" if args.db == "sqlite" else args.db)
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    """A database of its own on the local PostgreSQL, dropped afterwards (never the shared `test` one)."""
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run(args: argparse.Namespace, url: str) -> None:

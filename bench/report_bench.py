@@ -10,16 +10,15 @@ import argparse
 import random
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text, update
+from sqlalchemy import insert, update
 
 from complaints.config import load_config
-from complaints.db import migrate, session_scope
+from complaints.db import migrate, scratch_database, session_scope
 from complaints.models import Complaint, Incident
 from complaints.normalize import text_hash
 from complaints.planning import create_plans
@@ -93,15 +92,8 @@ def main() -> None:
         if not args.pg:
             result = run(f"sqlite:///{tmp}/bench.db", args.n, Path(tmp) / "var")
         else:
-            name = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            try:
-                result = run(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", args.n, Path(tmp) / "var")
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            with scratch_database(PG_ADMIN, "bench") as url:
+                result = run(url, args.n, Path(tmp) / "var")
     backend = "postgresql" if args.pg else "sqlite"
     print(f"{args.n:,} complaints, 10 incidents, {backend}: data {result['gather_s']} s; "
           f"4 PDFs (crisis+lessons, zh+en, {result['pages']} pages) in {result['render_all_s']} s "

@@ -100,3 +100,26 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, r
         return session.execute(stmt.returning(*returning), rows).all()
     session.execute(stmt, rows)
     return []
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for a test or a benchmark, dropped afterwards whatever happens.
+    `admin_url` is any database on the server (e.g. .../test); it is only used to create and drop."""
+    import uuid
+
+    from sqlalchemy import text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = normalise_url(admin_url).rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

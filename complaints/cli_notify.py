@@ -16,36 +16,32 @@ console = Console(stderr=True)
 Contact = Annotated[str, typer.Argument(help="email address or mobile number")]
 
 
-@app.command("opt-out")
-def opt_out_command(contact: Contact) -> None:
-    """Send this person no more messages (pending ones are suppressed when their turn comes)."""
+def _opt(contact: str, opting_out: bool) -> None:
     from complaints.db import session_scope
     from complaints.pii import mask_text
-    from complaints.userpolicy import opt_out
+    from complaints.userpolicy import opt_in, opt_out
 
     rt = runtime()
     try:
         with session_scope(rt.db_url) as session:
-            new = opt_out(session, contact, rt.settings.pii_key.get_secret_value())
+            changed = (opt_out if opting_out else opt_in)(session, contact, rt.settings.pii_key.get_secret_value())
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="CONTACT") from exc
-    console.print(f"{mask_text(contact)}: {'opted out' if new else 'was already opted out'}")
+    outcome = {(True, True): "opted out", (True, False): "was already opted out",
+               (False, True): "opted in again", (False, False): "was not opted out"}[opting_out, changed]
+    console.print(f"{mask_text(contact)}: {outcome}")
+
+
+@app.command("opt-out")
+def opt_out_command(contact: Contact) -> None:
+    """Send this person no more messages (pending ones are suppressed when their turn comes)."""
+    _opt(contact, opting_out=True)
 
 
 @app.command("opt-in")
 def opt_in_command(contact: Contact) -> None:
     """Undo an opt-out."""
-    from complaints.db import session_scope
-    from complaints.pii import mask_text
-    from complaints.userpolicy import opt_in
-
-    rt = runtime()
-    try:
-        with session_scope(rt.db_url) as session:
-            removed = opt_in(session, contact, rt.settings.pii_key.get_secret_value())
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="CONTACT") from exc
-    console.print(f"{mask_text(contact)}: {'opted in again' if removed else 'was not opted out'}")
+    _opt(contact, opting_out=False)
 
 
 @app.command("import-replies")

@@ -159,27 +159,35 @@ def create_plans(session: Session, cfg: AppConfig, now: datetime | None = None) 
     cal = BusinessCalendar(cfg.sla)
     week_day = now.astimezone(cal.tz).date()
     share = cfg.routing.at_risk_share
+    pending: dict[tuple[str, int], tuple[Subject, str, str, Team, datetime]] = {}
+    plan_rows = []
     for subject in _subjects(session, cfg):
         template_name = subject.category if subject.category in cfg.plans.templates else cfg.plans.default_template
         team_name, team = route(cfg, subject)
         target = sla_target(cfg.sla, subject.severity, subject.channel)
         start = subject.clock_start
         final_due = start + timedelta(days=target.resolve_days)
-        plan_row = {
+        pending[subject.type, subject.id] = (subject, template_name, team_name, team, final_due)
+        plan_rows.append({
             "subject_type": subject.type, "subject_id": subject.id, "category": subject.category,
             "template": template_name, "team": team_name, "status": "open", "created_at": start,
             "due_at": final_due, "severity": subject.severity, "channel": subject.channel,
             "ack_due_at": cal.add_business_days(start, target.acknowledge_business_days),
             "respond_due_at": start + timedelta(days=target.respond_days) if target.respond_days else None,
             "extensions": 0,
-        }
-        inserted = insert_ignore(session, Plan, [plan_row], returning=(Plan.id,))
-        if not inserted:
+        })
+    # One statement for every plan; a plan another run created meanwhile is skipped with its steps.
+    inserted = insert_ignore(session, Plan, plan_rows, returning=(Plan.id, Plan.subject_type, Plan.subject_id))
+    plan_ids = {(r.subject_type, r.subject_id): r.id for r in inserted}
+    steps: list[dict[str, object]] = []
+    for key, (subject, template_name, team_name, team, final_due) in pending.items():
+        plan_id = plan_ids.get(key)
+        if plan_id is None:
             continue
-        plan_id = inserted[0].id
+        start = subject.clock_start
         order = roster(team, week_day)
-        steps = []
-        for seq, tmpl in enumerate(cfg.plans.templates[template_name], start=1):
+        templates = cfg.plans.templates[template_name]
+        for seq, tmpl in enumerate(templates, start=1):
             # Balance open steps across the roster; ties go to the earlier in this week's order.
             owner = team.lead if tmpl.role == "lead" else min(order, key=lambda m: (load[m], order.index(m)))
             load[owner] += 1
@@ -191,12 +199,12 @@ def create_plans(session: Session, cfg: AppConfig, now: datetime | None = None) 
                 "status": "pending", "escalation_level": 0, "kind": tmpl.kind, "unit": tmpl.unit,
                 "warn_at": cal.share_point(start, due, share, tmpl.unit),
             })
-        insert_ignore(session, PlanStep, steps)
         session.add(PlanEvent(plan_id=plan_id, at=now, actor=SYSTEM, action="created",
                               detail={"template": template_name, "team": team_name, "on_call": order[0],
                                       "due_at": final_due.isoformat()}))
         summary.created.append(plan_id)
-        summary.steps += len(steps)
+        summary.steps += len(templates)
+    insert_ignore(session, PlanStep, steps)
     session.flush()
     return summary
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
 
 from complaints.cli import app
 from complaints.db import session_scope
 from complaints.models import Incident
+from complaints.settings import get_settings
 from tests.factories import complaint
 
 
@@ -50,7 +52,8 @@ def test_regulatory_commands(app_env: str, tmp_path: Path) -> None:
                                   "cs.lead", "--reason", "需要调取银行流水")
     assert "recorded" in run("outcome", "record", str(cid), "--outcome", "upheld", "--relief", "monetary",
                              "--redress", "12.50", "--currency", "CNY")
-    day = now.astimezone().date().isoformat()
+    # Command-line days are in the ops timezone: today there, whatever the machine's clock zone is.
+    day = now.astimezone(ZoneInfo(get_settings().timezone)).date().isoformat()
     out = tmp_path / "pboc.xlsx"
     shown = run("returns", "pboc", "--since", "2026-01-01", "--until", day, "--format", "xlsx", "--out", str(out))
     assert out.is_file() and "received 1" in shown and "redress_paid 12.50" in shown

@@ -7,28 +7,35 @@ An alarm opens an incident keyed (signature, hour) or grows the active one; comp
 active incident's signature join it. Hours are replayed in order, and every window ends at the
 end of its hour, so a backfill over a past window gives the incidents the hourly runs gave, and
 re-runs create nothing twice (the unique key absorbs them).
+
+The replay (Replay) works in memory over an ItemSource: hours of complaints indexed by signature, so a
+baseline counts distinct users from per-hour sets instead of rescanning weeks of complaints. The
+database detector (Detector) feeds it hours read once each and writes links and figures at the end;
+the evaluation (complaints.evaluate_detection) feeds it a synthetic stream. Both run the same code.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from complaints.baseline import HOUR, Baseline, baseline, tail_probability
+from complaints.bulk import in_conditions
 from complaints.config import BurstWindow, DetectionConfig, TaxonomyConfig
 from complaints.db import insert_ignore
-from complaints.incidents import ACTIVE, refresh
+from complaints.incidents import ACTIVE, LEVELS, Figures, figures
 from complaints.models import Complaint, Incident, utcnow
-from complaints.signatures import Item, item_of, signature, text_key, top_phrases
+from complaints.signatures import ITEM_COLUMNS, Item, item_of, signature, text_key, top_phrases
 
 MIN_TEXT = 8  # characters of skeleton: one- or two-word texts ("bad app") are no shared description
+PREFETCH = timedelta(hours=48)  # hours read from the database per query, ahead of the one asked for
+NO_USERS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,13 @@ class Group:
         if self.kind == "text":
             return len(it.skeleton) >= MIN_TEXT and fuzz.ratio(it.skeleton, self.anchor or "") >= similarity
         return (self.kind, self.value) in it.entities
+
+
+def similar_to(anchor: str, peers: Sequence[Item], skeletons: Sequence[str], similarity: float) -> list[Item]:
+    """The peers (skeletons[i] is peers[i]'s) whose text resembles anchor, in their order: Group.matches for
+    text groups, over many items in one call."""
+    hits = process.extract(anchor, skeletons, scorer=fuzz.ratio, score_cutoff=similarity, limit=None)
+    return [peers[i] for i in sorted(i for _, _, i in hits) if len(skeletons[i]) >= MIN_TEXT]
 
 
 @dataclass(frozen=True)
@@ -80,52 +94,98 @@ class Alarm:
         }
 
 
+class HourBucket:
+    """The canonical complaints received in one hour, with each group's distinct users."""
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items  # by (at, id)
+        self.by_category: dict[str, list[Item]] = defaultdict(list)
+        self._users: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        for it in items:
+            self.by_category[it.category].append(it)
+            self._users[(it.category, "any", "*")].add(it.user)
+            for kind, value in it.entities:
+                self._users[(it.category, kind, value)].add(it.user)
+        self._text_users: dict[tuple[str, str], frozenset[str]] = {}
+
+    def users(self, g: Group, similarity: float) -> frozenset[str] | set[str]:
+        if g.kind != "text":
+            return self._users.get((g.category, g.kind, g.value), NO_USERS)
+        key = (g.category, g.anchor or "")
+        if key not in self._text_users:
+            peers = self.by_category.get(g.category, [])
+            self._text_users[key] = frozenset(
+                it.user for it in similar_to(key[1], peers, [p.skeleton for p in peers], similarity))
+        return self._text_users[key]
+
+
+EMPTY_HOUR = HourBucket([])
+
+
 class ItemSource:
-    """Canonical, classified complaints as Items, by received time; sorted by (at, id)."""
+    """Canonical, classified complaints as Items, an hour at a time; windows start and end on whole hours."""
 
     history_from: datetime
 
-    def items(self, lo: datetime, hi: datetime) -> list[Item]:
+    def bucket(self, hour: datetime) -> HourBucket:
         raise NotImplementedError
+
+    def items(self, lo: datetime, hi: datetime) -> list[Item]:
+        return [it for h in hour_range(lo, hi) for it in self.bucket(h).items]
+
+    def users(self, g: Group, similarity: float, lo: datetime, hi: datetime) -> int:
+        """Distinct users of the group received in [lo, hi)."""
+        return len(set().union(*(self.bucket(h).users(g, similarity) for h in hour_range(lo, hi))))
 
 
 class MemorySource(ItemSource):
     def __init__(self, items: Iterable[Item]) -> None:
-        self.all = sorted(items, key=lambda it: (it.at, it.id))
-        self.times = [it.at for it in self.all]
-        self.history_from = self.all[0].at if self.all else utcnow()
+        by_hour: dict[datetime, list[Item]] = defaultdict(list)
+        for it in sorted(items, key=lambda it: (it.at, it.id)):
+            by_hour[floor_hour(it.at)].append(it)
+        self.buckets = {h: HourBucket(its) for h, its in by_hour.items()}
+        self.history_from = min((its[0].at for its in by_hour.values()), default=utcnow())
 
-    def items(self, lo: datetime, hi: datetime) -> list[Item]:
-        return self.all[bisect.bisect_left(self.times, lo):bisect.bisect_left(self.times, hi)]
+    def bucket(self, hour: datetime) -> HourBucket:
+        return self.buckets.get(hour, EMPTY_HOUR)
 
 
 class DbSource(ItemSource):
-    """Reads whole hours once and keeps them: an hourly replay asks for the same hours many times."""
+    """Reads each hour once, a few days per query, and forgets hours older than any baseline looks back."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.hours: dict[datetime, list[Item]] = {}
+        self.buckets: dict[datetime, HourBucket] = {}
+        self.until: datetime | None = None  # nothing at or after this is ever asked for: no prefetch past it
         first = session.execute(
             select(func.min(Complaint.received_at)).where(Complaint.duplicate_of_id.is_(None))
         ).scalar_one()
         self.history_from = first or utcnow()
 
-    def items(self, lo: datetime, hi: datetime) -> list[Item]:
-        start = floor_hour(lo)
-        missing = [h for h in hour_range(start, hi) if h not in self.hours]
-        if missing:
-            for h in missing:
-                self.hours[h] = []
-            for c in self.session.execute(
-                select(Complaint)
-                .where(Complaint.duplicate_of_id.is_(None), Complaint.category.is_not(None),
-                       Complaint.received_at >= missing[0], Complaint.received_at < missing[-1] + HOUR)
-                .order_by(Complaint.received_at, Complaint.id)
-            ).scalars():
-                h = floor_hour(c.received_at)
-                if h in missing:
-                    self.hours[h].append(item_of(c))
-        return [it for h in hour_range(start, hi) for it in self.hours[h] if lo <= it.at < hi]
+    def bucket(self, hour: datetime) -> HourBucket:
+        if hour not in self.buckets:
+            self._load(hour)
+        return self.buckets[hour]
+
+    def _load(self, start: datetime) -> None:
+        end = start + HOUR
+        limit = start + PREFETCH if self.until is None else min(start + PREFETCH, max(self.until, end))
+        while end < limit and end not in self.buckets:
+            end += HOUR
+        by_hour: dict[datetime, list[Item]] = defaultdict(list)
+        for row in self.session.execute(
+            select(*(getattr(Complaint, c) for c in ITEM_COLUMNS))
+            .where(Complaint.duplicate_of_id.is_(None), Complaint.category.is_not(None),
+                   Complaint.received_at >= start, Complaint.received_at < end)
+            .order_by(Complaint.received_at, Complaint.id)
+        ):
+            by_hour[floor_hour(row.received_at)].append(item_of(row))
+        for h in hour_range(start, end):
+            self.buckets[h] = HourBucket(by_hour[h]) if h in by_hour else EMPTY_HOUR
+
+    def evict(self, before: datetime) -> None:
+        for h in [h for h in self.buckets if h < before]:
+            del self.buckets[h]
 
 
 def floor_hour(t: datetime) -> datetime:
@@ -140,20 +200,29 @@ def hour_range(lo: datetime, hi: datetime) -> list[datetime]:
     return out
 
 
+def lookback(cfg: DetectionConfig) -> timedelta:
+    """How far before an evaluated hour its baselines read."""
+    longest = cfg.windows()[-1].hours
+    return timedelta(weeks=cfg.baseline_weeks, hours=longest + cfg.smoothing_hours + cfg.level_hours + 1)
+
+
 def groups_of(cfg: DetectionConfig, current: list[Item], recent: list[Item]) -> list[tuple[Group, list[Item]]]:
     """Signatures of the complaints in the evaluated hour, strongest entity first, with their recent members."""
-    by_category: dict[str, list[Item]] = {}
-    by_entity: dict[tuple[str, str, str], list[Item]] = {}
+    by_category: dict[str, list[Item]] = defaultdict(list)
+    by_entity: dict[tuple[str, str, str], list[Item]] = defaultdict(list)
     for it in recent:
-        by_category.setdefault(it.category, []).append(it)
+        by_category[it.category].append(it)
         for kind, value in it.entities:
-            by_entity.setdefault((it.category, kind, value), []).append(it)
+            by_entity[(it.category, kind, value)].append(it)
+    skeletons: dict[str, list[str]] = {}
+    seen: dict[tuple[str, str], list[Item]] = {}  # one search per distinct text: templates repeat
 
     def similar(category: str, skel: str) -> list[Item]:
-        peers = by_category[category]
-        hits = process.extract(skel, [p.skeleton for p in peers], scorer=fuzz.ratio,
-                               score_cutoff=cfg.text_similarity, limit=None)
-        return [peers[i] for i in sorted(i for _, _, i in hits if len(peers[i].skeleton) >= MIN_TEXT)]
+        if (category, skel) not in seen:
+            if category not in skeletons:
+                skeletons[category] = [p.skeleton for p in by_category[category]]
+            seen[(category, skel)] = similar_to(skel, by_category[category], skeletons[category], cfg.text_similarity)
+        return seen[(category, skel)]
 
     found: dict[str, tuple[int, Group, list[Item]]] = {}
     for it in current:
@@ -179,7 +248,7 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource) -> lis
     end = hour + HOUR
     windows = cfg.windows()
     recent = source.items(end - timedelta(hours=windows[-1].hours), end)
-    current = [it for it in recent if it.at >= hour]
+    current = source.items(hour, end)
     alarms = []
     for g, matching in groups_of(cfg, current, recent):
         for w in windows:
@@ -189,7 +258,7 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource) -> lis
                 continue
 
             def users(lo: datetime, hi: datetime, g: Group = g) -> int:
-                return len({it.user for it in source.items(lo, hi) if g.matches(it, cfg.text_similarity)})
+                return source.users(g, cfg.text_similarity, lo, hi)
 
             base = baseline(cfg, w, end, source.history_from, users)
             p = tail_probability(observed, base.expected)
@@ -218,6 +287,117 @@ def route(alarm: Alarm, by_signature: int | None, member_incident: dict[int, int
 
 
 @dataclass
+class Track:
+    """An incident as the replay sees it: its group, lifecycle as of the replayed hours, and members."""
+
+    id: int
+    group: Group
+    opened_window: datetime
+    severity: str = "P3"
+    active: bool = True  # open, investigating or remediating
+    resolved_at: datetime | None = None
+    last: datetime | None = None  # received time of its latest member
+    members: dict[int, Item] = field(default_factory=dict)
+    alarm: Alarm | None = None  # the alarm that opened it, when this replay did
+    joined: list[int] = field(default_factory=list)  # members this replay added
+    figures: Figures | None = None  # as of the last hour it was touched in this replay
+    severity_reasons: list[str] | None = None  # why it has its severity, when this replay set it
+
+    @property
+    def signature(self) -> str:
+        return self.group.signature
+
+    @property
+    def detected_at(self) -> datetime:
+        return self.opened_window + HOUR
+
+    @property
+    def users(self) -> set[str]:
+        return {m.user for m in self.members.values()}
+
+    def active_at(self, hour: datetime, quiet: timedelta) -> bool:
+        """Active as of this hour (a replay sees it as the live run did)."""
+        return (self.opened_window <= hour
+                and (self.active or (self.resolved_at is not None and self.resolved_at > hour + HOUR))
+                and self.last is not None and self.last >= hour - quiet)
+
+
+# Makes (or finds, on a re-run) the incident an alarm opens.
+Opener = Callable[[Alarm], Track]
+
+
+class Replay:
+    """Hour-by-hour detection: joins, alarms, incidents opened and grown, severity; all in memory."""
+
+    def __init__(self, cfg: DetectionConfig, source: ItemSource, tracks: list[Track], opener: Opener) -> None:
+        self.cfg, self.source, self.opener = cfg, source, opener
+        self.tracks = sorted(tracks, key=lambda t: (t.opened_window, t.id))
+        self.by_id = {t.id: t for t in self.tracks}
+        self.member_of = {i: t.id for t in self.tracks for i in t.members}
+
+    def incident_of(self, it: Item) -> int | None:
+        return self.member_of.get(it.id, it.incident_id)
+
+    def hour(self, hour: datetime) -> list[tuple[Track, bool]]:
+        """Detect in this hour; the incidents it touched, in their order, each with whether severity went up."""
+        cfg, end = self.cfg, hour + HOUR
+        active = [t for t in self.tracks if t.active_at(hour, timedelta(hours=cfg.quiet_hours))]
+        touched: set[int] = set()
+        # First, complaints of this hour join a young incident whose signature they match (oldest first), so an
+        # alarm on another entity of the same burst sees them as members and is absorbed. Later on, only
+        # alarms add members: a broad signature (a whole merchant) must not swallow its everyday complaints.
+        young = [t for t in active if t.opened_window >= hour - timedelta(hours=cfg.join_hours)]
+        for it in self.source.items(hour, end):
+            if self.incident_of(it) is not None:
+                continue
+            for track in young:
+                if track.group.matches(it, cfg.text_similarity) and self.link(track, [it]):
+                    touched.add(track.id)
+                    break
+        for alarm in find_alarms(cfg, hour, self.source):
+            by_signature = next((t.id for t in active if t.signature == alarm.group.signature), None)
+            links = {it.id: i for it in alarm.members if (i := self.incident_of(it)) is not None}
+            action, incident_id = route(alarm, by_signature, links, {t.id for t in active})
+            if action in ("absorbed", "skip"):
+                continue
+            if action == "open":
+                track = self.opener(alarm)
+                if track.id in self.by_id:
+                    track = self.by_id[track.id]
+                else:
+                    self.by_id[track.id] = track
+                    self.tracks.append(track)
+                    self.member_of.update((i, track.id) for i in track.members)
+                active.append(track)
+            else:
+                track = self.by_id[incident_id]  # type: ignore[index]
+            if self.link(track, alarm.members):
+                touched.add(track.id)
+        out = []
+        for track in active:
+            if track.id in touched:
+                track.figures = figures(cfg.severity, track.group.category, track.severity,
+                                        list(track.members.values()))
+                went_up = LEVELS.index(track.figures.severity) > LEVELS.index(track.severity)
+                track.severity = track.figures.severity
+                track.severity_reasons = track.figures.severity_reasons or track.severity_reasons
+                out.append((track, went_up))
+        return out
+
+    def link(self, track: Track, items: Iterable[Item]) -> int:
+        """Make the items that belong to no incident yet members of this one; how many joined."""
+        joined = 0
+        for it in items:
+            if self.incident_of(it) is None:
+                self.member_of[it.id] = track.id
+                track.members[it.id] = it
+                track.joined.append(it.id)
+                track.last = it.at if track.last is None else max(track.last, it.at)
+                joined += 1
+        return joined
+
+
+@dataclass
 class DetectSummary:
     opened: list[int] = field(default_factory=list)
     grown: list[int] = field(default_factory=list)
@@ -227,7 +407,7 @@ class DetectSummary:
 
 
 class Detector:
-    """Replays hours in order against the database: alarms, incidents, joins."""
+    """Replays hours in order against the database: reads each hour once, writes links and figures at the end."""
 
     def __init__(self, session: Session, cfg: DetectionConfig, taxonomy: TaxonomyConfig) -> None:
         self.session, self.cfg, self.taxonomy = session, cfg, taxonomy
@@ -235,87 +415,44 @@ class Detector:
         self.summary = DetectSummary()
 
     def run(self, hours: Iterable[datetime]) -> DetectSummary:
-        for hour in sorted(set(hours)):
-            self.hour(hour)
-        self.session.flush()
+        ordered = sorted(set(hours))
+        if ordered:
+            self.session.flush()
+            self.source.until = ordered[-1] + HOUR
+            replay = Replay(self.cfg, self.source, self._tracks(ordered[0], ordered[-1]), self._open)
+            for hour in ordered:
+                self.source.evict(hour - lookback(self.cfg))
+                for track, went_up in replay.hour(hour):
+                    # An incident opened in this run is announced once, with its final severity.
+                    if went_up and track.id not in self.summary.opened + self.summary.escalated:
+                        self.summary.escalated.append(track.id)
+                    if track.id not in self.summary.opened and track.id not in self.summary.grown:
+                        self.summary.grown.append(track.id)
+            self._write(replay.tracks)
+        self.summary.hours = len(ordered)
         return self.summary
 
-    def hour(self, hour: datetime) -> None:
-        self.summary.hours += 1
-        end = hour + HOUR
-        active = self._active(hour)
-        touched: set[int] = set()
-        # First, complaints of this hour join a young incident whose signature they match (oldest first), so an
-        # alarm on another entity of the same burst sees them as members and is absorbed. Later on, only
-        # alarms add members: a broad signature (a whole merchant) must not swallow its everyday complaints.
-        arrived = self.source.items(hour, end)
-        linked = self._links([it.id for it in arrived])
-        young = [i for i in active if i.opened_window >= hour - timedelta(hours=self.cfg.join_hours)]
-        for it in arrived:
-            if it.id in linked:
-                continue
-            for incident in young:
-                if self._group(incident).matches(it, self.cfg.text_similarity) and self._link(incident, [it]):
-                    touched.add(incident.id)
-                    break
-        for alarm in find_alarms(self.cfg, hour, self.source):
-            by_signature = next((i.id for i in active if i.signature == alarm.group.signature), None)
-            links = self._links([it.id for it in alarm.members])
-            action, incident_id = route(alarm, by_signature, links, {i.id for i in active})
-            if action in ("absorbed", "skip"):
-                continue
-            if action == "open":
-                incident, new = self._open(alarm)
-                active.append(incident)
-                if new:
-                    self.summary.opened.append(incident.id)
-            else:
-                incident = next(i for i in active if i.id == incident_id)
-            if self._link(incident, alarm.members):
-                touched.add(incident.id)
-        for incident in active:
-            if incident.id in touched:
-                # An incident opened in this run is announced once, with its final severity.
-                escalated = refresh(self.session, self.cfg.severity, incident)
-                if escalated and incident.id not in self.summary.opened + self.summary.escalated:
-                    self.summary.escalated.append(incident.id)
-                if incident.id not in self.summary.opened and incident.id not in self.summary.grown:
-                    self.summary.grown.append(incident.id)
+    def _tracks(self, first: datetime, last: datetime, ids: Iterable[int] | None = None) -> list[Track]:
+        """Incidents that may be active during [first, last + 1h) (or the given ones), with their members."""
+        query = select(Incident).order_by(Incident.opened_window, Incident.id)
+        if ids is None:
+            query = query.where(Incident.opened_window <= last,
+                                Incident.status.in_(ACTIVE) | (Incident.resolved_at > first + HOUR),
+                                Incident.last_complaint_at >= first - timedelta(hours=self.cfg.quiet_hours))
+        else:
+            query = query.where(Incident.id.in_(list(ids)))
+        tracks = {i.id: Track(id=i.id, group=group_of(i), opened_window=i.opened_window, severity=i.severity,
+                              active=i.status in ACTIVE, resolved_at=i.resolved_at, last=i.last_complaint_at)
+                  for i in self.session.execute(query).scalars()}
+        columns = [getattr(Complaint, c) for c in ITEM_COLUMNS]
+        for condition in in_conditions(self.session, Complaint.incident_id, tracks):
+            for row in self.session.execute(select(*columns).where(condition)
+                                            .order_by(Complaint.received_at, Complaint.id)):
+                tracks[row.incident_id].members[row.id] = item_of(row)
+        return list(tracks.values())
 
-    def _active(self, hour: datetime) -> list[Incident]:
-        """Incidents active as of this hour (a replay sees them as the live run did)."""
-        return list(self.session.execute(
-            select(Incident)
-            .where(Incident.opened_window <= hour,
-                   Incident.status.in_(ACTIVE) | (Incident.resolved_at > hour + HOUR),
-                   Incident.last_complaint_at >= hour - timedelta(hours=self.cfg.quiet_hours))
-            .order_by(Incident.opened_window, Incident.id)
-        ).scalars())
-
-    def _links(self, ids: list[int]) -> dict[int, int]:
-        """complaint id -> incident id, for those of ids already in an incident."""
-        self.session.flush()
-        return dict(self.session.execute(
-            select(Complaint.id, Complaint.incident_id).where(Complaint.id.in_(ids), Complaint.incident_id.is_not(None))
-        ).tuples().all())
-
-    def _group(self, incident: Incident) -> Group:
-        kind, _, value = incident.signature.split("|", 1)[1].partition("=")
-        return Group(incident.category, kind, value, incident.anchor_text)
-
-    def _link(self, incident: Incident, members: Iterable[Item]) -> int:
-        ids = [it.id for it in members]
-        joined = 0
-        for c in self.session.execute(
-            select(Complaint).where(Complaint.id.in_(ids), Complaint.incident_id.is_(None))
-        ).scalars():
-            c.incident_id = incident.id
-            joined += 1
-        self.summary.linked += joined
-        return joined
-
-    def _open(self, alarm: Alarm) -> tuple[Incident, bool]:
-        """The incident of (signature, hour), and whether this call created it (a re-run finds it)."""
+    def _open(self, alarm: Alarm) -> Track:
+        """The incident of (signature, hour): new, or the one an earlier run made."""
         g = alarm.group
         label = self.taxonomy.categories.get(g.category) or self.taxonomy.categories[self.taxonomy.fallback]
         reason = alarm.reason(self.cfg.top_phrases)
@@ -339,10 +476,40 @@ class Detector:
             "history": [],
             "updated_at": utcnow(),
         }], returning=(Incident.id,))
-        incident = self.session.execute(
-            select(Incident).where(Incident.signature == g.signature[:300], Incident.opened_window == alarm.hour)
-        ).scalar_one()
-        return incident, bool(inserted)
+        if not inserted:
+            incident_id = self.session.execute(select(Incident.id).where(
+                Incident.signature == g.signature[:300], Incident.opened_window == alarm.hour)).scalar_one()
+            return self._tracks(alarm.hour, alarm.hour, [incident_id])[0]
+        self.summary.opened.append(inserted[0].id)
+        return Track(id=inserted[0].id, group=g, opened_window=alarm.hour, alarm=alarm, last=alarm.members[-1].at)
+
+    def _write(self, tracks: list[Track]) -> None:
+        """Links as set-based updates (never taking a complaint from another incident), then the figures."""
+        loaded = {obj.id: obj for obj in self.session.identity_map.values() if isinstance(obj, Complaint)}
+        for track in tracks:
+            for condition in in_conditions(self.session, Complaint.id, track.joined):
+                self.session.execute(
+                    update(Complaint).where(condition, Complaint.incident_id.is_(None))
+                    .values(incident_id=track.id).execution_options(synchronize_session=False))
+            for i in track.joined:
+                if i in loaded:  # a caller's objects show the link on next access
+                    self.session.expire(loaded[i], ["incident_id"])
+            self.summary.linked += len(track.joined)
+            f = track.figures
+            if f is None:
+                continue
+            incident = self.session.get_one(Incident, track.id)
+            incident.user_count, incident.complaint_count = f.user_count, f.complaint_count
+            incident.first_complaint_at, incident.last_complaint_at = f.first_complaint_at, f.last_complaint_at
+            incident.amount_at_risk, incident.severity = f.amount_at_risk, f.severity
+            if track.severity_reasons is not None:
+                incident.reason = {**incident.reason, "severity_reasons": track.severity_reasons}
+        self.session.flush()
+
+
+def group_of(incident: Incident) -> Group:
+    kind, _, value = incident.signature.split("|", 1)[1].partition("=")
+    return Group(incident.category, kind, value, incident.anchor_text)
 
 
 def detect(

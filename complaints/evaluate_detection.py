@@ -1,15 +1,14 @@
 """Evaluate collective-complaint detection: synthetic bursts with known starts, and real data.
 
-The replay runs the same hour-by-hour alarm logic as complaints.detect (find_alarms and route) over
-an in-memory stream, so months of traffic evaluate in seconds without a database.
+The replay is complaints.detect's own (Replay) over an in-memory stream, so months of traffic evaluate in
+seconds without a database.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
@@ -19,7 +18,7 @@ import numpy as np
 
 from complaints.baseline import HOUR
 from complaints.config import DetectionConfig
-from complaints.detect import Alarm, MemorySource, find_alarms, floor_hour, route
+from complaints.detect import Alarm, MemorySource, Replay, Track, floor_hour
 from complaints.signatures import Item, make_item, top_phrases
 
 CATEGORIES = {
@@ -51,17 +50,6 @@ class Burst:
     shape: str  # front | uniform | ramp
     kind: str  # the entity the burst shares: merchant | error_code | app_version | text
     ids: frozenset[int] = frozenset()
-
-
-@dataclass
-class SimIncident:
-    id: int
-    signature: str
-    detected_at: datetime
-    alarm: Alarm
-    members: set[int] = field(default_factory=set)
-    users: set[str] = field(default_factory=set)
-    last: datetime | None = None
 
 
 def synthetic_stream(seed: int = 7, weeks: int = 8, per_day: int = 600, bursts: int = 12,
@@ -131,49 +119,31 @@ def synthetic_stream(seed: int = 7, weeks: int = 8, per_day: int = 600, bursts: 
     return items, made, period
 
 
-def replay(cfg: DetectionConfig, items: list[Item]) -> list[SimIncident]:
+def replay(cfg: DetectionConfig, items: list[Item]) -> list[Track]:
     """Hour-by-hour detection over an in-memory stream, as the hourly runs would do it."""
-    source = MemorySource(items)
-    hours = sorted({floor_hour(it.at) for it in items})
-    incidents: list[SimIncident] = []
-    member_of: dict[int, int] = {}
-    for hour in hours:
-        active = [i for i in incidents if i.last and i.last >= hour - timedelta(hours=cfg.quiet_hours)]
-        young = [i for i in active if i.alarm.hour >= hour - timedelta(hours=cfg.join_hours)]
-        for it in source.items(hour, hour + HOUR):  # joins first, as complaints.detect.Detector does
-            inc = next((i for i in young if it.id not in member_of and i.alarm.group.matches(it, cfg.text_similarity)),
-                       None)
-            if inc:
-                _join(inc, [it], member_of)
-        for alarm in find_alarms(cfg, hour, source):
-            by_sig = next((i.id for i in active if i.signature == alarm.group.signature), None)
-            action, inc_id = route(alarm, by_sig, member_of, {i.id for i in active})
-            if action in ("absorbed", "skip"):
-                continue
-            if action == "open":
-                inc = SimIncident(len(incidents) + 1, alarm.group.signature, hour + HOUR, alarm)
-                incidents.append(inc)
-                active.append(inc)
-            else:
-                inc = incidents[inc_id - 1]  # type: ignore[operator]
-            _join(inc, alarm.members, member_of)
-    return incidents
+    tracks: list[Track] = []
+
+    def open_incident(alarm: Alarm) -> Track:
+        tracks.append(Track(id=len(tracks) + 1, group=alarm.group, opened_window=alarm.hour, alarm=alarm,
+                            last=alarm.members[-1].at))
+        return tracks[-1]
+
+    engine = Replay(cfg, MemorySource(items), [], open_incident)
+    for hour in sorted({floor_hour(it.at) for it in items}):
+        engine.hour(hour)
+    return tracks
 
 
-def _join(inc: SimIncident, items: Iterable[Item], member_of: dict[int, int]) -> None:
-    for it in items:
-        if it.id not in member_of:
-            member_of[it.id] = inc.id
-            inc.members.add(it.id)
-            inc.users.add(it.user)
-            inc.last = max(inc.last or it.at, it.at)
+def opening(track: Track) -> Alarm:
+    assert track.alarm is not None  # every incident of an in-memory replay was opened by it
+    return track.alarm
 
 
 def evaluate_synthetic(cfg: DetectionConfig, seed: int = 7, weeks: int = 8, per_day: int = 600,
                        bursts: int = 12) -> dict[str, Any]:
     items, truth, period = synthetic_stream(seed, weeks, per_day, bursts)
     incidents = [i for i in replay(cfg, items) if i.detected_at > period]
-    found: dict[int, SimIncident] = {}
+    found: dict[int, Track] = {}
     false = []
     for inc in incidents:
         share = Counter(b for b, burst in enumerate(truth) for m in inc.members if m in burst.ids)
@@ -204,8 +174,8 @@ def evaluate_synthetic(cfg: DetectionConfig, seed: int = 7, weeks: int = 8, per_
             for b, t in enumerate(truth)
         ],
         "false": [{"signature": i.signature, "at": i.detected_at.isoformat(), "users": len(i.users),
-                   "observed": i.alarm.observed, "expected": round(i.alarm.baseline.expected, 2),
-                   "window_hours": i.alarm.window.hours} for i in false],
+                   "observed": opening(i).observed, "expected": round(opening(i).baseline.expected, 2),
+                   "window_hours": opening(i).window.hours} for i in false],
     }
 
 
@@ -220,9 +190,9 @@ def _dated(cfg: DetectionConfig, items: list[Item]) -> list[dict[str, Any]]:
         out.append({
             "signature": inc.signature, "detected_at": inc.detected_at.date().isoformat(),
             "first": members[0].at.date().isoformat(), "last": members[-1].at.date().isoformat(),
-            "users": len(inc.users), "window_hours": inc.alarm.window.hours,
-            "observed": inc.alarm.observed, "expected": round(inc.alarm.baseline.expected, 2),
-            "p_value": float(f"{inc.alarm.p_value:.3g}"), "top_phrases": top_phrases(members, 5),
+            "users": len(inc.users), "window_hours": opening(inc).window.hours,
+            "observed": opening(inc).observed, "expected": round(opening(inc).baseline.expected, 2),
+            "p_value": float(f"{opening(inc).p_value:.3g}"), "top_phrases": top_phrases(members, 5),
         })
     return out
 

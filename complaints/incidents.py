@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from complaints.config import IncidentSeverityRules
 from complaints.models import Complaint, Incident, Plan, utcnow
-from complaints.signatures import Item, item_of
+from complaints.signatures import Item
 
 ACTIVE = ("open", "investigating", "remediating")
 STATUSES = (*ACTIVE, "resolved", "closed")
@@ -63,23 +63,29 @@ def members_of(session: Session, incident: Incident) -> list[Complaint]:
     ).scalars())
 
 
-def refresh(session: Session, rules: IncidentSeverityRules, incident: Incident) -> bool:
-    """Recompute counts, dates, amount and severity from the members; True when severity went up."""
-    session.flush()
-    members = [item_of(c) for c in members_of(session, incident)]
-    if not members:
-        return False
-    incident.user_count = len({m.user for m in members})
-    incident.complaint_count = len(members)
-    incident.first_complaint_at = min(m.at for m in members)
-    incident.last_complaint_at = max(m.at for m in members)
-    incident.amount_at_risk = sum((m.amount or Decimal(0) for m in members), Decimal(0))
-    level, reasons = assess(rules, incident.category, members)
-    escalated = LEVELS.index(level) > LEVELS.index(incident.severity)
-    if escalated or level == incident.severity:  # never lowered automatically: ops decide that
-        incident.severity = level
-        incident.reason = {**incident.reason, "severity_reasons": reasons}
-    return escalated
+@dataclass(frozen=True)
+class Figures:
+    """An incident's counts, dates, amount and severity, as computed from its members."""
+
+    user_count: int
+    complaint_count: int
+    first_complaint_at: datetime
+    last_complaint_at: datetime
+    amount_at_risk: Decimal
+    severity: str
+    severity_reasons: list[str] | None  # None: severity kept from before, with its reasons
+
+
+def figures(rules: IncidentSeverityRules, category: str, severity: str, members: list[Item]) -> Figures:
+    """Figures from the members; severity is never lowered automatically (ops decide that)."""
+    level, reasons = assess(rules, category, members)
+    kept = LEVELS.index(level) < LEVELS.index(severity)
+    return Figures(
+        user_count=len({m.user for m in members}), complaint_count=len(members),
+        first_complaint_at=min(m.at for m in members), last_complaint_at=max(m.at for m in members),
+        amount_at_risk=sum((m.amount or Decimal(0) for m in members), Decimal(0)),
+        severity=severity if kept else level, severity_reasons=None if kept else reasons,
+    )
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from complaints.dedupe import person_key
-from complaints.models import Complaint
 from complaints.normalize import fold
 from complaints.pii import mask_text
 
@@ -58,9 +58,31 @@ class Item:
     entities: tuple[tuple[str, str], ...]  # (kind, value) for every non-text entity it has
     amount: Decimal | None = None
     threat: bool = False
+    incident_id: int | None = None  # the incident it belonged to when read
 
 
-def user_of(c: Complaint) -> str:
+class ComplaintFields(Protocol):
+    """What detection reads of a complaint: an ORM row or a row of just these columns (ITEM_COLUMNS)."""
+
+    id: int
+    received_at: datetime
+    contact_key: str | None
+    customer_ref: str | None
+    category: str | None
+    title: str | None
+    body: str
+    merchant: str | None
+    product: str | None
+    region: str | None
+    amount: Decimal | None
+    severity_reasons: list[str] | None
+    incident_id: int | None
+
+
+ITEM_COLUMNS = tuple(ComplaintFields.__annotations__)
+
+
+def user_of(c: ComplaintFields) -> str:
     return person_key(c) or f"anonymous:{c.id}"
 
 
@@ -83,19 +105,22 @@ def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str
 def make_item(
     *, id: int, at: datetime, user: str, category: str, text: str,
     fields: dict[str, str | None] | None = None, amount: Decimal | None = None, threat: bool = False,
+    incident_id: int | None = None,
 ) -> Item:
     masked = mask_text(fold(text)).lower()
     return Item(id=id, at=at, user=user, category=category, skeleton=skeleton(masked)[:300], text=masked[:2000],
-                entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat)
+                entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat,
+                incident_id=incident_id)
 
 
-def item_of(c: Complaint) -> Item:
+def item_of(c: ComplaintFields) -> Item:
     return make_item(
         id=c.id, at=c.received_at, user=user_of(c), category=c.category or "other",
         text=f"{c.title or ''} {c.body}", fields={f: getattr(c, f) for f in FIELD_ENTITIES},
         amount=c.amount,
         # Threats of media, court or regulator, and regulator referrals: the reasons severity recorded.
         threat=any(r.startswith(("threat", "regulator")) for r in c.severity_reasons or []),
+        incident_id=c.incident_id,
     )
 
 

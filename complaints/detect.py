@@ -16,11 +16,13 @@ the evaluation (complaints.evaluate_detection) feeds it a synthetic stream. Both
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -36,6 +38,9 @@ from complaints.signatures import ITEM_COLUMNS, Item, item_of, signature, text_k
 MIN_TEXT = 8  # characters of skeleton: one- or two-word texts ("bad app") are no shared description
 PREFETCH = timedelta(hours=48)  # hours read from the database per query, ahead of the one asked for
 NO_USERS: frozenset[str] = frozenset()
+PROGRESS_EVERY = 168  # hours replayed between progress calls (a week)
+# Told (hours replayed, hours in all) as a replay goes on: a long backfill renews its lease and shows progress.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,11 @@ class ItemSource:
 
     history_from: datetime
 
+    def __init__(self) -> None:
+        # Distinct users per (group, window start), by window end: consecutive hours' smoothed baselines share
+        # two of every three windows.
+        self._counts: dict[datetime, dict[tuple[Group, datetime], int]] = defaultdict(dict)
+
     def bucket(self, hour: datetime) -> HourBucket:
         raise NotImplementedError
 
@@ -135,11 +145,20 @@ class ItemSource:
 
     def users(self, g: Group, similarity: float, lo: datetime, hi: datetime) -> int:
         """Distinct users of the group received in [lo, hi)."""
-        return len(set().union(*(self.bucket(h).users(g, similarity) for h in hour_range(lo, hi))))
+        counts = self._counts[hi]
+        if (g, lo) not in counts:
+            counts[g, lo] = len(set().union(*(self.bucket(h).users(g, similarity) for h in hour_range(lo, hi))))
+        return counts[g, lo]
+
+    def evict(self, before: datetime) -> None:
+        """Forget what only hours before this needed."""
+        for end in [end for end in self._counts if end < before]:
+            del self._counts[end]
 
 
 class MemorySource(ItemSource):
     def __init__(self, items: Iterable[Item]) -> None:
+        super().__init__()
         by_hour: dict[datetime, list[Item]] = defaultdict(list)
         for it in sorted(items, key=lambda it: (it.at, it.id)):
             by_hour[floor_hour(it.at)].append(it)
@@ -154,6 +173,7 @@ class DbSource(ItemSource):
     """Reads each hour once, a few days per query, and forgets hours older than any baseline looks back."""
 
     def __init__(self, session: Session) -> None:
+        super().__init__()
         self.session = session
         self.buckets: dict[datetime, HourBucket] = {}
         self.until: datetime | None = None  # nothing at or after this is ever asked for: no prefetch past it
@@ -184,6 +204,7 @@ class DbSource(ItemSource):
             self.buckets[h] = HourBucket(by_hour[h]) if h in by_hour else EMPTY_HOUR
 
     def evict(self, before: datetime) -> None:
+        super().evict(before)
         for h in [h for h in self.buckets if h < before]:
             del self.buckets[h]
 
@@ -206,6 +227,27 @@ def lookback(cfg: DetectionConfig) -> timedelta:
     return timedelta(weeks=cfg.baseline_weeks, hours=longest + cfg.smoothing_hours + cfg.level_hours + 1)
 
 
+def text_clusters(cfg: DetectionConfig, current: list[Item], peers: list[Item]) -> dict[str, tuple[str, list[Item]]]:
+    """For each distinct text of current (items of one category, long enough): the anchor, the earliest peer that
+    resembles it, and the peers that resemble the anchor: the text groups of the hour. One similarity matrix for
+    all, not a search each."""
+    queries = list(dict.fromkeys(it.skeleton for it in current if len(it.skeleton) >= MIN_TEXT))
+    if not queries:
+        return {}
+    skeletons = [p.skeleton for p in peers]
+    usable = np.fromiter((len(s) >= MIN_TEXT for s in skeletons), bool, len(skeletons))
+
+    def hits(texts: list[str]) -> np.ndarray:
+        scores = process.cdist(texts, skeletons, scorer=fuzz.ratio, score_cutoff=cfg.text_similarity)
+        return (scores >= cfg.text_similarity) & usable
+
+    first = hits(queries).argmax(axis=1)  # each query is among the peers, so it resembles one at least
+    anchors = sorted(set(first.tolist()))
+    rows = hits([skeletons[a] for a in anchors])
+    members = {a: [peers[j] for j in np.flatnonzero(row)] for a, row in zip(anchors, rows, strict=True)}
+    return {q: (skeletons[a], members[a]) for q, a in zip(queries, first.tolist(), strict=True)}
+
+
 def groups_of(cfg: DetectionConfig, current: list[Item], recent: list[Item]) -> list[tuple[Group, list[Item]]]:
     """Signatures of the complaints in the evaluated hour, strongest entity first, with their recent members."""
     by_category: dict[str, list[Item]] = defaultdict(list)
@@ -214,15 +256,12 @@ def groups_of(cfg: DetectionConfig, current: list[Item], recent: list[Item]) -> 
         by_category[it.category].append(it)
         for kind, value in it.entities:
             by_entity[(it.category, kind, value)].append(it)
-    skeletons: dict[str, list[str]] = {}
-    seen: dict[tuple[str, str], list[Item]] = {}  # one search per distinct text: templates repeat
-
-    def similar(category: str, skel: str) -> list[Item]:
-        if (category, skel) not in seen:
-            if category not in skeletons:
-                skeletons[category] = [p.skeleton for p in by_category[category]]
-            seen[(category, skel)] = similar_to(skel, by_category[category], skeletons[category], cfg.text_similarity)
-        return seen[(category, skel)]
+    clusters: dict[str, dict[str, tuple[str, list[Item]]]] = {}
+    if "text" in cfg.entities:
+        now: dict[str, list[Item]] = defaultdict(list)
+        for it in current:
+            now[it.category].append(it)
+        clusters = {cat: text_clusters(cfg, its, by_category[cat]) for cat, its in now.items()}
 
     found: dict[str, tuple[int, Group, list[Item]]] = {}
     for it in current:
@@ -231,10 +270,9 @@ def groups_of(cfg: DetectionConfig, current: list[Item], recent: list[Item]) -> 
                 g = Group(it.category, "any", "*")
                 found.setdefault(g.signature, (rank, g, by_category[it.category]))
             elif kind == "text" and len(it.skeleton) >= MIN_TEXT:
-                anchor = similar(it.category, it.skeleton)[0].skeleton  # earliest similar: stable over the hour
+                anchor, members = clusters[it.category][it.skeleton]  # earliest similar: stable over the hour
                 g = Group(it.category, "text", text_key(anchor), anchor)
-                if g.signature not in found:
-                    found[g.signature] = (rank, g, similar(it.category, anchor))
+                found.setdefault(g.signature, (rank, g, members))
             else:
                 for k, v in it.entities:
                     if k == kind:
@@ -252,7 +290,8 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource) -> lis
     alarms = []
     for g, matching in groups_of(cfg, current, recent):
         for w in windows:
-            members = [it for it in matching if it.at >= end - timedelta(hours=w.hours)]
+            # matching is in received order
+            members = matching[bisect.bisect_left(matching, end - timedelta(hours=w.hours), key=lambda it: it.at):]
             observed = len({it.user for it in members})
             if observed < w.min_users:
                 continue
@@ -341,6 +380,7 @@ class Replay:
     def hour(self, hour: datetime) -> list[tuple[Track, bool]]:
         """Detect in this hour; the incidents it touched, in their order, each with whether severity went up."""
         cfg, end = self.cfg, hour + HOUR
+        self.source.evict(hour - lookback(cfg))
         active = [t for t in self.tracks if t.active_at(hour, timedelta(hours=cfg.quiet_hours))]
         touched: set[int] = set()
         # First, complaints of this hour join a young incident whose signature they match (oldest first), so an
@@ -414,14 +454,15 @@ class Detector:
         self.source = DbSource(session)
         self.summary = DetectSummary()
 
-    def run(self, hours: Iterable[datetime]) -> DetectSummary:
+    def run(self, hours: Iterable[datetime], progress: Progress | None = None) -> DetectSummary:
         ordered = sorted(set(hours))
         if ordered:
             self.session.flush()
             self.source.until = ordered[-1] + HOUR
             replay = Replay(self.cfg, self.source, self._tracks(ordered[0], ordered[-1]), self._open)
-            for hour in ordered:
-                self.source.evict(hour - lookback(self.cfg))
+            for n, hour in enumerate(ordered):
+                if progress and n % PROGRESS_EVERY == 0:
+                    progress(n, len(ordered))
                 for track, went_up in replay.hour(hour):
                     # An incident opened in this run is announced once, with its final severity.
                     if went_up and track.id not in self.summary.opened + self.summary.escalated:
@@ -429,6 +470,8 @@ class Detector:
                     if track.id not in self.summary.opened and track.id not in self.summary.grown:
                         self.summary.grown.append(track.id)
             self._write(replay.tracks)
+        if progress:
+            progress(len(ordered), len(ordered))
         self.summary.hours = len(ordered)
         return self.summary
 
@@ -518,6 +561,24 @@ def detect(
     """Evaluate the hours in which the newly processed canonical complaints were received."""
     hours = {floor_hour(c.received_at) for c in touched if c.duplicate_of_id is None and c.category}
     return Detector(session, cfg, taxonomy).run(hours)
+
+
+def detect_pending(session: Session, cfg: DetectionConfig, taxonomy: TaxonomyConfig,
+                   progress: Progress | None = None) -> DetectSummary:
+    """The detection stage: the hours of every processed complaint that detection has not seen yet, then those
+    complaints marked detected in the same transaction as the links (a run that died before this point
+    leaves them to the next run)."""
+    pending = session.execute(
+        select(Complaint.id, Complaint.received_at, Complaint.duplicate_of_id, Complaint.category)
+        .where(Complaint.processed_at.is_not(None), Complaint.detected_at.is_(None))
+    ).all()
+    hours = {floor_hour(r.received_at) for r in pending if r.duplicate_of_id is None and r.category}
+    summary = Detector(session, cfg, taxonomy).run(hours, progress)
+    now = utcnow()
+    for condition in in_conditions(session, Complaint.id, [r.id for r in pending]):
+        session.execute(update(Complaint).where(condition).values(detected_at=now)
+                        .execution_options(synchronize_session=False))
+    return summary
 
 
 def detect_window(

@@ -84,6 +84,7 @@ class Complaint(Base):
         Index("ix_complaints_received_at", "received_at"),
         Index("ix_complaints_contact_key", "contact_key"),
         Index("ix_complaints_processed_at", "processed_at"),
+        Index("ix_complaints_detected_at", "detected_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(100))
@@ -119,6 +120,9 @@ class Complaint(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set once detection has evaluated the hour it was received in, in the transaction that wrote the links: a run
+    # that dies between classification and detection leaves it for the next run.
+    detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

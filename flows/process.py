@@ -1,4 +1,4 @@
-"""Process flow: dedupe -> classify -> detect collective complaints, in batches until none is left.
+"""Process flow: dedupe -> classify in batches until none is left, then detect collective complaints.
 
 Each batch is split into `partitions` parts by person key; dedupe then classify of every part are task runs
 that the task runner (COMPLAINTS_TASK_RUNNER: threads, or dask for processes/machines) runs side by side.
@@ -46,10 +46,12 @@ def process(batch_size: int = 50_000, partitions: int | None = None) -> dict[str
                     result = c.result()
                     by_category.update(result["by_category"])
                     by_severity.update(result["by_severity"])
-                det = detect_task([i for ids in batch for i in ids])
                 totals.update({"processed": dup["checked"], "exact_duplicates": dup["exact"],
-                               "near_duplicates": dup["near"], "linked_to_incidents": det["linked"]})
-                opened += det["opened"]
+                               "near_duplicates": dup["near"]})
+            # Once over all batches: detection replays hours in order, and reads each hour once.
+            det = detect_task(holder)
+            totals.update({"linked_to_incidents": det["linked"], "hours_replayed": det["hours"]})
+            opened = det["opened"]
     except LeaseTaken as exc:
         get_run_logger().warning("%s; its run processes the complaints", exc)
         totals["skipped_lease_held"] = 1

@@ -10,13 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from sqlalchemy import select
 
-from complaints.bulk import in_conditions
 from complaints.classify import classify_ids, unprocessed_query
 from complaints.db import session_scope
 from complaints.dedupe import dedupe_ids, partition
-from complaints.detect import Detector, floor_hour
+from complaints.detect import detect_pending
 from complaints.leases import try_acquire
 from complaints.models import Complaint, Incident
 from complaints.runtime import runtime
@@ -56,21 +56,27 @@ def classify_task(ids: list[int]) -> dict[str, Any]:
 
 
 @task(retries=2, retry_delay_seconds=10)
-def detect_task(ids: list[int]) -> dict[str, Any]:
-    """Detect over the hours these complaints arrived in; announce incidents opened or escalated."""
+def detect_task(holder: str) -> dict[str, Any]:
+    """Detect over the hours of every complaint processed and not yet detected (this run's batches, and those of
+    a run that died before detecting); announce incidents opened or escalated. Renews the lease as it goes."""
     rt = runtime()
+    progress_id = create_progress_artifact(0.0, description="Collective-complaint detection: hours replayed")
     with session_scope(rt.db_url) as session:
-        hours: set[Any] = set()
-        for condition in in_conditions(session, Complaint.id, ids):
-            hours.update(floor_hour(t) for t in session.execute(
-                select(Complaint.received_at).where(condition, Complaint.duplicate_of_id.is_(None),
-                                                    Complaint.category.is_not(None))).scalars())
-        summary = Detector(session, rt.config.detection, rt.config.taxonomy).run(hours)
+
+        def progress(done: int, total: int) -> None:
+            # Commit the incidents opened so far first: SQLite has one writer, and the renewal needs it. A re-run
+            # after a crash finds them (detection is idempotent) and redoes the complaints still undetected.
+            session.commit()
+            if not try_acquire(rt.db_url, LEASE, holder, LEASE_TTL):
+                raise RuntimeError(f"lost the {LEASE!r} lease (expired while this run was detecting)")
+            update_progress_artifact(progress_id, 100.0 * done / max(total, 1))
+
+        summary = detect_pending(session, rt.config.detection, rt.config.taxonomy, progress)
     announce_incidents(rt.db_url, summary.opened, summary.escalated)
-    get_run_logger().info("incidents opened %s, escalated %s, grown %s", summary.opened, summary.escalated,
-                          summary.grown)
+    get_run_logger().info("%d hours replayed; incidents opened %s, escalated %s, grown %s", summary.hours,
+                          summary.opened, summary.escalated, summary.grown)
     return {"opened": summary.opened, "grown": summary.grown, "escalated": summary.escalated,
-            "linked": summary.linked}
+            "linked": summary.linked, "hours": summary.hours}
 
 
 def announce_incidents(db_url: str, opened: list[int], escalated: list[int]) -> None:

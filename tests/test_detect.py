@@ -17,7 +17,7 @@ from complaints.classify import classify_complaints, unprocessed
 from complaints.config import AppConfig
 from complaints.db import migrate, session_scope
 from complaints.dedupe import dedupe
-from complaints.detect import DetectSummary, detect, detect_window
+from complaints.detect import DetectSummary, detect, detect_pending, detect_window
 from complaints.incidents import TransitionError, transition
 from complaints.models import Complaint, Incident, Plan
 from complaints.signatures import extract_entities
@@ -201,6 +201,26 @@ def test_backfill_and_reruns_reproduce_the_hourly_incidents(db_url: str, app_con
         assert _incident_keys(s) == live
 
 
+def test_detection_stage_resumes_what_a_dead_run_left(db_url: str, app_config: AppConfig) -> None:
+    det, tax = app_config.detection, app_config.taxonomy
+    with session_scope(db_url) as s:
+        users(s, 12, T0, merchant="快捷支付通道")
+        batch = unprocessed(s, 100_000)
+        dedupe(s, batch)
+        classify_complaints(s, tax, batch)  # the run dies here, before detecting
+    calls: list[tuple[int, int]] = []
+    with session_scope(db_url) as s:
+        t = detect_pending(s, det, tax, lambda done, total: calls.append((done, total)))
+        assert len(t.opened) == 1 and t.linked == 12 and t.hours == 1  # 12 users five minutes apart: one hour
+        assert calls == [(0, 1), (1, 1)]
+    with session_scope(db_url) as s:
+        assert s.execute(select(func.count()).where(Complaint.detected_at.is_(None))).scalar_one() == 0
+        again = detect_pending(s, det, tax)
+        assert (again.hours, again.opened, again.linked) == (0, [], 0)
+        [inc] = incidents(s)
+        assert inc.user_count == 12
+
+
 def test_lifecycle_transitions_and_close_through_plan(db_url: str, app_config: AppConfig) -> None:
     with session_scope(db_url) as s:
         users(s, 12, T0, merchant="快捷支付通道")
@@ -260,3 +280,7 @@ def test_evaluation_on_injected_bursts(app_config: AppConfig) -> None:
     assert r["bursts"] == 3 and r["recall"] == 1.0
     assert all(b["detected_after_h"] is not None and b["signature"] for b in r["per_burst"])
     assert r["false_per_week"] <= 1
+    # The ramp has too few users for any test in its first 3 hours; once it has 10, it is caught within the hour.
+    [ramp] = [b for b in r["per_burst"] if b["shape"] == "ramp"]
+    assert ramp["min_users_after_h"] > 2 and ramp["detected_after_h"] - ramp["min_users_after_h"] <= 1
+    assert r["within_2h_of_min_users"] == 1.0

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
+from complaints.bulk import expire_loaded, update_by_id
 from complaints.business_time import BusinessCalendar
 from complaints.config import AppConfig, SlaConfig, SlaTarget, Team
 from complaints.db import insert_ignore
@@ -218,23 +219,41 @@ def escalation_chain(cfg: AppConfig, team_name: str, first_owner: str) -> list[s
     return [first_owner, team.lead, *cfg.routing.escalation_chain]
 
 
-def _record(session: Session, step: PlanStep, plan: Plan, level: int, to_owner: str, kind: str, reason: str,
-            now: datetime) -> EscalationNotice | None:
-    """One escalation row per (step, level): a second run, or an overlapping one, records nothing."""
-    inserted = insert_ignore(
-        session,
-        Escalation,
-        [{"step_id": step.id, "level": level, "from_owner": step.owner, "to_owner": to_owner, "reason": reason,
-          "created_at": now, "kind": kind}],
-        returning=(Escalation.id,),
-    )
-    if not inserted:
-        return None
-    detail: dict[str, Any] = {"level": level, "from": step.owner, "to": to_owner, "due_at": step.due_at.isoformat()}
-    session.add(PlanEvent(plan_id=plan.id, step_id=step.id, at=now, actor=SYSTEM,
-                          action="escalated" if kind == "overdue" else "warned", note=reason, detail=detail))
-    return EscalationNotice(step.id, plan.id, level, step.owner, to_owner, step.title, step.due_at, reason,
-                            subject_ref(plan.subject_type, plan.subject_id), kind)
+@dataclass(frozen=True)
+class _Move:
+    """An escalation about to be recorded: a step (a row of _STEP_COLUMNS) going to `level`."""
+
+    step: Any
+    level: int
+    to_owner: str
+    kind: str  # overdue | at_risk
+    reason: str
+
+
+_STEP_COLUMNS = (PlanStep.id, PlanStep.plan_id, PlanStep.owner, PlanStep.title, PlanStep.due_at,
+                 PlanStep.escalation_level, Plan.team, Plan.subject_type, Plan.subject_id)
+
+
+def _record(session: Session, moves: list[_Move], now: datetime) -> list[EscalationNotice]:
+    """One escalation row per (step, level), all in one statement: what a second run, or an overlapping one,
+    inserted already is skipped. Then the plan events and the steps' new owners for those inserted."""
+    inserted = {(r.step_id, r.level) for r in insert_ignore(session, Escalation, [
+        {"step_id": m.step.id, "level": m.level, "from_owner": m.step.owner, "to_owner": m.to_owner,
+         "reason": m.reason, "created_at": now, "kind": m.kind} for m in moves
+    ], returning=(Escalation.step_id, Escalation.level))}
+    done = [m for m in moves if (m.step.id, m.level) in inserted]
+    if done:
+        session.execute(insert(PlanEvent), [
+            {"plan_id": m.step.plan_id, "step_id": m.step.id, "at": now, "actor": SYSTEM,
+             "action": "escalated" if m.kind == "overdue" else "warned", "note": m.reason,
+             "detail": {"level": m.level, "from": m.step.owner, "to": m.to_owner, "due_at": m.step.due_at.isoformat()}}
+            for m in done])
+    update_by_id(session, PlanStep.__table__, [
+        {"_id": m.step.id, "owner": m.to_owner, "escalation_level": m.level} for m in done if m.kind == "overdue"])
+    expire_loaded(session, PlanStep)
+    return [EscalationNotice(m.step.id, m.step.plan_id, m.level, m.step.owner, m.to_owner, m.step.title,
+                             m.step.due_at, m.reason, subject_ref(m.step.subject_type, m.step.subject_id), m.kind)
+            for m in done]
 
 
 def escalate_overdue(session: Session, cfg: AppConfig, now: datetime) -> list[EscalationNotice]:
@@ -242,33 +261,27 @@ def escalate_overdue(session: Session, cfg: AppConfig, now: datetime) -> list[Es
     Level n is due at due_at + (n-1) * escalate_every_hours: run hourly, that is one level at a time;
     a late or replayed run goes straight to the level due by `now`, so running it again at the same
     `now` changes nothing. The unique (step, level) row makes each happen once (level 0 is the warning)."""
+    session.flush()
     every = timedelta(hours=cfg.routing.escalate_every_hours)
-    notices: list[EscalationNotice] = []
     open_steps = (
-        select(PlanStep, Plan)
+        select(*_STEP_COLUMNS)
         .join(Plan, Plan.id == PlanStep.plan_id)
         .where(Plan.status == "open", PlanStep.status.in_(OPEN_STEP))
         .order_by(PlanStep.id)
     )
     warned = exists().where(Escalation.step_id == PlanStep.id, Escalation.level == 0)
-    at_risk = session.execute(
-        open_steps.where(PlanStep.warn_at <= now, PlanStep.due_at >= now, PlanStep.escalation_level == 0, ~warned)
-    ).all()
-    for step, plan in at_risk:
-        reason = f"at risk: {cfg.routing.at_risk_share:.0%} of the time used, due {step.due_at.isoformat()}"
-        notice = _record(session, step, plan, 0, step.owner, "at_risk", reason, now)
-        if notice:
-            notices.append(notice)
-    for step, plan in session.execute(open_steps.where(PlanStep.due_at < now)).all():
-        chain = escalation_chain(cfg, plan.team, step.owner)
+    moves = [
+        _Move(step, 0, step.owner, "at_risk",
+              f"at risk: {cfg.routing.at_risk_share:.0%} of the time used, due {step.due_at.isoformat()}")
+        for step in session.execute(open_steps.where(
+            PlanStep.warn_at <= now, PlanStep.due_at >= now, PlanStep.escalation_level == 0, ~warned))
+    ]
+    for step in session.execute(open_steps.where(PlanStep.due_at < now)):
+        chain = escalation_chain(cfg, step.team, step.owner)
         level = min(len(chain) - 1, 1 + int((now - step.due_at) / every))
-        if level <= step.escalation_level:
-            continue
-        notice = _record(session, step, plan, level, chain[level], "overdue",
-                         f"overdue since {step.due_at.isoformat()}", now)
-        if notice:
-            notices.append(notice)
-            step.owner, step.escalation_level = chain[level], level
+        if level > step.escalation_level:
+            moves.append(_Move(step, level, chain[level], "overdue", f"overdue since {step.due_at.isoformat()}"))
+    notices = _record(session, moves, now)
     _add_titles(session, notices)
     return notices
 

@@ -53,6 +53,42 @@ def rows_by_id(session: Session, columns: Sequence[Any], ids: Iterable[int]) -> 
     return out
 
 
+def copy_stage(session: Session, table: Table, columns: Sequence[tuple[str, str]],
+               rows: Iterable[Sequence[Any]]) -> str:
+    """A temporary table (dropped at commit) with `columns` as (stage name, column of table), filled with rows
+    (values in that order) by COPY; its name. JSON values are encoded here: COPY bypasses SQLAlchemy's types."""
+    json_at = [isinstance(table.c[col].type, JSON) for _, col in columns]
+    stage = f"_stage_{uuid.uuid4().hex[:12]}"
+    conn = session.connection()
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
+                         f"SELECT {', '.join(f'{col} AS {name}' for name, col in columns)} FROM {table.name} "
+                         "WITH NO DATA")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    names = ", ".join(name for name, _ in columns)
+    with cursor, cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(v, ensure_ascii=False) if j and v is not None else v
+                            for v, j in zip(row, json_at, strict=True)])
+    return stage
+
+
+def copy_insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]],
+                       returning: Sequence[str] = ()) -> list[Row[Any]]:
+    """PostgreSQL: INSERT ... ON CONFLICT DO NOTHING of many rows through COPY and one INSERT ... SELECT (an
+    executemany with RETURNING spends its time in psycopg splitting multi-thousand-parameter statements).
+    Python-side column defaults are filled in here, as SQLAlchemy would; returns the inserted rows' `returning`."""
+    defaults = {c.name: c.default.arg if c.default.is_scalar else c.default.arg(None)  # type: ignore[union-attr]
+                for c in table.columns if c.default is not None and c.name not in rows[0] and not c.primary_key}
+    cols = [*rows[0], *defaults]
+    stage = copy_stage(session, table, [(c, c) for c in cols], ([(r | defaults)[c] for c in cols] for r in rows))
+    col_list = ", ".join(cols)
+    sql = f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT DO NOTHING"
+    if not returning:
+        session.connection().exec_driver_sql(sql)
+        return []
+    return list(session.connection().exec_driver_sql(f"{sql} RETURNING {', '.join(returning)}").all())
+
+
 def update_by_id(session: Session, table: Table, rows: list[dict[str, Any]], key: str = "id") -> None:
     """UPDATE ... WHERE <key> = row["_id"] for each row; every row gives the same columns plus `_id`."""
     if not rows:
@@ -61,18 +97,11 @@ def update_by_id(session: Session, table: Table, rows: list[dict[str, Any]], key
         session.execute(update(table).where(table.c[key] == bindparam("_id")), rows)
         return
     cols = [c for c in rows[0] if c != "_id"]
-    json_cols = {c for c in cols if isinstance(table.c[c].type, JSON)}
-    stage = f"_stage_{uuid.uuid4().hex[:12]}"
-    conn = session.connection()
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
-                         f"SELECT {key} AS _id, {', '.join(cols)} FROM {table.name} WITH NO DATA")
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor, cursor.copy(f"COPY {stage} (_id, {', '.join(cols)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row["_id"], *(json.dumps(row[c], ensure_ascii=False) if c in json_cols else row[c]
-                                          for c in cols)])
-    conn.exec_driver_sql(f"UPDATE {table.name} AS t SET {', '.join(f'{c} = s.{c}' for c in cols)} "
-                         f"FROM {stage} AS s WHERE t.{key} = s._id")
+    stage = copy_stage(session, table, [("_id", key), *((c, c) for c in cols)],
+                       ([row["_id"], *(row[c] for c in cols)] for row in rows))
+    session.connection().exec_driver_sql(
+        f"UPDATE {table.name} AS t SET {', '.join(f'{c} = s.{c}' for c in cols)} "
+        f"FROM {stage} AS s WHERE t.{key} = s._id")
 
 
 def expire_loaded(session: Session, entity: type) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
+from complaints.bulk import COPY_MIN, copy_insert_ignore
 from complaints.settings import PROJECT_ROOT
 
 
@@ -92,6 +93,11 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, r
         return []
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
+
+        if len(rows) >= COPY_MIN:
+            session.flush()  # the statement goes round the ORM
+            return copy_insert_ignore(session, getattr(table, "__table__", table), rows,
+                                      [c.key for c in returning or ()])
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(table).on_conflict_do_nothing()

@@ -21,8 +21,15 @@ class BusinessCalendar:
         self._holidays = holidays.country_holidays(sla.holidays_country)
         self._extra_holidays = set(sla.extra_holidays)
         self._extra_workdays = set(sla.extra_workdays)
+        self._workdays: dict[date, bool] = {}  # planning asks about the same few hundred days a million times
 
     def is_workday(self, day: date) -> bool:
+        known = self._workdays.get(day)
+        if known is None:
+            known = self._workdays[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         if day in self._extra_workdays:
             return True
         if day in self._extra_holidays:

@@ -4,20 +4,23 @@ every serious complaint; at-risk warnings and escalation of overdue steps up the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from complaints.bulk import expire_loaded, update_by_id
+from complaints.bulk import chunks, expire_loaded, update_by_id
 from complaints.business_time import BusinessCalendar
 from complaints.config import AppConfig, SlaConfig, SlaTarget, Team
 from complaints.db import insert_ignore
 from complaints.models import Complaint, Escalation, Incident, Plan, PlanEvent, PlanStep, utcnow
 
 OPEN_STEP = ("pending", "in_progress")
+PLAN_CHUNK = 20_000  # subjects planned per statement batch
+ESCALATE_CHUNK = 50_000  # open steps read and escalated per batch
 INCIDENT_SEVERITY = {"P1": "critical", "P2": "major", "P3": "major"}
 SYSTEM = "system"
 # Steps of these kinds lead to the final answer, so they are never due after its deadline.
@@ -128,7 +131,8 @@ def _subjects(session: Session, cfg: AppConfig) -> list[Subject]:
         select(Incident).where(Incident.id.not_in(planned_incidents)).order_by(Incident.id)
     ).scalars()
     complaints = session.execute(
-        select(Complaint)
+        select(Complaint.id, Complaint.category, Complaint.severity, Complaint.channel, Complaint.merchant,
+               Complaint.region, Complaint.received_at)
         .where(
             Complaint.duplicate_of_id.is_(None),
             Complaint.incident_id.is_(None),  # the incident's plan covers its members
@@ -136,7 +140,7 @@ def _subjects(session: Session, cfg: AppConfig) -> list[Subject]:
             Complaint.id.not_in(planned_complaints),
         )
         .order_by(Complaint.id)
-    ).scalars()
+    )
     out = []
     for i in incidents:
         sig = _signature_fields(i.signature)
@@ -160,54 +164,62 @@ def create_plans(session: Session, cfg: AppConfig, now: datetime | None = None) 
     cal = BusinessCalendar(cfg.sla)
     week_day = now.astimezone(cal.tz).date()
     share = cfg.routing.at_risk_share
-    pending: dict[tuple[str, int], tuple[Subject, str, str, Team, datetime]] = {}
-    plan_rows = []
-    for subject in _subjects(session, cfg):
-        template_name = subject.category if subject.category in cfg.plans.templates else cfg.plans.default_template
-        team_name, team = route(cfg, subject)
-        target = sla_target(cfg.sla, subject.severity, subject.channel)
-        start = subject.clock_start
-        final_due = start + timedelta(days=target.resolve_days)
-        pending[subject.type, subject.id] = (subject, template_name, team_name, team, final_due)
-        plan_rows.append({
-            "subject_type": subject.type, "subject_id": subject.id, "category": subject.category,
-            "template": template_name, "team": team_name, "status": "open", "created_at": start,
-            "due_at": final_due, "severity": subject.severity, "channel": subject.channel,
-            "ack_due_at": cal.add_business_days(start, target.acknowledge_business_days),
-            "respond_due_at": start + timedelta(days=target.respond_days) if target.respond_days else None,
-            "extensions": 0,
-        })
-    # One statement for every plan; a plan another run created meanwhile is skipped with its steps.
-    inserted = insert_ignore(session, Plan, plan_rows, returning=(Plan.id, Plan.subject_type, Plan.subject_id))
-    plan_ids = {(r.subject_type, r.subject_id): r.id for r in inserted}
-    steps: list[dict[str, object]] = []
-    for key, (subject, template_name, team_name, team, final_due) in pending.items():
-        plan_id = plan_ids.get(key)
-        if plan_id is None:
-            continue
-        start = subject.clock_start
-        order = roster(team, week_day)
-        templates = cfg.plans.templates[template_name]
-        for seq, tmpl in enumerate(templates, start=1):
-            # Balance open steps across the roster; ties go to the earlier in this week's order.
-            owner = team.lead if tmpl.role == "lead" else min(order, key=lambda m: (load[m], order.index(m)))
-            load[owner] += 1
-            due = cal.due(start, tmpl.due, tmpl.unit)
-            if tmpl.kind in BEFORE_ANSWER:
-                due = min(due, final_due)
-            steps.append({
-                "plan_id": plan_id, "seq": seq, "title": tmpl.title, "owner": owner, "due_at": due,
-                "status": "pending", "escalation_level": 0, "kind": tmpl.kind, "unit": tmpl.unit,
-                "warn_at": cal.share_point(start, due, share, tmpl.unit),
+    # A chunk of subjects at a time: memory stays flat on a backlog of hundreds of thousands.
+    for chunk in chunks(_subjects(session, cfg), PLAN_CHUNK):
+        pending: dict[tuple[str, int], tuple[Subject, str, str, Team, datetime]] = {}
+        plan_rows = []
+        for subject in chunk:
+            template_name = subject.category if subject.category in cfg.plans.templates else cfg.plans.default_template
+            team_name, team = route(cfg, subject)
+            target = sla_target(cfg.sla, subject.severity, subject.channel)
+            start = subject.clock_start
+            final_due = start + timedelta(days=target.resolve_days)
+            pending[subject.type, subject.id] = (subject, template_name, team_name, team, final_due)
+            plan_rows.append({
+                "subject_type": subject.type, "subject_id": subject.id, "category": subject.category,
+                "template": template_name, "team": team_name, "status": "open", "created_at": start,
+                "due_at": final_due, "severity": subject.severity, "channel": subject.channel,
+                "ack_due_at": cal.add_business_days(start, target.acknowledge_business_days),
+                "respond_due_at": start + timedelta(days=target.respond_days) if target.respond_days else None,
+                "extensions": 0,
             })
-        session.add(PlanEvent(plan_id=plan_id, at=now, actor=SYSTEM, action="created",
-                              detail={"template": template_name, "team": team_name, "on_call": order[0],
-                                      "due_at": final_due.isoformat()}))
-        summary.created.append(plan_id)
-        summary.steps += len(templates)
-    insert_ignore(session, PlanStep, steps)
-    session.flush()
+        # One statement for every plan; a plan another run created meanwhile is skipped with its steps.
+        inserted = insert_ignore(session, Plan, plan_rows, returning=(Plan.id, Plan.subject_type, Plan.subject_id))
+        plan_ids = {(r.subject_type, r.subject_id): r.id for r in inserted}
+        steps: list[dict[str, object]] = []
+        events: list[dict[str, Any]] = []
+        for key, (subject, template_name, team_name, team, final_due) in pending.items():
+            plan_id = plan_ids.get(key)
+            if plan_id is None:
+                continue
+            start = subject.clock_start
+            order = roster(team, week_day)
+            templates = cfg.plans.templates[template_name]
+            for seq, tmpl in enumerate(templates, start=1):
+                # Balance open steps across the roster; ties go to the earlier in this week's order.
+                owner = team.lead if tmpl.role == "lead" else min(order, key=lambda m: (load[m], order.index(m)))
+                load[owner] += 1
+                due = cal.due(start, tmpl.due, tmpl.unit)
+                if tmpl.kind in BEFORE_ANSWER:
+                    due = min(due, final_due)
+                steps.append({
+                    "plan_id": plan_id, "seq": seq, "title": tmpl.title, "owner": owner, "due_at": due,
+                    "status": "pending", "escalation_level": 0, "kind": tmpl.kind, "unit": tmpl.unit,
+                    "warn_at": cal.share_point(start, due, share, tmpl.unit),
+                })
+            events.append({"plan_id": plan_id, "at": now, "actor": SYSTEM, "action": "created",
+                           "detail": {"template": template_name, "team": team_name, "on_call": order[0],
+                                      "due_at": final_due.isoformat()}})
+            summary.created.append(plan_id)
+            summary.steps += len(templates)
+        insert_ignore(session, PlanStep, steps)
+        insert_events(session, events)
     return summary
+
+
+def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Plan events have no unique key, so nothing is ignored: insert_ignore for its COPY path on PostgreSQL."""
+    insert_ignore(session, PlanEvent, events)
 
 
 # --- escalation -------------------------------------------------------------------------------
@@ -242,12 +254,11 @@ def _record(session: Session, moves: list[_Move], now: datetime) -> list[Escalat
          "reason": m.reason, "created_at": now, "kind": m.kind} for m in moves
     ], returning=(Escalation.step_id, Escalation.level))}
     done = [m for m in moves if (m.step.id, m.level) in inserted]
-    if done:
-        session.execute(insert(PlanEvent), [
-            {"plan_id": m.step.plan_id, "step_id": m.step.id, "at": now, "actor": SYSTEM,
-             "action": "escalated" if m.kind == "overdue" else "warned", "note": m.reason,
-             "detail": {"level": m.level, "from": m.step.owner, "to": m.to_owner, "due_at": m.step.due_at.isoformat()}}
-            for m in done])
+    insert_events(session, [
+        {"plan_id": m.step.plan_id, "step_id": m.step.id, "at": now, "actor": SYSTEM,
+         "action": "escalated" if m.kind == "overdue" else "warned", "note": m.reason,
+         "detail": {"level": m.level, "from": m.step.owner, "to": m.to_owner, "due_at": m.step.due_at.isoformat()}}
+        for m in done])
     update_by_id(session, PlanStep.__table__, [
         {"_id": m.step.id, "owner": m.to_owner, "escalation_level": m.level} for m in done if m.kind == "overdue"])
     expire_loaded(session, PlanStep)
@@ -270,20 +281,32 @@ def escalate_overdue(session: Session, cfg: AppConfig, now: datetime) -> list[Es
         .order_by(PlanStep.id)
     )
     warned = exists().where(Escalation.step_id == PlanStep.id, Escalation.level == 0)
-    moves = [
-        _Move(step, 0, step.owner, "at_risk",
-              f"at risk: {cfg.routing.at_risk_share:.0%} of the time used, due {step.due_at.isoformat()}")
-        for step in session.execute(open_steps.where(
-            PlanStep.warn_at <= now, PlanStep.due_at >= now, PlanStep.escalation_level == 0, ~warned))
-    ]
-    for step in session.execute(open_steps.where(PlanStep.due_at < now)):
-        chain = escalation_chain(cfg, step.team, step.owner)
-        level = min(len(chain) - 1, 1 + int((now - step.due_at) / every))
-        if level > step.escalation_level:
-            moves.append(_Move(step, level, chain[level], "overdue", f"overdue since {step.due_at.isoformat()}"))
-    notices = _record(session, moves, now)
+    notices: list[EscalationNotice] = []
+    for steps in _pages(session, open_steps.where(
+            PlanStep.warn_at <= now, PlanStep.due_at >= now, PlanStep.escalation_level == 0, ~warned)):
+        notices += _record(session, [
+            _Move(step, 0, step.owner, "at_risk",
+                  f"at risk: {cfg.routing.at_risk_share:.0%} of the time used, due {step.due_at.isoformat()}")
+            for step in steps], now)
+    for steps in _pages(session, open_steps.where(PlanStep.due_at < now)):
+        moves = []
+        for step in steps:
+            chain = escalation_chain(cfg, step.team, step.owner)
+            level = min(len(chain) - 1, 1 + int((now - step.due_at) / every))
+            if level > step.escalation_level:
+                moves.append(_Move(step, level, chain[level], "overdue", f"overdue since {step.due_at.isoformat()}"))
+        notices += _record(session, moves, now)
     _add_titles(session, notices)
     return notices
+
+
+def _pages(session: Session, query: Any) -> Iterator[list[Any]]:
+    """The rows of a query ordered by PlanStep.id, ESCALATE_CHUNK at a time (keyset pages: escalating the
+    rows of one page changes nothing the next pages select)."""
+    last = 0
+    while rows := session.execute(query.where(PlanStep.id > last).limit(ESCALATE_CHUNK)).all():
+        yield rows
+        last = rows[-1].id
 
 
 def _add_titles(session: Session, notices: list[EscalationNotice]) -> None:

@@ -10,6 +10,8 @@ from prefect import flow
 from tasks.artifacts import publish_table
 from tasks.plan import create_plans_task, escalate_task
 
+ESCALATIONS_SHOWN = 500  # rows of the escalations table artifact: a backlog can escalate hundreds of thousands
+
 
 @flow(name="plan")
 def plan(now: datetime | None = None) -> dict[str, Any]:
@@ -19,5 +21,7 @@ def plan(now: datetime | None = None) -> dict[str, Any]:
     escalations = [n for n in notices if n["kind"] == "overdue"]
     summary = created | {"escalations": len(escalations), "at_risk_warnings": len(notices) - len(escalations)}
     publish_table("plan-summary", [summary], "Plans created, at-risk warnings and escalations")
-    publish_table("plan-escalations", notices, "At-risk warnings (level 0) and overdue steps escalated up the chain")
+    shown = notices[:ESCALATIONS_SHOWN]
+    publish_table("plan-escalations", shown, "At-risk warnings (level 0) and overdue steps escalated up the chain"
+                  + (f" (the first {len(shown)} of {len(notices)})" if len(shown) < len(notices) else ""))
     return summary

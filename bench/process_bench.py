@@ -22,7 +22,7 @@ from sqlalchemy import insert
 
 from complaints.classify import KeywordClassifier, classify_ids, unprocessed_query
 from complaints.config import TaxonomyConfig, load_config
-from complaints.db import get_engine, migrate, scratch_database, session_scope
+from complaints.db import get_engine, migrate, refresh_statistics, scratch_database, session_scope
 from complaints.dedupe import dedupe_ids, partition
 from complaints.evaluate_dedupe import synthetic
 from complaints.model import train_and_store
@@ -83,6 +83,7 @@ def run(args: argparse.Namespace, url: str) -> None:
             s.execute(insert(Complaint), rows[start:start + args.batch])
         t_insert += time.perf_counter() - t
         t = time.perf_counter()
+        refresh_statistics(url)  # as next_batch_task does
         with session_scope(url) as s:
             keys = s.execute(unprocessed_query(Complaint.id, Complaint.contact_key, Complaint.customer_ref,
                                                Complaint.source).limit(args.batch)).all()

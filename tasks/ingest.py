@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from complaints.db import session_scope
+from complaints.db import refresh_statistics, session_scope
 from complaints.ingest import ingest_source
 from complaints.runtime import runtime
 
@@ -18,6 +18,7 @@ def ingest_source_task(source: str, since: datetime | None = None, until: dateti
     spec = rt.config.source(source)
     with session_scope(rt.db_url) as session:
         summary = ingest_source(session, rt.config, spec, rt.settings.pii_key.get_secret_value(), since, until)
+    refresh_statistics(rt.db_url)  # a large pull: the stages after it query what it wrote
     get_run_logger().info(
         "source %s: %d records, %d new, %d updated, %d unchanged, %d quarantined",
         source, summary.records, summary.inserted, summary.updated, summary.unchanged, summary.quarantined,

@@ -8,7 +8,7 @@ from typing import Any
 
 from prefect import task
 
-from complaints.db import session_scope
+from complaints.db import refresh_statistics, session_scope
 from complaints.fanout import queue_updates
 from complaints.notify import queue_acknowledgements, send_pending
 from complaints.runtime import runtime
@@ -17,6 +17,7 @@ from complaints.runtime import runtime
 @task(retries=2, retry_delay_seconds=10)
 def queue_acknowledgements_task(now: datetime) -> int:
     rt = runtime()
+    refresh_statistics(rt.db_url)
     with session_scope(rt.db_url) as session:
         return queue_acknowledgements(session, rt.config, rt.settings, now)
 

@@ -10,7 +10,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.states import State
 
-from complaints.db import session_scope
+from complaints.db import refresh_statistics, session_scope
 from complaints.notify import queue_message
 from complaints.plan_ops import PlanActionError, Review, apply_review
 from complaints.planning import EscalationNotice, create_plans, escalate_overdue
@@ -20,6 +20,7 @@ from complaints.runtime import runtime
 @task(retries=2, retry_delay_seconds=10)
 def create_plans_task(now: datetime) -> dict[str, Any]:
     rt = runtime()
+    refresh_statistics(rt.db_url)
     with session_scope(rt.db_url) as session:
         summary = create_plans(session, rt.config, now)
     get_run_logger().info("created %d plans with %d steps", len(summary.created), summary.steps)
@@ -29,6 +30,7 @@ def create_plans_task(now: datetime) -> dict[str, Any]:
 @task(retries=2, retry_delay_seconds=10)
 def escalate_task(now: datetime) -> list[dict[str, Any]]:
     rt = runtime()
+    refresh_statistics(rt.db_url)  # after the plans and steps just created
     with session_scope(rt.db_url) as session:
         notices = escalate_overdue(session, rt.config, now)
         # Queued in the same transaction as the escalations: both happen or neither.

@@ -14,7 +14,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from sqlalchemy import select
 
 from complaints.classify import classify_ids, unprocessed_query
-from complaints.db import session_scope
+from complaints.db import refresh_statistics, session_scope
 from complaints.dedupe import dedupe_ids, partition
 from complaints.detect import detect_pending
 from complaints.leases import try_acquire
@@ -32,6 +32,7 @@ def next_batch_task(limit: int, partitions: int, holder: str) -> list[list[int]]
     rt = runtime()
     if not try_acquire(rt.db_url, LEASE, holder, LEASE_TTL):
         raise RuntimeError(f"lost the {LEASE!r} lease (expired while this run was working)")
+    refresh_statistics(rt.db_url)  # the last batch's writes can leave the planner guessing
     with session_scope(rt.db_url) as session:
         keys = session.execute(unprocessed_query(Complaint.id, Complaint.contact_key, Complaint.customer_ref,
                                                  Complaint.source).limit(limit)).all()
@@ -60,6 +61,7 @@ def detect_task(holder: str) -> dict[str, Any]:
     """Detect over the hours of every complaint processed and not yet detected (this run's batches, and those of
     a run that died before detecting); announce incidents opened or escalated. Renews the lease as it goes."""
     rt = runtime()
+    refresh_statistics(rt.db_url)
     progress_id = create_progress_artifact(0.0, description="Collective-complaint detection: hours replayed")
     with session_scope(rt.db_url) as session:
 

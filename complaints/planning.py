@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from complaints.bulk import chunks, expire_loaded, update_by_id
+from complaints.bulk import chunks, expire_loaded, rows_by_id, update_by_id
 from complaints.business_time import BusinessCalendar
 from complaints.config import AppConfig, SlaConfig, SlaTarget, Team
 from complaints.db import insert_ignore
@@ -310,11 +310,9 @@ def _pages(session: Session, query: Any) -> Iterator[list[Any]]:
 
 
 def _add_titles(session: Session, notices: list[EscalationNotice]) -> None:
-    """Subject titles for the emails, two queries for the whole batch."""
+    """Subject titles for the emails: two reads by id for the whole batch (id lists as one array on PostgreSQL)."""
     ids = {kind: {int(n.subject_ref[1:]) for n in notices if n.subject_ref[0] == kind} for kind in "IC"}
-    titles = {f"I{i:08d}": t for i, t in session.execute(
-        select(Incident.id, Incident.title).where(Incident.id.in_(ids["I"])))}
-    titles |= {f"C{i:08d}": t or "" for i, t in session.execute(
-        select(Complaint.id, Complaint.title).where(Complaint.id.in_(ids["C"])))}
+    titles = {f"I{r.id:08d}": r.title for r in rows_by_id(session, (Incident.id, Incident.title), ids["I"])}
+    titles |= {f"C{r.id:08d}": r.title or "" for r in rows_by_id(session, (Complaint.id, Complaint.title), ids["C"])}
     for n in notices:
         n.subject_title = titles.get(n.subject_ref, "")

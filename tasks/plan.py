@@ -16,6 +16,8 @@ from complaints.plan_ops import PlanActionError, Review, apply_review
 from complaints.planning import EscalationNotice, create_plans, escalate_overdue
 from complaints.runtime import runtime
 
+DIGEST_ITEMS = 100  # steps listed in one escalation digest; a backlog can escalate thousands to one owner
+
 
 @task(retries=2, retry_delay_seconds=10)
 def create_plans_task(now: datetime) -> dict[str, Any]:
@@ -62,8 +64,11 @@ def _queue_escalation_mail(session: Any, rt: Any, owner: str, notices: list[Esca
     else:
         # The escalation rows are unique, so this set of (step, level) is never escalated again.
         digest = hashlib.sha256(",".join(f"{n.step_id}:{n.level}" for n in notices).encode()).hexdigest()[:24]
-        key, template, context = f"escalation-digest:{owner}:{digest}", "escalation_digest", {"to_owner": owner,
-                                                                                             "items": items}
+        overdue = sum(n.kind == "overdue" for n in notices)
+        # The counts are whole; the list stops at DIGEST_ITEMS (the plan console lists the rest).
+        key, template, context = f"escalation-digest:{owner}:{digest}", "escalation_digest", {
+            "to_owner": owner, "items": items[:DIGEST_ITEMS], "total": len(notices), "overdue": overdue,
+            "at_risk": len(notices) - overdue}
     queue_message(session, key=key, kind="escalation", recipient=recipient, language="en", template=template,
                   context=context, settings=rt.settings)
 

@@ -246,6 +246,27 @@ def test_late_run_sends_one_digest_per_owner(app_env: str, app_config: AppConfig
         assert digest.body_text.count("Previous owner:") == n
 
 
+def test_a_long_digest_lists_the_first_steps_and_counts_all(app_env: str, app_config: AppConfig,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasks.plan
+    from tasks.plan import escalate_task
+
+    monkeypatch.setattr(tasks.plan, "DIGEST_ITEMS", 1)
+    with session_scope(app_env) as s:
+        _incident(s)
+        create_plans(s, app_config, T0)
+    escalated = escalate_task.fn(T0 + timedelta(days=20))
+    per_owner: dict[str, int] = {}
+    for e in escalated:
+        per_owner[e["to"]] = per_owner.get(e["to"], 0) + 1
+    owner, n = max(per_owner.items(), key=lambda kv: kv[1])
+    assert n > 1
+    with session_scope(app_env) as s:
+        digest = s.execute(select(Notification).where(Notification.recipient == f"{owner}@wallet.example")).scalar_one()
+        assert digest.subject.startswith(f"[Escalation] {n} steps need you: {n} overdue")
+        assert digest.body_text.count("Previous owner:") == 1 and f"... and {n - 1} more." in digest.body_text
+
+
 def test_closing_rules_and_rerun_never_reopens(db_url: str, app_config: AppConfig) -> None:
     now = T0 + timedelta(days=3)
     with session_scope(db_url) as s:

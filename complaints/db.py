@@ -74,13 +74,21 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest migration (idempotent, safe to call on every start)."""
-    engine = get_engine(url)
-    with engine.begin() as conn:
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema up to a migration, by default the newest (idempotent, safe to call on every start)."""
+    _alembic(url, command.upgrade, revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the schema back down to a migration (to check a migration against data of the version before)."""
+    _alembic(url, command.downgrade, revision)
+
+
+def _alembic(url: str, step: Any, revision: str) -> None:
+    with get_engine(url).begin() as conn:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        step(cfg, revision)
 
 
 # The tables batch stages write by the hundred thousand and then query by index.

@@ -8,8 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from alembic import command
-from complaints.db import alembic_config, get_engine, session_scope
+from complaints.db import downgrade, get_engine, migrate, session_scope
 from complaints.models import Base
 from tests.factories import T0
 
@@ -22,11 +21,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
 
 def test_0002_marks_processed_complaints_detected(db_url: str) -> None:
     """A database from before 0002: what was processed had been detected; what was not, is left to detection."""
-    engine = get_engine(db_url)
-    with engine.begin() as conn:
-        cfg = alembic_config(db_url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+    downgrade(db_url, "0001")
     with session_scope(db_url) as s:
         for i, processed in enumerate([T0 + timedelta(hours=1), None]):
             s.execute(text(
@@ -34,10 +29,7 @@ def test_0002_marks_processed_complaints_detected(db_url: str) -> None:
                 "needs_review, severity_reasons, status, raw, channels, first_seen_at, last_seen_at, processed_at, "
                 "created_at, updated_at) VALUES ('app', :x, :t, 'app', 'b', 'h', 'zh', false, '[]', 'new', '{}', "
                 "'[]', :t, :t, :p, :t, :t)"), {"x": f"e{i}", "t": T0, "p": processed})
-    with engine.begin() as conn:
-        cfg = alembic_config(db_url)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    migrate(db_url)
     with session_scope(db_url) as s:
         rows = s.execute(text("SELECT external_id, detected_at IS NOT NULL FROM complaints ORDER BY external_id"))
         assert [tuple(r) for r in rows] == [("e0", True), ("e1", False)]

@@ -42,12 +42,15 @@ CHANNELS = ["app", "hotline", "email", "social"]
 
 
 def complaints(n: int, seed: int = 7, start: datetime = datetime(2026, 9, 1, tzinfo=UTC),
-               resubmit_rate: float = 0.1, bursts: int = 3, burst_users: int = 150) -> Iterator[dict[str, str]]:
-    """About n rows in time order over max(n/2000, 7) days: background traffic from n/3 users, `resubmit_rate`
-    resubmissions (same person, another channel, text lightly changed), and `bursts` bursts of
-    `burst_users` distinct new users within 2 hours on one merchant and problem."""
+               resubmit_rate: float = 0.1, bursts: int = 3, burst_users: int = 150,
+               end: datetime | None = None) -> Iterator[dict[str, str]]:
+    """About n rows in time order over max(n/2000, 7) days from `start` (or up to `end`): background traffic from
+    n/3 users, `resubmit_rate` resubmissions (same person, another channel, text lightly changed), and `bursts`
+    bursts of `burst_users` distinct new users within 2 hours on one merchant and problem."""
     rng = random.Random(seed)
     span = timedelta(days=max(n / 2000, 7))
+    if end is not None:
+        start = end - span
     users = max(n // 3, 10)
     pending_bursts = sorted(start + span * rng.random() for _ in range(bursts))
     recent: list[dict[str, str]] = []

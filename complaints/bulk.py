@@ -67,20 +67,27 @@ def copy_stage(session: Session, table: Table, columns: Sequence[tuple[str, str]
     names = ", ".join(name for name, _ in columns)
     with cursor, cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(v, ensure_ascii=False) if j and v is not None else v
+            copy.write_row([json.dumps(v, ensure_ascii=False) if j else v  # None: JSON null, as SQLAlchemy
                             for v, j in zip(row, json_at, strict=True)])
     return stage
+
+
+def copy_rows_stage(session: Session, table: Table, rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """copy_stage of whole rows for an INSERT ... SELECT into table: the stage's name and its columns. COPY
+    bypasses SQLAlchemy, so the Python-side column defaults the rows leave out (needs_review=False, ...) are
+    filled in here, as the ORM would."""
+    defaults = {c.name: c.default.arg if c.default.is_scalar else c.default.arg(None)  # type: ignore[union-attr]
+                for c in table.columns if c.default is not None and c.name not in rows[0] and not c.primary_key}
+    cols = [*rows[0], *defaults]
+    return copy_stage(session, table, [(c, c) for c in cols], ([(r | defaults)[c] for c in cols] for r in rows)), cols
 
 
 def copy_insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]],
                        returning: Sequence[str] = ()) -> list[Row[Any]]:
     """PostgreSQL: INSERT ... ON CONFLICT DO NOTHING of many rows through COPY and one INSERT ... SELECT (an
     executemany with RETURNING spends its time in psycopg splitting multi-thousand-parameter statements).
-    Python-side column defaults are filled in here, as SQLAlchemy would; returns the inserted rows' `returning`."""
-    defaults = {c.name: c.default.arg if c.default.is_scalar else c.default.arg(None)  # type: ignore[union-attr]
-                for c in table.columns if c.default is not None and c.name not in rows[0] and not c.primary_key}
-    cols = [*rows[0], *defaults]
-    stage = copy_stage(session, table, [(c, c) for c in cols], ([(r | defaults)[c] for c in cols] for r in rows))
+    Returns the inserted rows' `returning` columns."""
+    stage, cols = copy_rows_stage(session, table, rows)
     col_list = ", ".join(cols)
     sql = f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT DO NOTHING"
     if not returning:

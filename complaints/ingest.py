@@ -9,10 +9,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, column, insert, select, text, update
+from sqlalchemy import bindparam, column, insert, select, text, update
 from sqlalchemy import table as table_clause
 from sqlalchemy.orm import Session
 
+from complaints.bulk import copy_rows_stage
 from complaints.config import AppConfig, SourceSpec
 from complaints.db import insert_ignore
 from complaints.mapping import map_record
@@ -110,34 +111,16 @@ def _store_new_pg(session: Session, rows: list[dict[str, Any]], now: datetime) -
     ... ON CONFLICT DO NOTHING that also writes the events of the rows it inserted. (executemany with
     RETURNING spends its time in psycopg splitting multi-thousand-parameter statements.)"""
     table = Complaint.__table__
-    # COPY bypasses SQLAlchemy, so the Python-side column defaults (needs_review=False, ...) are added here.
-    defaults = {
-        c.name: c.default.arg if c.default.is_scalar else c.default.arg(None)
-        for c in table.columns
-        if c.default is not None and c.name not in rows[0] and not c.primary_key
-    }
-    cols = [*rows[0], *defaults]
-    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    stage_name, cols = copy_rows_stage(session, table, rows)
     col_list = ", ".join(cols)
-    conn = session.connection()
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS complaints_stage ON COMMIT DELETE ROWS AS "
-        f"SELECT {col_list} FROM complaints WITH NO DATA"
-    )
-    conn.exec_driver_sql("TRUNCATE complaints_stage")  # a batch rolled back earlier in this session
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor, cursor.copy(f"COPY complaints_stage ({col_list}) FROM STDIN") as copy:
-        for row in rows:
-            values = row | defaults
-            copy.write_row([json.dumps(values[c], ensure_ascii=False) if c in json_cols else values[c] for c in cols])
-    stage = table_clause("complaints_stage", column("source"), column("external_id"))
+    stage = table_clause(stage_name, column("source"), column("external_id"))
     known = select(*_compared(table)).join(
         stage, (table.c.source == stage.c.source) & (table.c.external_id == stage.c.external_id)
     )
     existing = {row.external_id: row for row in session.execute(known)}
-    result = conn.execute(
+    result = session.connection().execute(
         text(
-            f"WITH ins AS (INSERT INTO complaints ({col_list}) SELECT {col_list} FROM complaints_stage "
+            f"WITH ins AS (INSERT INTO complaints ({col_list}) SELECT {col_list} FROM {stage_name} "
             "ON CONFLICT DO NOTHING RETURNING id) "
             "INSERT INTO complaint_events (complaint_id, at, kind, to_status, detail) "
             "SELECT id, :now, 'received', 'new', '{}' FROM ins"

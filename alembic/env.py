@@ -1,10 +1,10 @@
-"""Alembic environment: migrations run on the connection or URL handed in by complaints.db."""
+"""Alembic environment: migrations run on the connection or URL handed in by complaints.core.db."""
 
 from sqlalchemy import create_engine
 
 from alembic import context
-from complaints.models import Base
-from complaints.settings import get_settings
+from complaints.core.models import Base
+from complaints.core.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata

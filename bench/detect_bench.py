@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from complaints.config import load_config
-from complaints.evaluate_detection import evaluate_synthetic
-from complaints.settings import PROJECT_ROOT
+from complaints.core.config import load_config
+from complaints.core.settings import PROJECT_ROOT
+from complaints.evaluation.detection import evaluate_synthetic
 
 
 def main() -> None:

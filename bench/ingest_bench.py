@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select
 
-from complaints.config import FileSourceSpec, load_config
-from complaints.db import get_engine, migrate, scratch_database, session_scope
-from complaints.ingest import ingest_source
-from complaints.models import Complaint
-from complaints.settings import PROJECT_ROOT
+from complaints.core.config import FileSourceSpec, load_config
+from complaints.core.db import get_engine, migrate, scratch_database, session_scope
+from complaints.core.models import Complaint
+from complaints.core.settings import PROJECT_ROOT
+from complaints.ingest.store import ingest_source
 
 PG_ADMIN_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ZH = ["提现一直未到账", "手续费多扣了", "客服电话打不通", "退款一直没有退回", "账户被冻结无法登录", "优惠券无法使用",

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from complaints.db import migrate, session_scope
-from complaints.mail import SmtpSender
-from complaints.models import Notification, utcnow
-from complaints.notify import RenderedEmail, insert_new, outbox_row, render_email, send_pending
-from complaints.settings import Settings
+from complaints.core.db import migrate, session_scope
+from complaints.core.models import Notification, utcnow
+from complaints.core.settings import Settings
+from complaints.notify.channels.email import SmtpSender
+from complaints.notify.outbox import RenderedEmail, insert_new, outbox_row, render_email, send_pending
 
 SINK = """
 import asyncio, sys

@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from bench.synthetic import SYNTHETIC_MAPPING, complaints, write_csv
-from complaints.db import scratch_database
-from complaints.settings import PROJECT_ROOT
+from complaints.core.db import scratch_database
+from complaints.core.settings import PROJECT_ROOT
 
 PG_ADMIN = os.environ.get("COMPLAINTS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -105,8 +105,7 @@ def run_once(n: int, work: Path) -> dict[str, Any]:
         "COMPLAINTS_VAR_DIR": str(work / "var"),
         "COMPLAINTS_SMTP_HOST": "127.0.0.1", "COMPLAINTS_SMTP_PORT": str(port), "COMPLAINTS_SMTP_STARTTLS": "false",
     })
-    from complaints import runtime as rt
-
+    from complaints.core import runtime as rt
     rt.reset()
     rt.prefect_defaults()
     from prefect import flow

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from complaints.classify import KeywordClassifier, classify_ids, unprocessed_query
-from complaints.config import TaxonomyConfig, load_config
-from complaints.db import get_engine, migrate, refresh_statistics, scratch_database, session_scope
-from complaints.dedupe import dedupe_ids, partition
-from complaints.evaluate_dedupe import synthetic
-from complaints.model import train_and_store
-from complaints.models import Complaint
-from complaints.settings import PROJECT_ROOT
+from complaints.core.config import TaxonomyConfig, load_config
+from complaints.core.db import get_engine, migrate, refresh_statistics, scratch_database, session_scope
+from complaints.core.models import Complaint
+from complaints.core.settings import PROJECT_ROOT
+from complaints.evaluation.dedupe import synthetic
+from complaints.process.classifier import train_and_store
+from complaints.process.classify import KeywordClassifier, classify_ids, unprocessed_query
+from complaints.process.dedupe import dedupe_ids, partition
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

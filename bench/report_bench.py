@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
-from complaints.config import load_config
-from complaints.db import migrate, scratch_database, session_scope
-from complaints.models import Complaint, Incident
-from complaints.normalize import text_hash
-from complaints.planning import create_plans
+from complaints.core.config import load_config
+from complaints.core.db import migrate, scratch_database, session_scope
+from complaints.core.models import Complaint, Incident
+from complaints.core.normalize import text_hash
+from complaints.core.settings import PROJECT_ROOT, Settings
+from complaints.plans.create import create_plans
 from complaints.reports import render_weekly_reports, weekly_report_data
-from complaints.settings import PROJECT_ROOT, Settings
 
 WEEK, START = "2026-W47", datetime(2026, 11, 15, 16, 0, tzinfo=UTC)  # Monday 00:00 Asia/Shanghai
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -48,9 +48,9 @@ from demo_texts import (
     ZH_VULNERABLE,
 )
 
-from complaints.normalize import text_hash
-from complaints.pii import find_pii
-from complaints.sources import CFPB_COLUMNS
+from complaints.core.normalize import text_hash
+from complaints.core.pii import find_pii
+from complaints.ingest.sources import CFPB_COLUMNS
 
 SEED = 20261116
 ROOT = Path(__file__).resolve().parent.parent
@@ -1039,7 +1039,7 @@ def readme(b: Builder, files: dict[str, bytes], categories: list[str]) -> str:
         "fees_pricing (a new surcharge for paying by wallet).",
         f"- In the burst and the wave, {copied} complaints use word for word the same text as another customer's "
         "(wording passed round a chat group): same text, different people, not duplicates. Elsewhere no two "
-        "customers share a text (by `complaints.normalize.text_hash`) except the resubmissions below.",
+        "customers share a text (by `complaints.core.normalize.text_hash`) except the resubmissions below.",
         f"- **Escalation threats** ({', '.join(THREAT_MARKERS)}): {threats} complaints. "
         f"**Amount above 10,000**: {large} complaints.",
         "",

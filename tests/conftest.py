@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from complaints.config import AppConfig, load_config
-from complaints.db import get_engine, migrate, scratch_database
-from complaints.settings import PROJECT_ROOT, Settings
+from complaints.core.config import AppConfig, load_config
+from complaints.core.db import get_engine, migrate, scratch_database
+from complaints.core.settings import PROJECT_ROOT, Settings
 
 PG_ADMIN_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -59,7 +59,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 def prefect_api() -> Iterator[None]:
     """A real (temporary) Prefect API for the module's flow runs. Module scope: harnesses must not nest, and
     only the few modules that run flows pay its ~12 s start."""
-    from complaints.runtime import prefect_defaults
+    from complaints.core.runtime import prefect_defaults
 
     prefect_defaults()
     from prefect.testing.utilities import prefect_test_harness
@@ -72,8 +72,7 @@ def prefect_api() -> Iterator[None]:
 def app_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The CLI, flows and tasks read their settings from the environment: point them at this test's
     database and var folder (files only, no SMTP). Yields the database URL."""
-    from complaints import runtime
-
+    from complaints.core import runtime
     monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
     monkeypatch.setenv("COLUMNS", "250")  # rich tables wide enough to read whole cells

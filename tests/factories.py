@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from complaints.models import Complaint
-from complaints.normalize import detect_language, fold, text_hash
-from complaints.pii import contact_key, mask_text
+from complaints.core.models import Complaint
+from complaints.core.normalize import detect_language, fold, text_hash
+from complaints.core.pii import contact_key, mask_text
 
 T0 = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # Monday 09:00 Asia/Shanghai
 _ids = itertools.count(1)

@@ -1,6 +1,6 @@
 """A flow stage run as its own process, so tests can kill it with SIGKILL or starve it of disk.
 
-    python -m tests.fault_driver ingest DB_URL CONFIG_DIR      # the `bulk` source of tests/test_faults.py
+    python -m tests.fault_driver ingest DB_URL CONFIG_DIR      # the `bulk` source of tests/pipeline/test_faults.py
     python -m tests.fault_driver send DB_URL VAR_DIR SMTP_PORT
     python -m tests.fault_driver report DB_URL VAR_DIR WEEK [FSIZE_LIMIT]
 
@@ -16,9 +16,9 @@ import signal
 import sys
 from pathlib import Path
 
-from complaints.config import FileSourceSpec, load_config
-from complaints.db import session_scope
-from complaints.settings import PROJECT_ROOT, Settings
+from complaints.core.config import FileSourceSpec, load_config
+from complaints.core.db import session_scope
+from complaints.core.settings import PROJECT_ROOT, Settings
 
 BULK = FileSourceSpec(
     name="bulk", kind="file", channel="app", path="bulk/*.jsonl", batch_size=100,
@@ -27,7 +27,7 @@ BULK = FileSourceSpec(
 
 
 def ingest(db_url: str, config_dir: str) -> None:
-    from complaints.ingest import ingest_source
+    from complaints.ingest.store import ingest_source
 
     cfg = load_config(PROJECT_ROOT / "config").model_copy(update={"directory": Path(config_dir)})
     print("started", flush=True)
@@ -36,7 +36,7 @@ def ingest(db_url: str, config_dir: str) -> None:
 
 
 def send(db_url: str, var_dir: str, port: str) -> None:
-    from complaints.notify import send_pending
+    from complaints.notify.outbox import send_pending
 
     settings = Settings(var_dir=Path(var_dir), database_url=db_url, smtp_host="127.0.0.1", smtp_port=int(port),
                         smtp_starttls=False, smtp_timeout=5)

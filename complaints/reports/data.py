@@ -17,9 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, String, Text, and_, case, cast, distinct, func, literal, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from complaints.callbacks import summary as callback_summary
-from complaints.config import AppConfig
-from complaints.models import (
+from complaints.core.config import AppConfig
+from complaints.core.models import (
     Complaint,
     DuplicateLink,
     Incident,
@@ -28,16 +27,17 @@ from complaints.models import (
     PlanStep,
     QuarantinedRecord,
 )
-from complaints.pii import mask_text
+from complaints.core.pii import mask_text
+from complaints.core.statuses import INCIDENT_RESOLVED, STEP_FINISHED, PlanStatus
+from complaints.notify.callbacks import summary as callback_summary
 from complaints.reports.i18n import CHANNELS, LANGUAGES, SEVERITIES, TEXT, UNCLASSIFIED
+
+PLAN_CLOSED = (PlanStatus.closed,)
 
 Bilingual = dict[str, str]
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 TREND_WEEKS = 8
-RESOLVED = ("resolved", "closed")
-STEP_DONE = ("done", "skipped", "cancelled")
-PLAN_DONE = ("done", "closed", "cancelled")
 EXCERPTS_PER_INCIDENT = 3
 EXCERPT_CHARS = 160
 # Read a little more than we show: masking must see whole numbers before the text is cut.
@@ -237,7 +237,7 @@ class WeeklyData:
     new_categories: list[CategoryFigure] = field(default_factory=list)
     new_merchants: list[Count] = field(default_factory=list)
     recommendations: list[Bilingual] = field(default_factory=list)
-    callbacks: dict[str, Any] = field(default_factory=dict)  # complaints.callbacks.summary()
+    callbacks: dict[str, Any] = field(default_factory=dict)  # complaints.notify.callbacks.summary()
 
     @property
     def recent_categories(self) -> list[CategoryFigure]:
@@ -299,7 +299,7 @@ def _dialect(session: Session) -> str:
 
 
 def _user_key() -> ColumnElement[str]:
-    """Same person key as complaints.dedupe.person_key; complaints with neither count alone."""
+    """Same person key as complaints.process.dedupe.person_key; complaints with neither count alone."""
     return case(
         (Complaint.contact_key.is_not(None), literal("contact:") + Complaint.contact_key),
         (Complaint.customer_ref.is_not(None), literal("ref:") + Complaint.customer_ref),
@@ -438,7 +438,7 @@ def _volumes(session: Session, cfg: AppConfig, data: WeeklyData, edges: list[dat
 
 def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str) -> None:
     start, end = data.start, data.end
-    resolved_like = Incident.status.in_(RESOLVED)
+    resolved_like = Incident.status.in_(INCIDENT_RESOLVED)
     incidents = (
         session.execute(
             select(Incident)
@@ -533,7 +533,7 @@ def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str)
 
     for inc in incidents:
         users, count, amount = stats.get(inc.id, (0, 0, None))
-        closed_at = inc.resolved_at or (inc.updated_at if inc.status in RESOLVED else None)
+        closed_at = inc.resolved_at or (inc.updated_at if inc.status in INCIDENT_RESOLVED else None)
         if closed_at is not None and start <= closed_at < end:
             phase = "resolved"
         elif inc.detected_at >= start:
@@ -567,7 +567,7 @@ def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str)
 
 
 def _step_open_at(end: datetime) -> ColumnElement[bool]:
-    return or_(PlanStep.done_at >= end, and_(PlanStep.done_at.is_(None), PlanStep.status.not_in(STEP_DONE)))
+    return or_(PlanStep.done_at >= end, and_(PlanStep.done_at.is_(None), PlanStep.status.not_in(STEP_FINISHED)))
 
 
 def _plan_figure(plan: Plan, end: datetime) -> PlanFigure:
@@ -583,11 +583,11 @@ def _plan_figure(plan: Plan, end: datetime) -> PlanFigure:
             s.status,
             s.escalation_level,
             s.done_at,
-            s.due_at < end and open_at_end(s.done_at, s.status, STEP_DONE),
+            s.due_at < end and open_at_end(s.done_at, s.status, STEP_FINISHED),
         )
         for s in plan.steps
     ]
-    overdue = plan.due_at < end and open_at_end(plan.closed_at, plan.status, PLAN_DONE)
+    overdue = plan.due_at < end and open_at_end(plan.closed_at, plan.status, PLAN_CLOSED)
     return PlanFigure(plan.id, plan.team, plan.status, plan.due_at, overdue, steps)
 
 
@@ -612,7 +612,7 @@ def _overdue(session: Session, data: WeeklyData) -> None:
         select(func.count()).where(
             Plan.due_at < end,
             Plan.created_at < end,
-            or_(Plan.closed_at >= end, and_(Plan.closed_at.is_(None), Plan.status.not_in(PLAN_DONE))),
+            or_(Plan.closed_at >= end, and_(Plan.closed_at.is_(None), Plan.status.not_in(PLAN_CLOSED))),
         )
     ).scalar_one()
     rows = session.execute(

@@ -258,7 +258,7 @@ STATUSES: dict[str, dict[str, str]] = {
     "ongoing": {"zh": "持续", "en": "Ongoing"},
 }
 
-# Keys of Incident.reason as written by complaints.detect.
+# Keys of Incident.reason as written by complaints.detect.replay.
 REASON_KEYS: dict[str, dict[str, str]] = {
     "rule": {"zh": "规则", "en": "Rule"},
     "window_hours": {"zh": "窗口（小时）", "en": "Window (hours)"},

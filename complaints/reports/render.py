@@ -21,8 +21,10 @@ from weasyprint import HTML
 from weasyprint.document import Document
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from complaints.config import AppConfig
-from complaints.models import Report, utcnow
+from complaints.core.config import AppConfig
+from complaints.core.models import Report, utcnow
+from complaints.core.settings import Settings
+from complaints.core.templating import environment
 from complaints.reports import charts
 from complaints.reports.data import TREND_WEEKS, WeeklyData, parse_week, weekly_report_data
 from complaints.reports.i18n import (
@@ -38,8 +40,6 @@ from complaints.reports.i18n import (
     fmt_pct,
     label,
 )
-from complaints.settings import Settings
-from complaints.templating import environment
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The `complaints` command line (typer): run flows, backfill, inspect, export."""

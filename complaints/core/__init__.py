@@ -1,0 +1,1 @@
+"""Shared ground of every stage: settings, configuration, database, models, personal data, text."""

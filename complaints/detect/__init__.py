@@ -1,0 +1,1 @@
+"""Detect stage: problem signatures, baselines, the replay that finds collective complaints, incidents."""

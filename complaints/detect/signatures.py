@@ -1,0 +1,161 @@
+"""Problem signatures: what a complaint is about, as detection groups it.
+
+A signature is the category plus one shared entity: an error code or app version read from the
+text, the merchant, product or region fields, or a cluster of near-identical descriptions written
+by different users (the opposite of dedupe, which links one user's resubmissions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from complaints.core.normalize import fold
+from complaints.core.pii import mask_text
+from complaints.process.dedupe import person_key
+
+# E1024, 错误码 E-1024, error code 502; only codes that look like codes (letters optional, 3-6 digits).
+ERROR_CODE_RE = re.compile(
+    r"(?:错误码|错误代码|故障码|error\s*code|err(?:or)?)\s*[:：#]?\s*([a-z]{0,3}-?\d{3,6})(?![\d.])"
+    r"|(?<![a-z0-9])(e-?\d{3,5})(?![a-z0-9.])",
+    re.IGNORECASE,
+)
+# v5.2.1, 版本 5.2, version 3.4: a bare x.y needs a prefix, since amounts look the same.
+VERSION_RE = re.compile(
+    r"(?:(?<![a-z0-9])v|版本号?|version|ver\.?)\s*[:：]?\s*(\d{1,3}\.\d{1,3}(?:\.\d{1,4})?)(?![\d.])"
+    r"|(?<![\d.])(\d{1,2}\.\d{1,3}\.\d{1,4})(?![\d.])",
+    re.IGNORECASE,
+)
+_SKELETON_DROP_RE = re.compile(r"[\W\d_]+", re.UNICODE)
+_CJK_RUN_RE = re.compile(r"[\u3400-\u9fff]+")
+_WORD_RE = re.compile(r"[a-z][a-z']{2,}")
+STOPWORDS = frozenset({
+    "the", "and", "for", "you", "your", "this", "that", "with", "have", "has", "had", "was", "were", "are", "but",
+    "not", "all", "from", "they", "them", "their", "its", "app", "can", "cant", "can't", "dont", "don't", "very",
+    "just", "get", "got", "any", "our", "out", "one", "too", "did", "does", "what", "when", "will", "would",
+    "there", "here", "been", "being", "who", "how", "why", "which", "than", "then", "also", "into", "more", "most",
+    "some", "such", "only", "own", "same", "so",
+})
+FIELD_ENTITIES = ("merchant", "product", "region")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One canonical complaint as detection sees it."""
+
+    id: int
+    at: datetime
+    user: str
+    category: str
+    skeleton: str  # masked, folded text without digits, punctuation or spaces: for text similarity
+    text: str  # masked, folded, lower-case: for top phrases
+    entities: tuple[tuple[str, str], ...]  # (kind, value) for every non-text entity it has
+    amount: Decimal | None = None
+    threat: bool = False
+    incident_id: int | None = None  # the incident it belonged to when read
+
+
+class ComplaintFields(Protocol):
+    """What detection reads of a complaint: an ORM row or a row of just these columns (ITEM_COLUMNS)."""
+
+    id: int
+    received_at: datetime
+    contact_key: str | None
+    customer_ref: str | None
+    category: str | None
+    title: str | None
+    body: str
+    merchant: str | None
+    product: str | None
+    region: str | None
+    amount: Decimal | None
+    severity_reasons: list[str] | None
+    incident_id: int | None
+
+
+ITEM_COLUMNS = tuple(ComplaintFields.__annotations__)
+
+
+def user_of(c: ComplaintFields) -> str:
+    return person_key(c) or f"anonymous:{c.id}"
+
+
+def skeleton(text: str) -> str:
+    return _SKELETON_DROP_RE.sub("", text)
+
+
+def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str, str]]:
+    """Entities of one complaint: error codes and app versions from the text, then the fields."""
+    folded = fold(text)
+    found: list[tuple[str, str]] = []
+    for m in ERROR_CODE_RE.finditer(folded):
+        found.append(("error_code", (m.group(1) or m.group(2)).upper().replace("-", "")))
+    for m in VERSION_RE.finditer(folded):
+        found.append(("app_version", m.group(1) or m.group(2)))
+    found += [(f, fold(v)) for f in FIELD_ENTITIES if (v := fields.get(f))]
+    return list(dict.fromkeys(found))
+
+
+def make_item(
+    *, id: int, at: datetime, user: str, category: str, text: str,
+    fields: dict[str, str | None] | None = None, amount: Decimal | None = None, threat: bool = False,
+    incident_id: int | None = None,
+) -> Item:
+    masked = mask_text(fold(text)).lower()
+    return Item(id=id, at=at, user=user, category=category, skeleton=skeleton(masked)[:300], text=masked[:2000],
+                entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat,
+                incident_id=incident_id)
+
+
+def item_of(c: ComplaintFields) -> Item:
+    return make_item(
+        id=c.id, at=c.received_at, user=user_of(c), category=c.category or "other",
+        text=f"{c.title or ''} {c.body}", fields={f: getattr(c, f) for f in FIELD_ENTITIES},
+        amount=c.amount,
+        # Threats of media, court or regulator, and regulator referrals: the reasons severity recorded.
+        threat=any(r.startswith(("threat", "regulator")) for r in c.severity_reasons or []),
+        incident_id=c.incident_id,
+    )
+
+
+def signature(category: str, kind: str, value: str) -> str:
+    return f"category={category}|{kind}={value}"
+
+
+def text_key(skel: str) -> str:
+    return hashlib.sha1(skel.encode()).hexdigest()[:12]
+
+
+def top_phrases(items: list[Item], n: int) -> list[str]:
+    """Phrases most users share: Chinese 2-8 character n-grams and English words and word pairs.
+
+    Counted once per user; a phrase inside a longer one with as many users is dropped. Masked text only.
+    """
+    if n <= 0:
+        return []
+    by_user: dict[str, set[str]] = {}
+    for it in items:
+        grams = by_user.setdefault(it.user, set())
+        for run in _CJK_RUN_RE.findall(it.text[:500]):
+            grams.update(run[i:i + k] for k in range(2, 9) for i in range(len(run) - k + 1))
+        words = [w for w in _WORD_RE.findall(it.text) if w not in STOPWORDS]
+        grams.update(words)
+        grams.update(f"{a} {b}" for a, b in itertools.pairwise(words))
+    df = Counter(g for grams in by_user.values() for g in grams)
+    least = max(2, len(by_user) // 5)
+    ranked = sorted((g for g, k in df.items() if k >= least), key=lambda g: (-df[g], -len(g), g))
+    chosen: list[str] = []
+    for g in ranked:
+        if any(g in c for c in chosen):
+            continue
+        chosen = [c for c in chosen if not (c in g and df[c] <= df[g])]
+        chosen.append(g)
+        if len(chosen) >= n:
+            break
+    return chosen

@@ -1,0 +1,1 @@
+"""Offline evaluation of the judgement stages; never imported by the pipeline."""

@@ -1,0 +1,1 @@
+"""Ingest stage: connectors read channels, records are mapped and stored or quarantined."""

@@ -1,0 +1,288 @@
+"""Ingest: store mapped complaints and quarantined rows, idempotently, one transaction per connector batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, column, insert, select, text, update
+from sqlalchemy import table as table_clause
+from sqlalchemy.orm import Session
+
+from complaints.core.bulk import copy_rows_stage
+from complaints.core.config import AppConfig, SourceSpec
+from complaints.core.db import insert_ignore
+from complaints.core.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
+from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
+from complaints.ingest.mapping import map_record
+from complaints.ingest.sources import Window, connector_for, preset_spec
+
+# Fields a source may change after first delivery; a change is recorded in the complaint's history.
+UPDATABLE = ("received_at", "channel", "customer_ref", "contact", "contact_masked", "contact_key", "title",
+             "body", "text_hash", "amount", "currency", "merchant", "product", "region", "language")
+CHUNK = 1000
+
+
+@dataclass
+class IngestSummary:
+    source: str
+    batches: int = 0
+    skipped: int = 0  # files (or other units) unchanged since the last run
+    records: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    outside_window: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _source_row(session: Session, spec: SourceSpec) -> Source:
+    insert_ignore(session, Source, [{"name": spec.name, "kind": spec.kind, "state": {}}])
+    return session.execute(select(Source).where(Source.name == spec.name)).scalar_one()
+
+
+def _quarantine(session: Session, bads: list[BadRecord]) -> None:
+    rows = [
+        {
+            "source": b.source,
+            "location": b.location[:500],
+            "reason": b.reason,
+            "raw": b.raw,
+            # The same bad row read again (re-run, grown file) is not quarantined twice.
+            "fingerprint": hashlib.sha256(f"{b.reason}\x00{b.raw}".encode()).hexdigest(),
+        }
+        for b in bads
+    ]
+    insert_ignore(session, QuarantinedRecord, rows)
+
+
+def _row(c: IncomingComplaint, now: datetime) -> dict[str, Any]:
+    data = {k: getattr(c, k) for k in ("source", "external_id", "raw", *UPDATABLE)}
+    return data | {
+        "status": "new",
+        "channels": [c.channel],
+        "first_seen_at": c.received_at,
+        "last_seen_at": c.received_at,
+        "severity_reasons": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _existing(session: Session, source: str, external_ids: list[str]) -> dict[str, Any]:
+    t = Complaint.__table__
+    found: dict[str, Any] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        stmt = select(*_compared(t)).where(t.c.source == source,
+                                          t.c.external_id.in_(external_ids[start : start + CHUNK]))
+        found.update((row.external_id, row) for row in session.execute(stmt))
+    return found
+
+
+def _compared(t: Any) -> list[Any]:
+    return [t.c.id, t.c.external_id, t.c.processed_at, *(t.c[f] for f in UPDATABLE)]
+
+
+def _store_new(session: Session, rows: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], int]:
+    """Insert rows not yet stored (ON CONFLICT DO NOTHING) with their "received" event.
+
+    Returns the stored versions of the rows that already existed, and how many rows were inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _store_new_pg(session, rows, now)
+    existing = _existing(session, rows[0]["source"], [r["external_id"] for r in rows])
+    t = Complaint.__table__
+    # Core table, not the ORM entity: the ORM splits executemany by which values are None.
+    ids = insert_ignore(session, t, [r for r in rows if r["external_id"] not in existing], returning=(t.c.id,))
+    events = [{"complaint_id": r.id, "at": now, "kind": "received", "to_status": "new", "detail": {}} for r in ids]
+    insert_ignore(session, ComplaintEvent.__table__, events)
+    return existing, len(ids)
+
+
+def _store_new_pg(session: Session, rows: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], int]:
+    """COPY the batch into a temporary table, read the stored versions by a join, then one INSERT ... SELECT
+    ... ON CONFLICT DO NOTHING that also writes the events of the rows it inserted. (executemany with
+    RETURNING spends its time in psycopg splitting multi-thousand-parameter statements.)"""
+    table = Complaint.__table__
+    stage_name, cols = copy_rows_stage(session, table, rows)
+    col_list = ", ".join(cols)
+    stage = table_clause(stage_name, column("source"), column("external_id"))
+    known = select(*_compared(table)).join(
+        stage, (table.c.source == stage.c.source) & (table.c.external_id == stage.c.external_id)
+    )
+    existing = {row.external_id: row for row in session.execute(known)}
+    result = session.connection().execute(
+        text(
+            f"WITH ins AS (INSERT INTO complaints ({col_list}) SELECT {col_list} FROM {stage_name} "
+            "ON CONFLICT DO NOTHING RETURNING id) "
+            "INSERT INTO complaint_events (complaint_id, at, kind, to_status, detail) "
+            "SELECT id, :now, 'received', 'new', '{}' FROM ins"
+        ),
+        {"now": now},
+    )
+    return existing, result.rowcount
+
+
+def store_batch(session: Session, goods: Iterable[IncomingComplaint], summary: IngestSummary) -> None:
+    """Insert new complaints, update changed ones (with history), count unchanged ones."""
+    latest: dict[str, IncomingComplaint] = {}
+    for c in goods:
+        latest[c.external_id] = c  # a record repeated within one batch: the last copy wins
+    if not latest:
+        return
+    now = utcnow()
+    existing, inserted = _store_new(session, [_row(c, now) for c in latest.values()], now)
+    summary.inserted += inserted
+    # Rows another run inserted between our SELECT and INSERT count as unchanged.
+    summary.unchanged += len(latest) - len(existing) - inserted
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for external_id, row in existing.items():
+        c = latest[external_id]
+        changed = [f for f in UPDATABLE if getattr(row, f) != getattr(c, f)]
+        if not changed:
+            summary.unchanged += 1
+            continue
+        # Re-classify what the source changed.
+        reset = bool({"body", "title", "amount", "channel"} & set(changed))
+        updates.append({"_id": row.id, **{f: getattr(c, f) for f in UPDATABLE}, "raw": c.raw, "updated_at": now,
+                        "processed_at": None if reset else row.processed_at})
+        events.append({"complaint_id": row.id, "at": now, "kind": "source_update", "detail": {"changed": changed}})
+    if updates:
+        t = Complaint.__table__
+        session.execute(update(t).where(t.c.id == bindparam("_id")), updates)
+        session.execute(insert(ComplaintEvent.__table__), events)
+    summary.updated += len(updates)
+
+
+def map_batch(spec: SourceSpec, records: Iterable[RawRecord], pii_key: str, window: Window,
+              summary: IngestSummary) -> tuple[list[IncomingComplaint], list[BadRecord]]:
+    """Map records; count bad ones by reason and drop those outside a backfill window."""
+    goods: list[IncomingComplaint] = []
+    bads: list[BadRecord] = []
+    for rec in records:
+        summary.records += 1
+        mapped = map_record(spec, rec, pii_key)
+        if isinstance(mapped, BadRecord):
+            bads.append(mapped)
+            kind = _reason_kind(mapped.reason)
+            summary.quarantine_reasons[kind] = summary.quarantine_reasons.get(kind, 0) + 1
+        elif (window.since and mapped.received_at < window.since) or (
+            window.until and mapped.received_at >= window.until
+        ):
+            summary.outside_window += 1
+        else:
+            goods.append(mapped)
+    summary.quarantined += len(bads)
+    return goods, bads
+
+
+def ingest_source(
+    session: Session,
+    cfg: AppConfig,
+    spec: SourceSpec,
+    pii_key: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> IngestSummary:
+    """Pull one source batch by batch, each batch in its own transaction with the source state it reaches.
+
+    With since/until it is a backfill: the connector re-reads from the start (or asks its channel for the
+    window), only complaints received in [since, until) are stored, and the live state does not move."""
+    window = Window(since, until)
+    connector = connector_for(spec, cfg.directory)
+    spec = preset_spec(spec)
+    summary = IngestSummary(source=spec.name)
+    source = _source_row(session, spec)
+    session.commit()
+    for batch in connector.batches({} if window.backfill else dict(source.state), window):
+        summary.batches += 1
+        goods, bads = map_batch(spec, batch.records, pii_key, window, summary)
+        _quarantine(session, bads)
+        store_batch(session, goods, summary)
+        if not window.backfill:
+            # Stored in the same transaction as the rows: a crash re-reads this batch, harmlessly.
+            source.state = batch.state
+            newest = max((g.received_at for g in goods), default=None)
+            if newest and (source.watermark is None or newest > datetime.fromisoformat(source.watermark)):
+                source.watermark = newest.astimezone(UTC).isoformat()
+        source.last_run_at = utcnow()
+        session.commit()
+        if batch.after_commit is not None:
+            batch.after_commit()
+    summary.skipped = connector.skipped
+    return summary
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for counts ("unparseable received_at '...'" -> "unparseable received_at")."""
+    return reason.split(" '")[0].split(" (")[0].split(":")[0][:60]
+
+
+
+@dataclass
+class ReplaySummary:
+    replayed: int = 0
+    still_bad: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def replay_quarantine(session: Session, cfg: AppConfig, pii_key: str, source: str | None = None) -> ReplaySummary:
+    """Map quarantined records again with the current configuration. Those that now map are stored
+    (idempotently) and marked replayed; the others stay, with the reason the current mapping gives."""
+    result = ReplaySummary()
+    stmt = select(QuarantinedRecord).where(QuarantinedRecord.replayed_at.is_(None))
+    if source:
+        stmt = stmt.where(QuarantinedRecord.source == source)
+    known = {s.name: preset_spec(s) for s in cfg.sources.sources}
+    last_id = 0
+    while True:
+        chunk = session.execute(
+            stmt.where(QuarantinedRecord.id > last_id).order_by(QuarantinedRecord.id).limit(CHUNK)
+        ).scalars().all()
+        if not chunk:
+            return result
+        last_id = chunk[-1].id
+        goods: dict[str, list[tuple[QuarantinedRecord, IncomingComplaint]]] = {}
+        for q in chunk:
+            spec = known.get(q.source)
+            if spec is None:
+                continue  # a source no longer configured: nothing to map it with
+            mapped = map_record(spec, _replayable(q), pii_key)
+            if isinstance(mapped, BadRecord):
+                q.reason = mapped.reason
+                result.still_bad += 1
+            else:
+                goods.setdefault(q.source, []).append((q, mapped))
+        now = utcnow()
+        for pairs in goods.values():
+            summary = IngestSummary(source=pairs[0][0].source)
+            store_batch(session, [c for _, c in pairs], summary)
+            result.inserted += summary.inserted
+            result.updated += summary.updated
+            result.unchanged += summary.unchanged
+            for q, _ in pairs:
+                q.replayed_at = now
+            result.replayed += len(pairs)
+        session.commit()
+
+
+def _replayable(q: QuarantinedRecord) -> RawRecord:
+    """The quarantined raw record. One the connector could not read (bad bytes, a broken line) keeps its
+    reason: no mapping can fix it, only a corrected re-delivery of the file."""
+    try:
+        data = json.loads(q.raw)
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or set(data) == {"_raw"} or "\ufffd" in q.raw:
+        return RawRecord(q.location, {"_raw": q.raw}, q.reason)
+    return RawRecord(q.location, data)

@@ -1,0 +1,1 @@
+"""Notify stage: the outbox, acknowledgements, updates, call-backs, user policy and channels."""

@@ -1,0 +1,1 @@
+"""Delivery channels: email (SMTP or .eml files) and the SMS/push webhook."""

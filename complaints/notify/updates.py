@@ -1,0 +1,229 @@
+"""Updates that follow a complaint's life: incident progress, resolution, and the call-back (回访).
+
+Each message goes once to every affected user, one per person: the members of an incident (or the
+complaint with a closed plan) and the complaints merged into them as duplicates are grouped by
+contact_key, so a user who complained three times gets one message. Idempotency keys carry the
+subject, the status and the user, e.g. progress:incident:12:investigating:<contact_key>.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from complaints.core.config import AppConfig
+from complaints.core.models import Complaint, Incident, Notification, Plan
+from complaints.core.settings import Settings
+from complaints.core.statuses import INCIDENT_RESOLVED
+from complaints.notify.outbox import (
+    CHUNK,
+    format_day,
+    insert_new,
+    language_of,
+    outbox_row,
+    render_email,
+    route_user,
+    ticket_number,
+)
+
+
+@dataclass(frozen=True)
+class AffectedUser:
+    ticket_id: int  # the complaint whose ticket the user knows (the canonical one of their duplicates)
+    contact: str
+    contact_key: str
+    language: str
+    region: str | None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An incident or a single complaint whose users hear about it."""
+
+    kind: str  # incident | complaint
+    id: int
+    category: str | None
+    resolved_at: datetime | None
+    status: str | None = None  # incident status, for progress updates
+
+
+def affected_users(session: Session, subject_type: str, subject_id: int) -> list[AffectedUser]:
+    """One entry per contact_key: members of the subject plus complaints merged into them."""
+    if subject_type == "incident":
+        members = select(Complaint.id).where(Complaint.incident_id == subject_id)
+    else:
+        members = select(Complaint.id).where(Complaint.id == subject_id)
+    rows = session.execute(
+        select(
+            Complaint.id,
+            Complaint.duplicate_of_id,
+            Complaint.contact,
+            Complaint.contact_key,
+            Complaint.language,
+            Complaint.region,
+        )
+        .where(
+            or_(Complaint.id.in_(members), Complaint.duplicate_of_id.in_(members)),
+            Complaint.contact_key.is_not(None),
+            Complaint.contact.is_not(None),
+        )
+        # Canonical complaints first, then the oldest: the ticket the user was acknowledged with.
+        .order_by(Complaint.duplicate_of_id.is_not(None), Complaint.received_at, Complaint.id)
+    ).all()
+    users: dict[str, AffectedUser] = {}
+    for r in rows:
+        users.setdefault(
+            r.contact_key, AffectedUser(r.duplicate_of_id or r.id, r.contact, r.contact_key, r.language, r.region)
+        )
+    return list(users.values())
+
+
+def _existing(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        found |= set(
+            session.scalars(select(Notification.idempotency_key).where(Notification.idempotency_key.in_(chunk)))
+        )
+    return found
+
+
+def _queue_for_users(
+    session: Session,
+    cfg: AppConfig,
+    settings: Settings,
+    now: datetime,
+    subject: Subject,
+    *,
+    kind: str,
+    key_prefix: str,
+    context: Callable[[AffectedUser, str], Mapping[str, Any]],
+    at: datetime | None = None,
+) -> int:
+    """One message per affected user of `subject`; `context(user, lang)` gives the template variables."""
+    users = affected_users(session, subject.kind, subject.id)
+    keys = {u.contact_key: f"{key_prefix}:{u.contact_key}" for u in users}
+    done = _existing(session, list(keys.values()))
+    rows = []
+    for u in users:
+        key = keys[u.contact_key]
+        if key in done:
+            continue
+        lang = language_of(u.language)
+        rows.append(
+            outbox_row(
+                key=key,
+                kind=kind,
+                recipient=u.contact,
+                language=lang,
+                rendered=render_email(settings.templates_dir, kind, lang, context(u, lang)),
+                attachments=(),
+                complaint_id=u.ticket_id,
+                incident_id=subject.id if subject.kind == "incident" else None,
+                mail_from=settings.mail_from,
+                now=now,
+                user=route_user(
+                    u.contact, u.contact_key, u.region, settings, cfg.notifications.policy, kind=kind, now=now, at=at
+                ),
+            )
+        )
+    return insert_new(session, rows) if rows else 0
+
+
+def _subjects(session: Session, since: datetime, progress_statuses: list[str]) -> list[Subject]:
+    """Incidents with a new status or resolution, and complaints whose own plan closed, since `since`.
+
+    An incident counts as resolved when its status says so or its plan is closed.
+    """
+    incidents = session.execute(
+        select(
+            Incident.id, Incident.category, Incident.status, Incident.resolved_at, Incident.updated_at, Plan.closed_at
+        )
+        .outerjoin(Plan, (Plan.subject_type == "incident") & (Plan.subject_id == Incident.id))
+        .where(
+            or_(
+                Incident.updated_at >= since,
+                Incident.resolved_at >= since,
+                Plan.closed_at >= since,
+            )
+        )
+        .order_by(Incident.id)
+    ).all()
+    subjects = []
+    for i in incidents:
+        resolved_at = (i.resolved_at or i.updated_at) if i.status in INCIDENT_RESOLVED else i.closed_at
+        if resolved_at is not None or i.status in progress_statuses:
+            subjects.append(Subject("incident", i.id, i.category, resolved_at, i.status))
+    plans = session.execute(
+        select(Complaint.id, Complaint.category, Plan.closed_at)
+        .join(Plan, (Plan.subject_type == "complaint") & (Plan.subject_id == Complaint.id))
+        .where(Plan.closed_at >= since)
+        .order_by(Complaint.id)
+    ).all()
+    subjects += [Subject("complaint", p.id, p.category, p.closed_at) for p in plans]
+    return subjects
+
+
+def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: datetime) -> dict[str, int]:
+    """Queue progress, resolution and call-back messages for every affected user; counts newly queued."""
+    ncfg = cfg.notifications
+    updates, callbacks = ncfg.incident_updates, ncfg.callbacks
+    tz = ZoneInfo(settings.timezone)
+    counts = {"progress": 0, "resolution": 0, "callback": 0}
+    for subject in _subjects(session, now - timedelta(days=updates.lookback_days), list(updates.progress)):
+        prefix = f"{subject.kind}:{subject.id}"
+        if subject.resolved_at is None:
+            assert subject.status is not None
+            note = updates.progress[subject.status]
+            counts["progress"] += _queue_for_users(
+                session,
+                cfg,
+                settings,
+                now,
+                subject,
+                kind="progress",
+                key_prefix=f"progress:{prefix}:{subject.status}",
+                context=lambda u, lang, note=note: {
+                    "ticket": ticket_number(u.ticket_id),
+                    "progress_note": note.zh if lang == "zh" else note.en,
+                },
+            )
+            continue
+        resolved_at = subject.resolved_at
+        counts["resolution"] += _queue_for_users(
+            session,
+            cfg,
+            settings,
+            now,
+            subject,
+            kind="resolution",
+            key_prefix=f"resolution:{prefix}",
+            context=lambda u, lang, at=resolved_at: {
+                "ticket": ticket_number(u.ticket_id),
+                "resolution": updates.resolution.zh if lang == "zh" else updates.resolution.en,
+                "resolved_on": format_day(at.astimezone(tz).date(), lang),
+            },
+        )
+        if callbacks.enabled:
+            days = callbacks.by_category.get(subject.category or "", callbacks.default_days)
+            counts["callback"] += _queue_for_users(
+                session,
+                cfg,
+                settings,
+                now,
+                subject,
+                kind="callback",
+                key_prefix=f"callback:{prefix}",
+                context=lambda u, lang, at=resolved_at: {
+                    "ticket": ticket_number(u.ticket_id),
+                    "resolved_on": format_day(at.astimezone(tz).date(), lang),
+                },
+                at=resolved_at + timedelta(days=days),
+            )
+    return counts

@@ -1,0 +1,1 @@
+"""Plan stage: remediation plans with owners and deadlines, escalation, ops actions."""

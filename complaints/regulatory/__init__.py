@@ -1,0 +1,1 @@
+"""Regulatory obligations: statutory clocks, major events, outcomes, returns, retention, erasure."""

@@ -1,0 +1,132 @@
+"""Retention: complaint records are kept at least `keep_years` (config/retention.yaml) after closure, or after the
+complaint was last seen when it never closed, then anonymised unless a legal hold applies.
+
+Anonymised, not deleted: the personal data goes (contact, customer ref, text, raw record, message bodies and
+recipients, call-back comments, free text of the decision), the row stays with its dates, channel, category,
+severity, amount and outcome. Every count, regulator return and report figure of a past period therefore stays
+the same, and nothing that refers to the complaint (incidents, plans, clocks, duplicates) is left dangling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from complaints.core.config import AppConfig
+from complaints.core.db import insert_ignore
+from complaints.core.models import (
+    CallbackResult,
+    Complaint,
+    ComplaintEvent,
+    ComplaintOutcome,
+    LegalHold,
+    Notification,
+    RetentionPurge,
+)
+from complaints.core.pii import mask_text
+from complaints.regulatory.outcomes import closed_at_column, with_closure
+
+
+class HoldError(ValueError):
+    """A hold action that is not allowed."""
+
+
+@dataclass
+class PurgeSummary:
+    cutoff: datetime
+    eligible: int = 0
+    held: int = 0
+    anonymised: list[int] = field(default_factory=list)
+
+
+def cutoff(now: datetime, years: int) -> datetime:
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:  # 29 February
+        return now.replace(year=now.year - years, day=28)
+
+
+def _candidates(now: datetime, years: int) -> Select[Any]:
+    """(id, basis, held) of every complaint past its retention period and not anonymised yet."""
+    basis = func.coalesce(closed_at_column(), Complaint.last_seen_at)
+    active = LegalHold.released_at.is_(None)
+    held_complaints = select(LegalHold.complaint_id).where(active, LegalHold.complaint_id.is_not(None))
+    held_incidents = select(LegalHold.incident_id).where(active, LegalHold.incident_id.is_not(None))
+    # A hold on a complaint also covers its duplicates; one on an incident covers its members.
+    held = or_(Complaint.id.in_(held_complaints), Complaint.duplicate_of_id.in_(held_complaints),
+               Complaint.incident_id.in_(held_incidents))
+    return (
+        with_closure(select(Complaint.id, basis.label("basis"), held.label("held")))
+        .where(basis < cutoff(now, years), Complaint.id.not_in(select(RetentionPurge.complaint_id)))
+        .order_by(Complaint.id)
+    )
+
+
+def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = False) -> PurgeSummary:
+    """Anonymise every complaint past its retention period and not held. Idempotent: the retention_purges
+    unique key records each complaint once, and only the run that recorded it anonymises it."""
+    rcfg = cfg.retention
+    summary = PurgeSummary(cutoff=cutoff(now, rcfg.keep_years))
+    rows = session.execute(_candidates(now, rcfg.keep_years)).all()
+    summary.eligible = len(rows)
+    summary.held = sum(bool(r.held) for r in rows)
+    due = [r for r in rows if not r.held]
+    if dry_run:
+        return summary
+    for start in range(0, len(due), rcfg.batch_size):
+        batch = due[start : start + rcfg.batch_size]
+        mine = insert_ignore(session, RetentionPurge, [{"complaint_id": r.id, "purged_at": now, "basis_at": r.basis}
+                                                       for r in batch], returning=(RetentionPurge.complaint_id,))
+        ids = [m.complaint_id for m in mine]
+        if ids:
+            _anonymise(session, ids, rcfg.purged_marker)
+            summary.anonymised += ids
+    session.flush()
+    return summary
+
+
+def _anonymise(session: Session, ids: list[int], marker: str) -> None:
+    session.execute(update(Complaint).where(Complaint.id.in_(ids)).values(
+        contact=None, contact_masked=None, contact_key=None, customer_ref=None, title=None, body=marker,
+        text_hash=marker, raw={}), execution_options={"synchronize_session": False})
+    session.execute(update(Notification).where(Notification.complaint_id.in_(ids)).values(
+        recipient=marker, body_text=marker, body_html=None, contact_key=None),
+        execution_options={"synchronize_session": False})
+    session.execute(update(CallbackResult).where(CallbackResult.complaint_id.in_(ids)).values(comment=None),
+                    execution_options={"synchronize_session": False})
+    session.execute(update(ComplaintEvent).where(ComplaintEvent.complaint_id.in_(ids)).values(detail={}),
+                    execution_options={"synchronize_session": False})
+    # The decision stays (returns count it); its free text may quote the complainant, so it is masked.
+    for o in session.execute(select(ComplaintOutcome).where(ComplaintOutcome.complaint_id.in_(ids))).scalars():
+        o.investigation, o.basis, o.steps_taken = (mask_text(v) if v else v
+                                                   for v in (o.investigation, o.basis, o.steps_taken))
+
+
+# --- legal holds ------------------------------------------------------------------------------
+
+
+def place_hold(session: Session, *, reason: str, by: str, now: datetime, complaint_id: int | None = None,
+               incident_id: int | None = None) -> LegalHold:
+    if (complaint_id is None) == (incident_id is None):
+        raise HoldError("a hold is on exactly one complaint or one incident")
+    if not reason.strip():
+        raise HoldError("a hold needs a reason (case, authority, reference)")
+    if complaint_id is not None and session.execute(
+            select(RetentionPurge.id).where(RetentionPurge.complaint_id == complaint_id)).first():
+        raise HoldError(f"complaint {complaint_id} was already anonymised")
+    hold = LegalHold(complaint_id=complaint_id, incident_id=incident_id, reason=reason, placed_by=by, placed_at=now)
+    session.add(hold)
+    session.flush()
+    return hold
+
+
+def release_hold(session: Session, hold_id: int, *, now: datetime) -> LegalHold:
+    hold = session.get(LegalHold, hold_id)
+    if hold is None or hold.released_at is not None:
+        raise HoldError(f"no active hold {hold_id}")
+    hold.released_at = now
+    return hold

@@ -1,0 +1,216 @@
+"""Hostile and broken input: every record is quarantined with a reason or stored as inert text; no run crashes.
+
+Already covered elsewhere (not repeated here): CR/LF and header injection in subjects and recipients
+(tests/notify/test_mail.py::test_hostile_subject_cannot_add_headers, tests/notify/test_notify.py::
+test_header_injection_reaches_only_the_recipient), HTML/script/template text in stored complaints and in the
+PDFs (tests/ingest/test_ingest.py::test_hostile_text_is_stored_as_plain_text,
+tests/reports/test_reports.py::test_weekly_reports),
+bad bytes and broken lines (tests/ingest/test_sources_files.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from complaints.core.config import AppConfig, FileSourceSpec
+from complaints.core.db import session_scope
+from complaints.core.models import Complaint, Incident, Notification, QuarantinedRecord
+from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
+from complaints.core.settings import Settings
+from complaints.ingest.mapping import map_record
+from complaints.ingest.store import ingest_source, replay_quarantine
+from complaints.notify.channels.email import InvalidRecipient, valid_address
+from complaints.notify.outbox import queue_acknowledgements
+from complaints.reports import render_weekly_reports
+from complaints.reports.export import FORMULA_START, neutralise, write
+from tests.reports.test_reports import WEEK as REPORT_WEEK
+from tests.reports.test_reports import Listener, listener, seed  # noqa: F401 (listener: a fixture)
+
+SPEC = FileSourceSpec(name="h", kind="file", channel="app", path="in/*",
+                      mapping={"external_id": "id", "received_at": "at", "contact": "contact", "title": "title",
+                               "body": "body", "merchant": "merchant", "amount": "amount"})
+T0 = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+NASTY = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300) | st.sampled_from([
+    "=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "<script>alert(1)</script>", "{{ 7*7 }}{% raw %}",
+    "a\r\nBcc: x@evil.example", "pay\u200bpal\u200d", "аррӏе", "\ufeff\u202eRTL", "x" * 10_000, "\x00\x01\x7f"])
+
+
+def count(url: str, model: object) -> int:
+    with session_scope(url) as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["id", "at", "contact", "title", "body", "merchant", "amount", "other"]),
+                       NASTY | st.none() | st.integers() | st.floats(allow_nan=True)))
+def test_mapping_any_record_gives_a_complaint_or_a_reason(data: dict[str, object]) -> None:
+    """Property: any field values map to a complaint whose one-line fields hold no line break or control
+    character, or to a quarantine reason; never an exception."""
+    mapped = map_record(SPEC, RawRecord("f:1", dict(data)), "k")
+    if isinstance(mapped, BadRecord):
+        assert mapped.reason and json.loads(mapped.raw) is not None
+        return
+    assert isinstance(mapped, IncomingComplaint)
+    for value in (mapped.contact, mapped.title, mapped.merchant, mapped.external_id):
+        assert value is None or not any(ch in value for ch in "\r\n\x00\u2028\u2029")
+
+
+def write_bytes_input(folder: Path, seed: int) -> int:
+    """A JSONL and a CSV file of good rows interleaved with random bytes, deep nesting, huge fields and
+    wrong encodings; returns the number of good rows."""
+    rng = random.Random(seed)
+    (folder / "in").mkdir(parents=True, exist_ok=True)
+    lines, good = [], 0
+    for i in range(200):
+        kind = rng.randrange(6)
+        if kind == 0:
+            lines.append(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))).replace(b"\n", b""))
+        elif kind == 1:
+            lines.append(b"[" * 100_000 + b"]" * 100_000)  # deeper than any JSON parser's recursion limit
+        elif kind == 2:
+            lines.append(json.dumps({"id": f"J{i}", "at": T0.isoformat(), "body": "x", "title": "t" * 1_000_000})
+                         .encode())
+        elif kind == 3:
+            lines.append(json.dumps({"id": f"J{i}", "at": T0.isoformat(), "body": "退款问题"}, ensure_ascii=False)
+                         .encode("gbk"))  # GBK bytes inside a UTF-8 file
+        else:
+            good += 1
+            lines.append(json.dumps({"id": f"J{i}", "at": (T0 + timedelta(minutes=i)).isoformat(),
+                                     "body": f"提现 {i} =cmd|' /C calc'!A0 <script>x</script>"},
+                                    ensure_ascii=False).encode())
+    (folder / "in" / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    csv_rows = [b"id,at,body"]
+    for i in range(100):
+        if i % 4 == 0:
+            csv_rows.append(bytes(rng.randrange(256) for _ in range(80)).replace(b"\n", b" "))
+        else:
+            good += 1
+            csv_rows.append(f'C{i},{T0.isoformat()},"=HYPERLINK(""http://evil.example"") {i}"'.encode())
+    (folder / "in" / "b.csv").write_bytes(b"\n".join(csv_rows) + b"\n")
+    return good
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_bytes_deep_json_huge_fields_wrong_encoding_never_crash_ingest(
+        db_url: str, app_config: AppConfig, tmp_path: Path, seed: int) -> None:
+    """Injects: 300 records, a third random bytes, 100,000-deep JSON nesting, 1 MB titles, GBK inside UTF-8.
+    Asserts: the run completes; every good row stored (as written) and every other record quarantined or, when
+    the bytes happened to decode to a complaint, stored: records = inserted + quarantined; a re-run adds nothing."""
+    good = write_bytes_input(tmp_path, seed)
+    cfg = app_config.model_copy(update={"directory": tmp_path,
+                                        "sources": app_config.sources.model_copy(update={"sources": [SPEC]})})
+    with session_scope(db_url) as s:
+        summary = ingest_source(s, cfg, SPEC, "k")
+    assert summary.records == summary.inserted + summary.quarantined + summary.unchanged
+    assert summary.inserted >= good and summary.quarantined >= 1
+    assert count(db_url, Complaint) == summary.inserted
+    assert count(db_url, QuarantinedRecord) <= summary.quarantined  # the same bad bytes twice: one row
+    with session_scope(db_url) as s:
+        assert ingest_source(s, cfg, SPEC, "k").inserted == 0
+        replayed = replay_quarantine(s, cfg, "k")  # the deep-nesting lines too: no crash
+    assert replayed.inserted == 0 and replayed.still_bad + replayed.replayed == count(db_url, QuarantinedRecord)
+    with session_scope(db_url) as s:
+        body = s.scalars(select(Complaint.body).where(Complaint.external_id == "C1")).one()
+    assert body == '=HYPERLINK("http://evil.example") 1'  # stored as written; neutralised at export
+
+
+@given(NASTY)
+def test_neutralised_cells_never_start_a_formula(value: str) -> None:
+    cell = neutralise(value)
+    assert not cell.startswith(FORMULA_START) or cell.startswith("'")
+
+
+def test_csv_export_neutralises_formula_cells(sqlite_url: str) -> None:
+    """Injects: formula payloads in body, title, merchant, customer ref. Asserts: no CSV cell starts with = + - @
+    tab or CR; each payload is kept after a leading quote."""
+    payloads = ["=cmd|' /C calc'!A0", "+SUM(1)", "-1+1", "@A1", "\t=1"]
+    with session_scope(sqlite_url) as s:
+        for i, p in enumerate(payloads):
+            s.add(Complaint(source="s", external_id=f"e{i}", received_at=T0, channel="app", customer_ref=p,
+                            title=p, body=p, text_hash=str(i), merchant=p, first_seen_at=T0, last_seen_at=T0))
+    out = io.StringIO()
+    with session_scope(sqlite_url) as s:
+        assert write(s, "complaints", "csv", out) == 5
+    cells = [c for row in csv.reader(io.StringIO(out.getvalue())) for c in row]
+    assert not [c for c in cells if c.startswith(FORMULA_START)]
+    for p in payloads:
+        assert cells.count("'" + p) == 4
+
+
+def test_markup_and_template_syntax_in_a_title_is_inert_in_the_acknowledgement(
+        sqlite_url: str, app_config: AppConfig, tmp_path: Path) -> None:
+    """Injects: a title with <script>, an <img> to a URL and Jinja syntax. Asserts: the HTML email carries it
+    escaped, the template syntax is not evaluated, and the subject has no line break."""
+    title = '<script>alert(1)</script><img src="http://evil.example/x">{{ 7*7 }}{% if 1 %}Y{% endif %}\r\nBcc: x'
+    with session_scope(sqlite_url) as s:
+        s.add(Complaint(source="s", external_id="e1", received_at=T0, channel="app", contact="u@example.com",
+                        title=title, body="退款", text_hash="h", first_seen_at=T0, last_seen_at=T0,
+                        processed_at=T0, language="en"))
+    settings_ = Settings(var_dir=tmp_path / "var", database_url=sqlite_url)
+    with session_scope(sqlite_url) as s:
+        assert queue_acknowledgements(s, app_config, settings_, T0 + timedelta(hours=1)) == 1
+        n = s.scalars(select(Notification)).one()
+    assert n.body_html and "<script>" not in n.body_html and "<img" not in n.body_html
+    assert "&lt;script&gt;" in n.body_html
+    assert "49" not in n.body_text and "{{ 7*7 }}" in n.body_text
+    assert "\n" not in n.subject and "\r" not in n.subject
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=80) | st.sampled_from(["a\u200b@example.com", "раураl@example.com", "a@exаmple.com",
+                                               "a@example.com\r\nBcc: b@example.com", "a@example.com, b@example.com"]))
+def test_recipient_is_one_plain_ascii_address_or_refused(value: str) -> None:
+    """Property: zero-width, look-alike (Cyrillic) and multi-address values are refused, never sent to."""
+    try:
+        address = valid_address(value)
+    except InvalidRecipient:
+        return
+    assert address.isascii() and address.isprintable() and address.count("@") == 1 and "," not in address
+
+
+def test_reports_with_hostile_complaints_fetch_nothing(sqlite_url: str, app_config: AppConfig, tmp_path: Path,
+                                                       listener: Listener) -> None:  # noqa: F811
+    """Injects: on top of tests/reports/test_reports.py's seed (an <img> to the listener in a body), complaints and an
+    incident whose body, title, merchant, product, region and root cause hold <link>, <img>, CSS url()/@import,
+    <iframe>, <object> and file:// references to the loopback listener and /etc/passwd.
+    Asserts: the 4 PDFs render, the listener receives 0 requests, no file content is embedded, and the payloads
+    appear as text."""
+    base = f"http://127.0.0.1:{listener.port}"
+    payloads = [f'<link rel="stylesheet" href="{base}/l.css">', f'<img src="{base}/i.png">',
+                f'<style>@import url({base}/imp.css); p {{ background: url({base}/bg.png) }}</style>',
+                f'<iframe src="{base}/f"></iframe>', f'<object data="{base}/o"></object>',
+                '<img src="file:///etc/passwd">', f'<svg><image href="{base}/s.png"/></svg>']
+    with session_scope(sqlite_url) as s:
+        seed(s, listener.port)
+        monday = datetime(2026, 11, 16, 2, tzinfo=UTC)
+        for i, p in enumerate(payloads):
+            at = monday + timedelta(hours=5 * i + 1)
+            s.add(Complaint(source="hostile", external_id=f"h{i}", received_at=at, channel="app", title=p, body=p,
+                            text_hash=f"hh{i}", merchant=p[:200], product=p[:200], region=p[:100],
+                            category="system_fault", severity="critical", first_seen_at=at, last_seen_at=at,
+                            processed_at=at))
+        s.add(Incident(signature="hostile", opened_window=monday, category="system_fault", title=payloads[0],
+                       severity="P1", status="resolved", detected_at=monday, first_complaint_at=monday,
+                       last_complaint_at=monday, resolved_at=monday + timedelta(days=1), root_cause=payloads[2],
+                       reason={"top_phrases": payloads[:2]}))
+    settings_ = Settings(var_dir=tmp_path / "var", database_url=sqlite_url)
+    with session_scope(sqlite_url) as s:
+        reports = render_weekly_reports(s, app_config, settings_, REPORT_WEEK)
+    assert len(reports) == 4
+    assert listener.hits == []
+    for r in reports:
+        raw = Path(r.path).read_bytes()
+        assert b"root:x:0:0" not in raw
+    text = "".join(p.extract_text() for p in PdfReader(reports[0].path).pages)
+    assert "127.0.0.1" in text or "<" in text  # shown as text (where the report quotes it), never fetched

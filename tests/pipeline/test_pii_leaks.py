@@ -1,0 +1,190 @@
+"""Personal data never leaves unmasked, and `complaints forget` erases one person while the statistics stay.
+
+One seeded run: 60 complaints whose text and fields (contact, customer ref, title, merchant) carry mobile, ID-card
+and bank-card numbers and emails go through ingest, dedupe, classify, plans, acknowledgements, weekly reports,
+stakeholder emails and exports; every output meant for staff or sharing is searched for the raw values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import random
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from complaints.core.config import AppConfig, FileSourceSpec
+from complaints.core.db import session_scope
+from complaints.core.models import CallbackResult, Complaint, Notification, OptOut, QuarantinedRecord, Report
+from complaints.core.pii import install_log_masking, luhn_ok, valid_id_number
+from complaints.core.settings import Settings
+from complaints.ingest.store import ingest_source
+from complaints.notify.channels.email import eml_path
+from complaints.notify.outbox import queue_acknowledgements, queue_report_emails, send_pending
+from complaints.notify.policy import opt_out
+from complaints.plans.create import create_plans
+from complaints.process.classify import classify_complaints
+from complaints.process.dedupe import dedupe
+from complaints.regulatory.forget import forget
+from complaints.reports import render_weekly_reports
+from complaints.reports.export import write
+from complaints.reports.stats import stats
+
+WEEK = "2026-W47"
+T0 = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+SPEC = FileSourceSpec(name="pii", kind="file", channel="app", path="in/*.csv",
+                      mapping={"external_id": "id", "received_at": "at", "contact": "contact", "customer_ref": "cust",
+                               "title": "title", "body": "body", "merchant": "merchant", "amount": "amount"})
+BODIES = ["提现一直未到账，我的手机{phone}，身份证{idn}，银行卡{card}，邮箱{email}",
+          "Charged twice on card {card}; call me on {phone} or mail {email}. ID {idn}",
+          "账户被盗刷，卡号 {card}，请联系 {email}"]
+
+
+def _id_number(rng: random.Random) -> str:
+    while True:
+        v = f"110105{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+        for check in "0123456789X":
+            if valid_id_number(v + check):
+                return v + check
+
+
+def _card(rng: random.Random) -> str:
+    while True:
+        v = "6222" + "".join(str(rng.randint(0, 9)) for _ in range(15))
+        if luhn_ok(v):
+            return v
+
+
+def people(n: int) -> list[dict[str, str]]:
+    rng = random.Random(7)
+    return [{"phone": f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}", "idn": _id_number(rng),
+             "card": _card(rng), "email": f"person{i}.x@mail{i}.example.cn"} for i in range(n)]
+
+
+def write_input(folder: Path, persons: list[dict[str, str]]) -> None:
+    (folder / "in").mkdir(parents=True)
+    with (folder / "in" / "a.csv").open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["id", "at", "contact", "cust", "title", "merchant", "body", "amount"])
+        for i, p in enumerate(persons):
+            at = (T0 + timedelta(minutes=37 * i)).isoformat()
+            contact = p["email"] if i % 3 else p["phone"]
+            out.writerow([f"P{i}", at, contact, p["phone"], f"卡 {p['card']} 问题", f"商户 {p['phone']}",
+                          BODIES[i % 3].format(**p), "100"])
+        # A bad row quoting the same data: the quarantine keeps it, and `forget` must find it.
+        out.writerow(["P999", "yesterday", persons[1]["email"], "", "", "", f"bad {persons[1]['card']}", ""])
+
+
+def secrets_of(persons: list[dict[str, str]]) -> list[str]:
+    return [v for p in persons for v in p.values()]
+
+
+def leaks(text: str, values: list[str]) -> list[str]:
+    return [v for v in values if v in text]
+
+
+@pytest.fixture
+def pipeline(db_url: str, tmp_path: Path, app_config: AppConfig,
+             caplog: pytest.LogCaptureFixture) -> tuple[str, Settings, list[dict[str, str]], list[str]]:
+    """The whole seeded run; returns the settings, the people and every log line as the handlers print it."""
+    persons = people(60)
+    write_input(tmp_path, persons)
+    cfg = app_config.model_copy(update={"directory": tmp_path})
+    settings = Settings(var_dir=tmp_path / "var", database_url=db_url)
+    caplog.set_level(logging.DEBUG)
+    install_log_masking()  # what the runtime installs on every handler; the capturing handler included
+    printed = io.StringIO()
+    handler = logging.StreamHandler(printed)
+    logging.getLogger().addHandler(handler)
+    install_log_masking()
+    try:
+        with session_scope(db_url) as s:
+            assert ingest_source(s, cfg, SPEC, "k").inserted == 60
+        with session_scope(db_url) as s:
+            todo = list(s.scalars(select(Complaint).order_by(Complaint.id)))
+            dedupe(s, todo, cfg.taxonomy.dedupe)
+            classify_complaints(s, cfg.taxonomy, todo)
+        with session_scope(db_url) as s:
+            create_plans(s, cfg, NOW)
+            queue_acknowledgements(s, cfg, settings, T0 + timedelta(days=2))
+        with session_scope(db_url) as s:
+            reports = render_weekly_reports(s, cfg, settings, WEEK)
+            queue_report_emails(s, cfg, settings, reports)
+        send_pending(db_url, settings, 5)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return db_url, settings, persons, [printed.getvalue(), *(r.getMessage() for r in caplog.records)]
+
+
+def test_no_personal_data_in_logs_exports_pdfs_stakeholder_emails_or_artifacts(pipeline, tmp_path: Path) -> None:
+    """Asserts: none of the 240 raw values appears in the printed logs, the JSONL and CSV exports of complaints,
+    incidents and plans, the text of the 4 PDFs, the 4 stakeholder .eml files or an artifact table."""
+    from tasks.artifacts import _clean  # what publish_table/publish_markdown apply to every cell
+
+    db_url, settings, persons, logs = pipeline
+    values = secrets_of(persons)
+    assert leaks("\n".join(logs), values) == []
+    with session_scope(db_url) as s:
+        for kind in ("complaints", "incidents", "plans"):
+            for fmt in ("jsonl", "csv"):
+                out = io.StringIO()
+                write(s, kind, fmt, out)  # type: ignore[arg-type]
+                assert leaks(out.getvalue(), values) == [], (kind, fmt)
+        reports = list(s.scalars(select(Report)))
+        stakeholder = list(s.scalars(select(Notification).where(Notification.kind == "report")))
+        rows = [{"title": c.title, "body": c.body, "merchant": c.merchant} for c in s.scalars(select(Complaint))]
+    assert len(reports) == 4 and len(stakeholder) == 4
+    for r in reports:
+        assert leaks("".join(page.extract_text() for page in PdfReader(r.path).pages), values) == []
+    for n in stakeholder:
+        assert n.status == "sent"
+        msg = message_from_bytes(eml_path(settings.outbox_path, n.message_id).read_bytes(), policy=policy.default)
+        parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
+        assert leaks(str(msg["Subject"]) + "".join(parts), values) == []
+    assert leaks(json.dumps([{k: _clean(v) for k, v in row.items()} for row in rows], ensure_ascii=False),
+                 values) == []
+
+
+def test_forget_erases_one_person_and_keeps_the_statistics(pipeline, app_config: AppConfig) -> None:
+    """Injects: an opt-out, a call-back comment and a quarantined row for person 1, then `forget` by their email.
+    Asserts: none of their values remains in any complaint, message, quarantined row, .eml file; their opt-out is
+    gone; the other people's data is untouched; stats (counts by category, severity, channel...) are identical;
+    a second forget finds nothing new."""
+    db_url, settings, persons, _ = pipeline
+    person, other = persons[1], persons[2]
+    marker = app_config.retention.purged_marker
+    with session_scope(db_url) as s:
+        opt_out(s, person["email"], "k")
+        mine = s.scalars(select(Complaint).where(Complaint.contact == person["email"])).one()
+        s.add(CallbackResult(complaint_id=mine.id, reached=True, score=2, comment=f"call {person['phone']}"))
+        acks = list(s.scalars(select(Notification).where(Notification.recipient == person["email"])))
+        assert acks and all(eml_path(settings.outbox_path, n.message_id).is_file() for n in acks)
+        before = stats(s, NOW)
+    with session_scope(db_url) as s:
+        summary = forget(s, person["email"], pii_key="k", outbox_dir=settings.outbox_path, marker=marker)
+    assert (summary.complaints, summary.notifications, summary.eml_files, summary.quarantined,
+            summary.opt_outs) == (1, len(acks), len(acks), 1, 1)
+    assert not any(eml_path(settings.outbox_path, n.message_id).exists() for n in acks)
+    with session_scope(db_url) as s:
+        assert stats(s, NOW) == before
+        dump = json.dumps([
+            [(c.contact, c.contact_masked, c.customer_ref, c.title, c.body, c.raw)
+             for c in s.scalars(select(Complaint))],
+            [(n.recipient, n.subject, n.body_text, n.body_html) for n in s.scalars(select(Notification))],
+            [(q.raw, q.reason) for q in s.scalars(select(QuarantinedRecord))],
+            [c.comment for c in s.scalars(select(CallbackResult))],
+        ], ensure_ascii=False, default=str)
+        assert s.execute(select(func.count()).select_from(OptOut)).scalar_one() == 0
+        again = forget(s, person["email"], pii_key="k", outbox_dir=settings.outbox_path, marker=marker)
+    # The person's mobile is also the merchant field of their own complaint (anonymised with it) only.
+    assert leaks(dump, [person["email"], person["card"], person["idn"]]) == []
+    assert other["email"] in dump and other["card"] in dump  # nobody else was touched
+    assert (again.notifications, again.eml_files, again.quarantined, again.opt_outs) == (0, 0, 0, 0)

@@ -1,0 +1,70 @@
+"""Retention: complaints past the retention period are anonymised once, held ones are kept, figures stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from complaints.core.config import AppConfig
+from complaints.core.db import session_scope
+from complaints.core.models import CallbackResult, Complaint, Incident, Notification, RetentionPurge
+from complaints.regulatory.outcomes import record_outcome
+from complaints.regulatory.retention import HoldError, place_hold, purge, release_hold
+from complaints.regulatory.returns import build_return, totals
+from tests.factories import complaint
+
+NOW = datetime(2030, 1, 10, 3, 0, tzinfo=UTC)
+
+
+def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: AppConfig) -> None:
+    old, recent = datetime(2026, 11, 16, 1, 0, tzinfo=UTC), datetime(2027, 6, 1, 1, 0, tzinfo=UTC)
+    with session_scope(db_url) as s:
+        inc = Incident(signature="category=fraud", opened_window=old, category="account_security", title="盗刷",
+                       severity="P2", detected_at=old, first_complaint_at=old, last_complaint_at=old, reason={})
+        s.add(inc)
+        s.flush()
+        a = complaint(s, "账户被盗刷，电话13812345678", at=old, contact="a@example.com", category="account_security")
+        held = complaint(s, "律师函：被盗刷 5000 元", at=old, contact="b@example.com", category="account_security")
+        member = complaint(s, "同样被盗刷", at=old, contact="c@example.com", incident_id=inc.id,
+                           category="account_security")
+        late = complaint(s, "closed late, kept", at=old, contact="d@example.com", category="other")
+        young = complaint(s, "recent", at=recent, contact="e@example.com", category="other")
+        record_outcome(s, a.id, decided_at=datetime(2026, 12, 1, tzinfo=UTC), decided_by="cs.lead", outcome="upheld",
+                       relief="monetary", investigation="用户 13812345678 的交易记录")
+        record_outcome(s, late.id, decided_at=datetime(2027, 2, 1, tzinfo=UTC), decided_by="cs.lead",
+                       outcome="not_upheld", relief="explanation")
+        s.add(Notification(idempotency_key="ack:a", kind="acknowledgement", recipient="a@example.com",
+                           language="zh", subject="s", body_text="您好 a@example.com", complaint_id=a.id,
+                           message_id="<m@x>"))
+        s.add(CallbackResult(complaint_id=a.id, reached=True, score=2, comment="手机13812345678 不满意"))
+        ids = {"a": a.id, "held": held.id, "member": member.id, "late": late.id, "young": young.id}
+        place_hold(s, complaint_id=held.id, reason="court case 2029-17", by="legal", now=NOW)
+        hold = place_hold(s, incident_id=inc.id, reason="police investigation", by="legal", now=NOW)
+        incident_hold = hold.id
+    with session_scope(db_url) as s:
+        before = totals(build_return(s, app_config, "pboc", date(2026, 11, 1), date(2026, 11, 30), "Asia/Shanghai"))
+        dry = purge(s, app_config, NOW, dry_run=True)
+        assert (dry.eligible, dry.held, dry.anonymised) == (3, 2, [])  # `late` closed under 3 years ago
+        assert s.execute(select(func.count()).select_from(RetentionPurge)).scalar_one() == 0
+    with session_scope(db_url) as s:
+        done = purge(s, app_config, NOW)
+        assert done.anonymised == [ids["a"]]
+    with session_scope(db_url) as s:
+        assert purge(s, app_config, NOW).anonymised == []  # re-run: nothing twice
+        gone = s.get_one(Complaint, ids["a"])
+        assert (gone.contact, gone.contact_key, gone.body, gone.raw) == (None, None, "[purged]", {})
+        assert (gone.category, gone.received_at) == ("account_security", old)  # what figures need stays
+        kept = s.get_one(Complaint, ids["held"])
+        assert kept.contact == "b@example.com" and "律师函" in kept.body
+        note = s.execute(select(Notification)).scalar_one()
+        assert note.recipient == "[purged]" and "a@example.com" not in note.body_text
+        assert s.execute(select(CallbackResult.comment)).scalar_one() is None
+        after = totals(build_return(s, app_config, "pboc", date(2026, 11, 1), date(2026, 11, 30), "Asia/Shanghai"))
+        assert after == before
+        release_hold(s, incident_hold, now=NOW)
+    with session_scope(db_url) as s:  # the incident hold released: its member goes on the next run
+        assert purge(s, app_config, NOW).anonymised == [ids["member"]]
+        with pytest.raises(HoldError, match="already anonymised"):
+            place_hold(s, complaint_id=ids["a"], reason="late request", by="legal", now=NOW)

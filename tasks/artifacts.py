@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from complaints.pii import mask_text
+from complaints.core.pii import mask_text
 
 
 def _clean(value: Any) -> Any:

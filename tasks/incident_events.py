@@ -13,8 +13,8 @@ from typing import Literal
 
 from prefect.events import Event, emit_event
 
-from complaints.models import Incident
-from complaints.pii import mask_text
+from complaints.core.models import Incident
+from complaints.core.pii import mask_text
 
 Kind = Literal["opened", "escalated", "resolved"]
 NAMESPACE = uuid.UUID("1f0c6d52-4bd8-4c1e-9a55-6f3c2b9e0a71")

@@ -1,22 +1,21 @@
-"""Ingest tasks: one task run per source (a batch of files), retried on I/O errors."""
+"""Ingest tasks: one task run per source (a batch of files), retried on I/O errors only."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
-from complaints.db import refresh_statistics, session_scope
-from complaints.ingest import ingest_source
-from complaints.runtime import runtime
+from complaints.core.db import refresh_statistics
+from complaints.ingest.store import ingest_source
+from tasks._stage import stage, stage_task
 
 
-@task(retries=3, retry_delay_seconds=[5, 30, 120], retry_jitter_factor=0.5, task_run_name="ingest-{source}")
+@stage_task(retries=3, retry_delay_seconds=[5, 30, 120], retry_jitter_factor=0.5, task_run_name="ingest-{source}")
 def ingest_source_task(source: str, since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
-    rt = runtime()
-    spec = rt.config.source(source)
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
+        spec = rt.config.source(source)
         summary = ingest_source(session, rt.config, spec, rt.settings.pii_key.get_secret_value(), since, until)
     refresh_statistics(rt.db_url)  # a large pull: the stages after it query what it wrote
     get_run_logger().info(

@@ -7,33 +7,27 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.states import State
+from prefect import get_run_logger
 
-from complaints.db import refresh_statistics, session_scope
-from complaints.notify import queue_message
-from complaints.plan_ops import PlanActionError, Review, apply_review
-from complaints.planning import EscalationNotice, create_plans, escalate_overdue
-from complaints.runtime import runtime
+from complaints.notify.outbox import queue_message
+from complaints.plans.create import EscalationNotice, create_plans, escalate_overdue
+from complaints.plans.ops import Review, apply_review
+from tasks._stage import stage, stage_task
 
 DIGEST_ITEMS = 100  # steps listed in one escalation digest; a backlog can escalate thousands to one owner
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def create_plans_task(now: datetime) -> dict[str, Any]:
-    rt = runtime()
-    refresh_statistics(rt.db_url)
-    with session_scope(rt.db_url) as session:
+    with stage(refresh=True) as (rt, session):
         summary = create_plans(session, rt.config, now)
     get_run_logger().info("created %d plans with %d steps", len(summary.created), summary.steps)
     return {"plans_created": len(summary.created), "steps_created": summary.steps}
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def escalate_task(now: datetime) -> list[dict[str, Any]]:
-    rt = runtime()
-    refresh_statistics(rt.db_url)  # after the plans and steps just created
-    with session_scope(rt.db_url) as session:
+    with stage(refresh=True) as (rt, session):  # after the plans and steps just created
         notices = escalate_overdue(session, rt.config, now)
         # Queued in the same transaction as the escalations: both happen or neither.
         for recipient, mine in _by_owner(notices).items():
@@ -73,19 +67,7 @@ def _queue_escalation_mail(session: Any, rt: Any, owner: str, notices: list[Esca
                   context=context, settings=rt.settings)
 
 
-def _not_refused(_task: Any, _run: Any, state: State) -> bool:
-    """Retry database trouble, not a decision the rules refuse (unknown owner, closed plan)."""
-    try:
-        state.result()
-    except PlanActionError:
-        return False
-    except Exception:
-        return True
-    return True
-
-
-@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_not_refused)
+@stage_task()  # a decision the rules refuse (PlanActionError: unknown owner, closed plan) is not retried
 def apply_review_task(plan_id: int, review: Review, actor: str, now: datetime) -> None:
-    rt = runtime()
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
         apply_review(session, rt.config, plan_id, review, actor, now)

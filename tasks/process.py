@@ -1,6 +1,6 @@
 """Process tasks: dedupe, classify and detect over one batch of unprocessed complaints.
 
-A batch is split into a few partitions by person key (complaints.dedupe.partition); dedupe and classify of each
+A batch is split into a few partitions by person key (complaints.process.dedupe.partition); dedupe and classify of each
 partition are separate task runs the flow's task runner can place on other threads, processes or machines.
 """
 
@@ -9,24 +9,25 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from sqlalchemy import select
 
-from complaints.classify import classify_ids, unprocessed_query
-from complaints.db import refresh_statistics, session_scope
-from complaints.dedupe import dedupe_ids, partition
-from complaints.detect import detect_pending
-from complaints.leases import try_acquire
-from complaints.models import Complaint, Incident
-from complaints.runtime import runtime
+from complaints.core.db import refresh_statistics, session_scope
+from complaints.core.leases import try_acquire
+from complaints.core.models import Complaint, Incident
+from complaints.core.runtime import runtime
+from complaints.detect.replay import detect_pending
+from complaints.process.classify import classify_ids, unprocessed_query
+from complaints.process.dedupe import dedupe_ids, partition
+from tasks._stage import stage, stage_task
 from tasks.incident_events import Kind, emit_incident_event
 
 LEASE = "process"
 LEASE_TTL = timedelta(minutes=15)
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def next_batch_task(limit: int, partitions: int, holder: str) -> list[list[int]]:
     """The oldest unprocessed complaints, split by person key; renews this run's lease on them first."""
     rt = runtime()
@@ -39,31 +40,27 @@ def next_batch_task(limit: int, partitions: int, holder: str) -> list[list[int]]
     return partition(keys, partitions)
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def dedupe_task(ids: list[int]) -> dict[str, int]:
-    rt = runtime()
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
         summary = dedupe_ids(session, ids, rt.config.taxonomy.dedupe)
     return {"checked": summary.checked, "exact": summary.exact, "near": summary.near + summary.minhash}
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def classify_task(ids: list[int]) -> dict[str, Any]:
-    rt = runtime()
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
         summary = classify_ids(session, rt.config.taxonomy, ids)
     return {"classified": summary.classified, "by_category": dict(summary.by_category),
             "by_severity": dict(summary.by_severity)}
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def detect_task(holder: str) -> dict[str, Any]:
     """Detect over the hours of every complaint processed and not yet detected (this run's batches, and those of
     a run that died before detecting); announce incidents opened or escalated. Renews the lease as it goes."""
-    rt = runtime()
-    refresh_statistics(rt.db_url)
     progress_id = create_progress_artifact(0.0, description="Collective-complaint detection: hours replayed")
-    with session_scope(rt.db_url) as session:
+    with stage(refresh=True) as (rt, session):
 
         def progress(done: int, total: int) -> None:
             # Commit the incidents opened so far first: SQLite has one writer, and the renewal needs it. A re-run

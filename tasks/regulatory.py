@@ -5,33 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from sqlalchemy import or_, select
 
-from complaints.clocks import refresh_clocks, start_clocks
-from complaints.db import session_scope
-from complaints.major_events import assess_major_events, draft_report
-from complaints.models import MajorEvent
-from complaints.retention import purge
-from complaints.runtime import runtime
+from complaints.core.db import session_scope
+from complaints.core.models import MajorEvent
+from complaints.regulatory.clocks import refresh_clocks, start_clocks
+from complaints.regulatory.major_events import assess_major_events, draft_report
+from complaints.regulatory.retention import purge
+from tasks._stage import stage, stage_task
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def keep_clocks_task(now: datetime) -> dict[str, int]:
-    rt = runtime()
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
         started = start_clocks(session, rt.config)
         stopped = refresh_clocks(session, rt.config, now)
     get_run_logger().info("started %d clocks; %s", started, stopped)
     return {"clocks_started": started, **{f"clocks_{k}": v for k, v in stopped.items()}}
 
 
-@task(retries=2, retry_delay_seconds=10)
+@stage_task()
 def major_events_task(now: datetime) -> list[dict[str, Any]]:
     """Class incidents, then (re)draft the report of every new or upgraded event and of any whose draft
     failed before; each draft commits on its own, so one failing PDF does not undo the deadlines."""
-    rt = runtime()
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
         changed = [e.incident_id for e in assess_major_events(session, rt.config, now)]
     with session_scope(rt.db_url) as session:
         todo = list(session.execute(select(MajorEvent).where(
@@ -48,10 +46,9 @@ def major_events_task(now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-@task(retries=2, retry_delay_seconds=30)
+@stage_task(retry_delay_seconds=30)
 def retention_task(now: datetime, dry_run: bool = False) -> dict[str, Any]:
-    rt = runtime()
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
         summary = purge(session, rt.config, now, dry_run=dry_run)
     get_run_logger().info("retention: %d past the period, %d held, %d anonymised", summary.eligible, summary.held,
                           len(summary.anonymised))

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
-
-from complaints.db import session_scope
-from complaints.notify import queue_report_emails
+from complaints.notify.outbox import queue_report_emails
 from complaints.reports import render_weekly_reports
-from complaints.runtime import runtime
+from tasks._stage import stage, stage_task
 
 
-@task(retries=2, retry_delay_seconds=30)
+@stage_task(retry_delay_seconds=30)
 def render_reports_task(week: str) -> list[dict[str, Any]]:
-    rt = runtime()
-    languages = sorted({s.language for s in rt.config.notifications.stakeholders} or {"zh", "en"})
-    with session_scope(rt.db_url) as session:
+    with stage() as (rt, session):
+        languages = sorted({s.language for s in rt.config.notifications.stakeholders} or {"zh", "en"})
         reports = render_weekly_reports(session, rt.config, rt.settings, week, languages)
         queued = queue_report_emails(session, rt.config, rt.settings, reports)
         return [

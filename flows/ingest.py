@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect import flow
 
-from complaints.runtime import runtime
+from complaints.core.runtime import runtime
 from tasks.artifacts import publish_table
 from tasks.ingest import ingest_source_task
 

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 
-from complaints.plan_ops import Review
+from complaints.plans.ops import Review
 from tasks.plan import apply_review_task
 
 

@@ -15,9 +15,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from complaints.leases import LeaseTaken, held
-from complaints.runtime import runtime
-from complaints.settings import get_settings
+from complaints.core.leases import LeaseTaken, held
+from complaints.core.runtime import runtime
+from complaints.core.settings import get_settings
 from flows.runners import partition_runner
 from tasks.artifacts import counts_table, publish_markdown, publish_table
 from tasks.process import LEASE, LEASE_TTL, classify_task, dedupe_task, detect_task, next_batch_task

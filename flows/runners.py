@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from complaints.settings import get_settings
+from complaints.core.settings import get_settings
 
 
 def partition_runner() -> TaskRunner:  # type: ignore[type-arg]

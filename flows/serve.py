@@ -1,24 +1,21 @@
-"""Serve every deployment declared in prefect.yaml, so schedules live in one file."""
+"""Serve every deployment declared in prefect.yaml, so schedules and triggers live in one file."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import yaml
-from prefect import Flow, serve
+from prefect import serve
+from prefect.events import DeploymentTriggerTypes
 from prefect.schedules import Cron, Interval, RRule, Schedule
 from prefect.settings import PREFECT_API_URL
+from pydantic import TypeAdapter
+
+from flows.registry import flow_at
 
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
-
-
-def load_flow(entrypoint: str) -> Flow[..., Any]:
-    """'flows/ingest.py:ingest' -> the flow object."""
-    path, name = entrypoint.split(":")
-    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-    return getattr(module, name)
+TRIGGERS: TypeAdapter[DeploymentTriggerTypes] = TypeAdapter(DeploymentTriggerTypes)
 
 
 def schedule_of(spec: dict[str, Any]) -> Schedule:
@@ -31,16 +28,24 @@ def schedule_of(spec: dict[str, Any]) -> Schedule:
     return RRule(spec["rrule"], timezone=tz, parameters=params)
 
 
+def triggers_of(deployment: dict[str, Any]) -> list[DeploymentTriggerTypes]:
+    """As `prefect deploy` reads them: each trigger validated, named after its deployment when unnamed."""
+    specs = deployment.get("triggers") or []
+    return [TRIGGERS.validate_python({"name": f"{deployment['name']}__automation_{i}", **spec})
+            for i, spec in enumerate(specs, start=1)]
+
+
 def deployments(path: Path = PREFECT_YAML) -> list[Any]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [
-        load_flow(d["entrypoint"]).to_deployment(
+        flow_at(d["entrypoint"]).to_deployment(
             name=d["name"],
             description=d.get("description"),
             tags=d.get("tags"),
             parameters=d.get("parameters") or {},
             schedules=[schedule_of(s) for s in d.get("schedules") or []],
             concurrency_limit=d.get("concurrency_limit"),
+            triggers=triggers_of(d),
         )
         for d in data["deployments"]
     ]

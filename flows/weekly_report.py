@@ -7,8 +7,8 @@ from typing import Any
 
 from prefect import flow
 
+from complaints.core.runtime import runtime
 from complaints.reports import last_complete_week
-from complaints.runtime import runtime
 from tasks.artifacts import publish_markdown
 from tasks.notify import send_pending_task
 from tasks.report import render_reports_task

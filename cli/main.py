@@ -74,18 +74,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _flows() -> dict[str, Any]:
-    prefect_defaults()
-    from flows.ingest import ingest
-    from flows.notify import notify
-    from flows.pipeline import pipeline
-    from flows.plan import plan
-    from flows.process import process
-    from flows.regulatory import regulatory, retention
-    from flows.weekly_report import weekly_report
+    prefect_defaults()  # before Prefect is imported
+    from flows.registry import FLOWS
 
     mask_logs()  # Prefect's handlers exist now
-    return {"ingest": ingest, "process": process, "plan": plan, "notify": notify,
-            "weekly-report": weekly_report, "regulatory": regulatory, "retention": retention, "pipeline": pipeline}
+    return {name: flow for name, (flow, _) in FLOWS.items()}
 
 
 def _run(name: str, **params: Any) -> Any:

@@ -24,12 +24,14 @@ COPY_MIN = 500
 
 
 def chunks(values: Iterable[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
+    """Lists of at most `size` values, in order: keeps each IN (...) under the bound-parameter limit."""
     values = list(values)
     for i in range(0, len(values), size):
         yield values[i:i + size]
 
 
 def is_postgres(session: Session) -> bool:
+    """True when the session is bound to PostgreSQL (its faster bulk paths apply)."""
     return session.get_bind().dialect.name == "postgresql"
 
 

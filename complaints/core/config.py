@@ -707,6 +707,7 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
 
 
 def load_file(path: Path, model: type[M]) -> M:
+    """One YAML file validated as `model`; a missing, unparsable or invalid file raises ConfigError."""
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
@@ -793,4 +794,5 @@ def _cross_check(cfg: AppConfig) -> None:
 
 @lru_cache(maxsize=4)
 def cached_config(directory: Path) -> AppConfig:
+    """load_config of a directory, loaded once per process."""
     return load_config(directory)

@@ -37,6 +37,7 @@ def normalise_url(url: str) -> str:
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets its folder created, a busy timeout and its pragmas."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = make_url(url).database
@@ -68,6 +69,7 @@ def session_scope(url: str) -> Iterator[Session]:
 
 
 def alembic_config(url: str) -> Config:
+    """Alembic configuration of the project's migrations, pointed at the URL."""
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
     cfg.attributes["url"] = normalise_url(url)

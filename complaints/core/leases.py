@@ -32,6 +32,7 @@ def try_acquire(db_url: str, name: str, holder: str, ttl: timedelta) -> bool:
 
 
 def release(db_url: str, name: str, holder: str) -> None:
+    """Give the lease up if `holder` has it; a lease held by another run is left alone."""
     with session_scope(db_url) as session:
         session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
 

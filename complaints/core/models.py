@@ -48,6 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the form every stored timestamp takes)."""
     return datetime.now(UTC)
 
 

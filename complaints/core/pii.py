@@ -31,6 +31,7 @@ def valid_id_number(value: str) -> bool:
 
 
 def luhn_ok(digits: str) -> bool:
+    """True when the digits pass the Luhn check, as bank-card numbers do."""
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = int(ch)
@@ -105,6 +106,7 @@ def contact_key(value: str | None, secret: str) -> str | None:
 
 
 def is_email(value: str | None) -> bool:
+    """True when the value, stripped, is a whole email address."""
     return bool(value) and EMAIL_RE.fullmatch(value.strip()) is not None  # type: ignore[union-attr]
 
 

@@ -58,4 +58,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings from the environment, read once per process."""
     return Settings()

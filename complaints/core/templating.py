@@ -12,6 +12,7 @@ from complaints.core.pii import mask_text
 
 @lru_cache(maxsize=4)
 def environment(templates_dir: Path) -> Environment:
+    """Jinja environment over templates_dir: strict about undefined names, autoescaping, with a `mask` filter."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
         # .txt templates are escaped too: plain-text mail never carries live markup from user text.

@@ -60,6 +60,7 @@ def assess(rules: IncidentSeverityRules, category: str, members: list[Item]) -> 
 
 
 def members_of(session: Session, incident: Incident) -> list[Complaint]:
+    """The incident's complaints, oldest first."""
     return list(session.execute(
         select(Complaint).where(Complaint.incident_id == incident.id).order_by(Complaint.received_at, Complaint.id)
     ).scalars())

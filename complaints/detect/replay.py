@@ -210,10 +210,12 @@ class DbSource(ItemSource):
 
 
 def floor_hour(t: datetime) -> datetime:
+    """The start of the hour `t` falls in."""
     return t.replace(minute=0, second=0, microsecond=0)
 
 
 def hour_range(lo: datetime, hi: datetime) -> list[datetime]:
+    """Every hour start from the hour of `lo` up to (not including) `hi`."""
     out, h = [], floor_hour(lo)
     while h < hi:
         out.append(h)
@@ -551,6 +553,7 @@ class Detector:
 
 
 def group_of(incident: Incident) -> Group:
+    """The group a stored incident was opened for, rebuilt from its signature and anchor text."""
     kind, _, value = incident.signature.split("|", 1)[1].partition("=")
     return Group(incident.category, kind, value, incident.anchor_text)
 

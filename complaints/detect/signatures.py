@@ -83,10 +83,12 @@ ITEM_COLUMNS = tuple(ComplaintFields.__annotations__)
 
 
 def user_of(c: ComplaintFields) -> str:
+    """The person key of a complaint, else one anonymous user per complaint (distinct-user counts)."""
     return person_key(c) or f"anonymous:{c.id}"
 
 
 def skeleton(text: str) -> str:
+    """The text without digits, punctuation or spaces: near-identical complaints share one skeleton."""
     return _SKELETON_DROP_RE.sub("", text)
 
 
@@ -107,6 +109,7 @@ def make_item(
     fields: dict[str, str | None] | None = None, amount: Decimal | None = None, threat: bool = False,
     incident_id: int | None = None,
 ) -> Item:
+    """An Item with masked, folded, lower-cased text, its skeleton and its entities, truncated for memory."""
     masked = mask_text(fold(text)).lower()
     return Item(id=id, at=at, user=user, category=category, skeleton=skeleton(masked)[:300], text=masked[:2000],
                 entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat,
@@ -114,6 +117,7 @@ def make_item(
 
 
 def item_of(c: ComplaintFields) -> Item:
+    """The Item detection works on for a stored complaint."""
     return make_item(
         id=c.id, at=c.received_at, user=user_of(c), category=c.category or "other",
         text=f"{c.title or ''} {c.body}", fields={f: getattr(c, f) for f in FIELD_ENTITIES},
@@ -125,10 +129,12 @@ def item_of(c: ComplaintFields) -> Item:
 
 
 def signature(category: str, kind: str, value: str) -> str:
+    """The signature string of a group, e.g. category=payment|code=E1001."""
     return f"category={category}|{kind}={value}"
 
 
 def text_key(skel: str) -> str:
+    """A short stable hash of a skeleton, used as the value of text signatures."""
     return hashlib.sha1(skel.encode()).hexdigest()[:12]
 
 

@@ -18,6 +18,7 @@ _STOP = frozenset({"the", "and", "for", "with", "not", "was", "are", "you", "you
 
 
 def scores(y_true: list[str], y_pred: list[str], top_confusions: int = 10) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the most frequent confusions, rounded."""
     labels = sorted(set(y_true) | set(y_pred))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0

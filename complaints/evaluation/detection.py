@@ -135,12 +135,14 @@ def replay(cfg: DetectionConfig, items: list[Item]) -> list[Track]:
 
 
 def opening(track: Track) -> Alarm:
+    """The alarm that opened an incident of the replay."""
     assert track.alarm is not None  # every incident of an in-memory replay was opened by it
     return track.alarm
 
 
 def evaluate_synthetic(cfg: DetectionConfig, seed: int = 7, weeks: int = 8, per_day: int = 600,
                        bursts: int = 12) -> dict[str, Any]:
+    """Replay a synthetic stream with known bursts: recall, hours to detect and false incidents per week."""
     items, truth, period = synthetic_stream(seed, weeks, per_day, bursts)
     incidents = [i for i in replay(cfg, items) if i.detected_at > period]
     found: dict[int, Track] = {}

@@ -57,6 +57,7 @@ def _raw_text(rec: RawRecord) -> str:
 
 
 def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingComplaint | BadRecord:
+    """A raw record mapped and validated into an IncomingComplaint, else a BadRecord saying why."""
     def bad(reason: str) -> BadRecord:
         return BadRecord(source=spec.name, location=rec.location, reason=reason, raw=_raw_text(rec))
 

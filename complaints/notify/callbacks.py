@@ -92,6 +92,7 @@ def import_rows(
 
 
 def import_csv(session: Session, path: Path, timezone: str) -> ImportResult:
+    """Import a call-back CSV (UTF-8, with or without BOM); ValueError when required columns are missing."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]

@@ -61,6 +61,7 @@ class RenderedEmail:
 
 
 def language_of(value: str | None) -> str:
+    """A supported language, else zh."""
     return value if value in LANGUAGES else "zh"
 
 
@@ -77,10 +78,12 @@ def render_email(templates_dir: Path, template: str, language: str, context: Map
 
 
 def format_day(day: date, language: str) -> str:
+    """A date as written in a message: 2026年3月1日 in Chinese, ISO 8601 in English."""
     return f"{day.year}年{day.month}月{day.day}日" if language == "zh" else day.isoformat()
 
 
 def ticket_number(complaint_id: int) -> str:
+    """The ticket number customers see for a complaint, e.g. C00000042."""
     return f"C{complaint_id:08d}"
 
 

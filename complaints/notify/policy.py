@@ -19,6 +19,7 @@ from complaints.core.pii import contact_key
 
 
 def user_timezone(policy: UserPolicy, region: str | None) -> str:
+    """The timezone of the user's region, else the policy's default."""
     return policy.region_timezones.get(region or "", policy.timezone)
 
 
@@ -40,6 +41,7 @@ def quiet_until(at: datetime, tz: str, quiet: QuietHours) -> datetime | None:
 
 
 def earliest_send(at: datetime, tz: str, quiet: QuietHours) -> datetime:
+    """`at`, or the end of the quiet hours it falls in."""
     return quiet_until(at, tz, quiet) or at
 
 
@@ -62,6 +64,7 @@ def opt_in(session: Session, contact: str, pii_key: str) -> bool:
 
 
 def opted_out(session: Session, keys: set[str]) -> set[str]:
+    """Those of the contact keys that have opted out."""
     if not keys:
         return set()
     return set(session.scalars(select(OptOut.contact_key).where(OptOut.contact_key.in_(keys))))

@@ -66,6 +66,7 @@ class Subject:
 
 
 def subject_ref(subject_type: str, subject_id: int) -> str:
+    """The reference of a plan's subject: I for an incident, C for a complaint, then the zero-padded id."""
     return f"{'I' if subject_type == 'incident' else 'C'}{subject_id:08d}"
 
 

@@ -40,6 +40,7 @@ def _event(session: Session, plan: Plan, action: str, actor: str, now: datetime,
 
 
 def get_plan(session: Session, plan_id: int, *, for_update: bool = True) -> Plan:
+    """The plan (locked for update by default); PlanActionError if there is none."""
     plan = session.get(Plan, plan_id, with_for_update=for_update)
     if plan is None:
         raise PlanActionError(f"no plan {plan_id}")
@@ -62,11 +63,13 @@ def _step(plan: Plan, seq: int) -> PlanStep:
 
 
 def known_staff(cfg: AppConfig) -> set[str]:
+    """Everyone routing.yaml names: team members, leads and the escalation chain."""
     teams = cfg.routing.teams.values()
     return {m for t in teams for m in t.members} | {t.lead for t in teams} | set(cfg.routing.escalation_chain)
 
 
 def start_step(session: Session, plan_id: int, seq: int, actor: str, now: datetime, note: str | None = None) -> None:
+    """Start a pending step of an open plan, recording the event."""
     step = _step(_open_plan(session, plan_id), seq)
     if step.status != "pending":
         raise PlanActionError(f"step {seq} is {step.status}, only a pending step can be started")
@@ -139,6 +142,7 @@ def extend_plan(session: Session, cfg: AppConfig, plan_id: int, actor: str, reas
 
 def reassign_step(session: Session, cfg: AppConfig, plan_id: int, seq: int, owner: str, actor: str, now: datetime,
                   note: str | None = None) -> None:
+    """Give an open step to another known staff member, recording the previous and new owner."""
     if owner not in known_staff(cfg):
         raise PlanActionError(f"unknown owner {owner!r}: not a member, lead or escalation contact in routing.yaml")
     plan = _open_plan(session, plan_id)
@@ -171,6 +175,7 @@ def apply_review(session: Session, cfg: AppConfig, plan_id: int, review: Review,
 
 def list_plans(session: Session, *, status: str | None = "open", team: str | None = None,
                owner: str | None = None) -> list[Plan]:
+    """Plans by status (open by default), team and owner of an open step, earliest due first."""
     stmt = select(Plan).order_by(Plan.due_at, Plan.id)
     if status:
         stmt = stmt.where(Plan.status == status)
@@ -183,5 +188,6 @@ def list_plans(session: Session, *, status: str | None = "open", team: str | Non
 
 
 def plan_events(session: Session, plan_id: int) -> list[PlanEvent]:
+    """The plan's history, in the order it happened."""
     return list(session.execute(select(PlanEvent).where(PlanEvent.plan_id == plan_id)
                                 .order_by(PlanEvent.at, PlanEvent.id)).scalars())

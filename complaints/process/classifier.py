@@ -61,6 +61,7 @@ class ModelParams:
 DEFAULT_PARAMS = ModelParams()
 
 def prepare(text: str) -> str:
+    """Text as the vectorisers see it: folded and lower-cased."""
     return fold(text).lower()
 
 
@@ -126,6 +127,7 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
 
 
 def build_pipeline(params: ModelParams, min_class_count: int) -> Pipeline:
+    """Word and character TF-IDF (plus embeddings if enabled) into a linear SVM, calibrated when classes allow."""
     blocks: list[tuple[str, Any]] = [
         ("words", TfidfVectorizer(preprocessor=prepare, tokenizer=words_jieba if params.jieba else words_plain,
                                   token_pattern=None, lowercase=False, ngram_range=params.word_ngrams,
@@ -200,6 +202,7 @@ def review_examples(session: Session) -> pd.DataFrame:
 
 
 def complaint_text(title: str | None, body: str) -> str:
+    """The text a complaint is classified on: title and body."""
     return f"{title} {body}" if title else body
 
 

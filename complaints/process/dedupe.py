@@ -45,6 +45,7 @@ class HasPerson(Protocol):
 
 
 def person_key(c: HasPerson) -> str | None:
+    """Who a complaint is from: its contact key, else its customer reference, else None (unknown)."""
     if c.contact_key:
         return f"contact:{c.contact_key}"
     if c.customer_ref:
@@ -199,6 +200,7 @@ def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold:
 
 
 def shingles(text: str, n: int) -> list[str]:
+    """Overlapping character n-grams of the text, for MinHash; a short text is its own single shingle."""
     return [text[i:i + n] for i in range(max(1, len(text) - n + 1))] if text else []
 
 

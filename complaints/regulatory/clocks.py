@@ -201,6 +201,7 @@ def refresh_clocks(session: Session, cfg: AppConfig, now: datetime) -> dict[str,
 
 
 def clocks_of(session: Session, complaint_id: int) -> list[ComplaintClock]:
+    """The complaint's regulatory clocks, earliest due first."""
     return list(session.execute(select(ComplaintClock).where(ComplaintClock.complaint_id == complaint_id)
                                 .order_by(ComplaintClock.due_at, ComplaintClock.id)).scalars())
 

@@ -35,6 +35,7 @@ def with_closure(stmt: Select[Any]) -> Select[Any]:
 
 
 def closure_times(session: Session, complaint_ids: Iterable[int]) -> dict[int, datetime]:
+    """Closing times of those complaints that are closed, by id (queried in chunks of 500)."""
     ids = list(complaint_ids)
     out: dict[int, datetime] = {}
     for start in range(0, len(ids), 500):

@@ -44,6 +44,7 @@ class PurgeSummary:
 
 
 def cutoff(now: datetime, years: int) -> datetime:
+    """The same date and time `years` earlier (28 February for 29 February)."""
     try:
         return now.replace(year=now.year - years)
     except ValueError:  # 29 February
@@ -111,6 +112,7 @@ def _anonymise(session: Session, ids: list[int], marker: str) -> None:
 
 def place_hold(session: Session, *, reason: str, by: str, now: datetime, complaint_id: int | None = None,
                incident_id: int | None = None) -> LegalHold:
+    """Hold one complaint or incident from anonymisation; a reason is required and purged complaints are refused."""
     if (complaint_id is None) == (incident_id is None):
         raise HoldError("a hold is on exactly one complaint or one incident")
     if not reason.strip():
@@ -125,6 +127,7 @@ def place_hold(session: Session, *, reason: str, by: str, now: datetime, complai
 
 
 def release_hold(session: Session, hold_id: int, *, now: datetime) -> LegalHold:
+    """Release an active hold, so retention applies again."""
     hold = session.get(LegalHold, hold_id)
     if hold is None or hold.released_at is not None:
         raise HoldError(f"no active hold {hold_id}")

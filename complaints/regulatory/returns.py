@@ -181,6 +181,7 @@ def _cfpb(session: Session, rows: list[_Row], tz: str) -> Section:
 
 def build_return(session: Session, cfg: AppConfig, kind: ReturnKind, since: date, until: date,
                  tz: str) -> RegulatorReturn:
+    """The regulator's return for the days since..until: a summary, plus the PBOC or CFPB section."""
     if until < since:
         raise ValueError(f"until {until} is before since {since}")
     jurisdiction = JURISDICTION[kind]
@@ -234,6 +235,7 @@ def to_xlsx(ret: RegulatorReturn) -> bytes:
 
 
 def to_pdf(ret: RegulatorReturn, settings: Settings) -> bytes:
+    """The return as a PDF, in Chinese for the PBOC and English otherwise."""
     from complaints.core.templating import environment
     from complaints.reports.render import render_pdf
 
@@ -247,6 +249,7 @@ def to_pdf(ret: RegulatorReturn, settings: Settings) -> bytes:
 
 
 def export(ret: RegulatorReturn, fmt: Literal["csv", "xlsx", "pdf"], settings: Settings) -> bytes:
+    """The return as CSV, XLSX or PDF bytes."""
     if fmt == "csv":
         return to_csv(ret)
     if fmt == "xlsx":

@@ -65,11 +65,13 @@ def parse_week(week: str) -> date:
 
 
 def week_of(day: date) -> str:
+    """The ISO week of a day, written like 2026-W47."""
     year, num, _ = day.isocalendar()
     return f"{year}-W{num:02d}"
 
 
 def shift_week(week: str, weeks: int) -> str:
+    """The ISO week `weeks` after (or before, when negative) the given week."""
     return week_of(parse_week(week) + timedelta(weeks=weeks))
 
 
@@ -82,6 +84,7 @@ def iso_week_bounds(week: str, tz: str) -> tuple[datetime, datetime]:
 
 
 def last_complete_week(now: datetime, tz: str) -> str:
+    """The last ISO week that has fully ended in the ops timezone (the week a weekly report covers)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     today = now.astimezone(ZoneInfo(tz)).date()

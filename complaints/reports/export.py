@@ -79,6 +79,7 @@ def neutralise(value: Any) -> Any:
 
 
 def count(session: Session, kind: Kind) -> int:
+    """How many rows an export of this kind will write (for the progress bar)."""
     model = {"complaints": Complaint, "incidents": Incident, "plans": PlanStep}[kind]
     return session.execute(select(func.count()).select_from(model)).scalar_one()
 

@@ -289,20 +289,24 @@ def label(table: dict[str, dict[str, str]], key: str | None, lang: str) -> str:
 
 
 def fmt_int(value: int | None) -> str:
+    """An integer with thousands separators; — when missing."""
     return "—" if value is None else f"{value:,}"
 
 
 def fmt_amount(value: Decimal | float | None) -> str:
+    """An amount with thousands separators and two decimals; — when missing."""
     return "—" if value is None else f"{value:,.2f}"
 
 
 def fmt_pct(value: float | None, signed: bool = False) -> str:
+    """A ratio as a whole percentage, with its sign if asked; — when missing."""
     if value is None:
         return "—"
     return f"{value:+.0%}" if signed else f"{value:.0%}"
 
 
 def fmt_dt(value: datetime | None, tz: str, with_time: bool = True) -> str:
+    """A time in the timezone, with or without hours and minutes; — when missing."""
     if value is None:
         return "—"
     local = value.astimezone(ZoneInfo(tz))

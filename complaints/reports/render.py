@@ -123,6 +123,7 @@ def _trend_series(data: WeeklyData, lang: str) -> list[tuple[str, list[int]]]:
 def render_html(
     kind: str, lang: str, data: WeeklyData, settings: Settings, chart_uris: dict[str, Any]
 ) -> str:
+    """The HTML of a report in a language, with its formatting helpers and labels for the template."""
     t = TEXT[lang]
     template = environment(settings.templates_dir).get_template(f"reports/{kind}.html")
     return template.render(

@@ -31,6 +31,7 @@ def _count(session: Session, model: Any, *where: Any) -> int:
 
 
 def stats(session: Session, now: datetime) -> dict[str, Any]:
+    """Counts across the database: complaints, incidents, plans, notifications and reports, with breakdowns."""
     canonical = Complaint.duplicate_of_id.is_(None)
     return {
         "complaints": _count(session, Complaint, canonical),

@@ -28,10 +28,12 @@ _TEMPORARY_4XX = {408, 425, 429}
 
 
 def sign(body: bytes, secret: str) -> str:
+    """The HMAC-SHA256 signature of the body, as sent in the signature header."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def verify(body: bytes, secret: str, signature: str | None) -> bool:
+    """True when the signature matches the body (constant-time comparison)."""
     return signature is not None and hmac.compare_digest(sign(body, secret), signature)
 
 
@@ -50,6 +52,7 @@ class WebhookMessage:
 
 
 def build_webhook_message(n: Notification) -> WebhookMessage:
+    """The notification as a compact, key-sorted JSON body, so its signature is reproducible."""
     payload = {
         "id": n.message_id,
         "kind": n.kind,
@@ -63,6 +66,7 @@ def build_webhook_message(n: Notification) -> WebhookMessage:
 
 
 def classify_response(status_code: int, text: str) -> Outcome:
+    """Sent for 2xx; 5xx and retryable 4xx are temporary, the rest permanent (with a masked reason)."""
     if 200 <= status_code < 300:
         return Outcome("sent")
     kind = "temporary" if status_code >= 500 or status_code in _TEMPORARY_4XX else "permanent"
@@ -119,6 +123,7 @@ class WebhookSender:
 
 
 def make_webhook_sender(settings: Settings) -> WebhookSender | None:
+    """A sender when a webhook URL is configured, else None; a URL without a secret is refused."""
     if not settings.webhook_url:
         return None
     if not settings.webhook_secret.get_secret_value():

@@ -22,6 +22,7 @@ from cli.notify import app as notify_app
 from cli.plans import app as plan_app
 from cli.regulatory import app as regulatory_app
 from cli.sources import app as quarantine_app
+from cli.stream import evaluate_stream  # noqa: F401 (registers `evaluate stream`)
 from complaints.core.runtime import mask_logs, prefect_defaults, runtime
 
 app = typer.Typer(help="Wallet complaint operations.", no_args_is_help=True, add_completion=False,

@@ -1,0 +1,41 @@
+"""The adversarial stream and its scorecard: the truth is what the stream says, and the scorer counts it right."""
+
+from types import SimpleNamespace
+
+from complaints.evaluation.stream import _duplicate_figures, _incident_figures, generate
+
+
+def test_stream_has_its_traps() -> None:
+    s = generate(seed=3, per_day=60, weeks=5)
+    by_problem: dict[tuple[int, int], list] = {}
+    for r in s.rows:
+        by_problem.setdefault((r.person, r.problem), []).append(r)
+    resubmissions = [rows for rows in by_problem.values() if len(rows) > 1]
+    assert resubmissions and all(rows[0].channel != rows[1].channel for rows in resubmissions)
+    assert all(rows[0].text != rows[1].text for rows in resubmissions)  # paraphrases, not copies
+    outage = [r for r in s.rows if r.crisis == "outage"]
+    assert {r.channel for r in outage} == {"app", "hotline", "regulator"}
+    assert len({r.category for r in outage}) >= 3 and len({r.person for r in outage}) == len(outage)
+
+
+def test_scorer_counts_links_and_incidents() -> None:
+    truth = {
+        "a1": {"person": 1, "problem": 10, "crisis": None, "channel": "app", "ids": {"ref:W1"}},
+        "a2": {"person": 1, "problem": 10, "crisis": None, "channel": "hotline", "ids": {"ref:W1", "phone:1"}},
+        "b1": {"person": 2, "problem": 20, "crisis": "outage", "channel": "regulator", "ids": set()},
+        "c1": {"person": 3, "problem": 30, "crisis": "outage", "channel": "regulator", "ids": set()},
+        "d1": {"person": 4, "problem": 40, "crisis": None, "channel": "app", "ids": {"mail:x"}},
+        "d2": {"person": 4, "problem": 40, "crisis": None, "channel": "hotline", "ids": {"phone:4"}},
+    }
+    ids = {n: k for n, k in enumerate(truth, start=1)}
+    row = lambda ext, dup=None, inc=None: SimpleNamespace(external_id=ext, duplicate_of_id=dup, incident_id=inc)  # noqa: E731
+    # a2 -> a1 right; c1 -> b1 wrong (two consumers); d2 is a resubmission nobody can tie to d1 (no shared id).
+    rows = [row("a1"), row("a2", 1), row("b1", inc=7), row("c1", 3, inc=7), row("d1"), row("d2", inc=8)]
+    figures = _duplicate_figures(rows, ids, truth)
+    assert (figures["predicted_links"], figures["precision"]) == (2, 0.5)
+    assert (figures["findable_resubmissions"], figures["recall"]) == (1, 1.0)
+    assert figures["resubmissions_without_shared_identifier"] == 1
+    assert figures["regulator_marked_duplicate"] == "1 of 2"
+    incidents = _incident_figures(rows, truth, weeks=1)
+    assert (incidents["incidents"], incidents["false"]) == (2, 1)
+    assert incidents["outage"] == {"complaints": 2, "incidents_holding_it": 0, "largest_share": 1.0}

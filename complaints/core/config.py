@@ -451,6 +451,8 @@ class PlansConfig(Strict):
     templates: dict[str, list[StepTemplate]]
     default_template: str = "default"
     plan_severities: list[str] = Field(default_factory=lambda: ["major", "critical"])
+    # The root causes a review picks from (the Prefect UI offers them as choices); details go in the note.
+    root_causes: list[str] = Field(default_factory=lambda: ["other"], min_length=1)
 
     @model_validator(mode="after")
     def _default(self) -> PlansConfig:

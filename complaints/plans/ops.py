@@ -154,12 +154,19 @@ def reassign_step(session: Session, cfg: AppConfig, plan_id: int, seq: int, owne
 
 
 def apply_review(session: Session, cfg: AppConfig, plan_id: int, review: Review, actor: str, now: datetime) -> None:
-    """Apply an ops decision: approve the plan, give its open steps (but the lessons-learned one,
-    which stays with the lead) to one owner, record the incident's root cause."""
+    """Apply an ops decision: approve the plan, give the open steps its team's members hold to one owner,
+    record the incident's root cause. Steps owned by a role stay with it: the lead's (lessons learned, the
+    regulator phone report), compliance's written report, and steps escalated up the chain."""
     plan = _open_plan(session, plan_id)
     if review.owner:
+        if review.owner not in known_staff(cfg):
+            raise PlanActionError(f"unknown owner {review.owner!r}: not a member, lead or escalation contact in "
+                                  "routing.yaml")
+        team = cfg.routing.teams.get(plan.team) or cfg.routing.teams[cfg.routing.default_team]
+        roster = set(team.members)
         for step in plan.steps:
-            if step.status in STEP_OPEN and step.kind != "lessons_learned" and step.owner != review.owner:
+            if (step.status in STEP_OPEN and step.kind != "lessons_learned" and step.owner in roster
+                    and step.owner != review.owner):
                 reassign_step(session, cfg, plan_id, step.seq, review.owner, actor, now, review.note)
     if review.root_cause:
         if plan.subject_type != "incident":

@@ -7,16 +7,22 @@ from typing import Any
 
 from prefect import flow
 
+from flows.params import AsOf, as_of, run_name
 from tasks.artifacts import publish_table
 from tasks.notify import queue_acknowledgements_task, queue_updates_task, send_pending_task
 
 
-@flow(name="notify")
-def notify(now: datetime | None = None) -> dict[str, Any]:
-    """now: the "as of" time for replays; acknowledgements are not sent for complaints already past due."""
-    as_of = now or datetime.now(UTC)
-    queued = queue_acknowledgements_task(as_of)
-    updates = queue_updates_task(as_of)
+@flow(name="notify", flow_run_name=run_name(lambda p: f"notify {as_of(p.get('now'))}"))
+def notify(now: AsOf = None) -> dict[str, Any]:
+    """Queue acknowledgements, progress and resolution updates, then deliver the outbox.
+
+    Args:
+        now: The "as of" time when replaying history (ops timezone); acknowledgements are not sent for complaints
+            already past due. Empty: the real time.
+    """
+    as_of_time = now or datetime.now(UTC)
+    queued = queue_acknowledgements_task(as_of_time)
+    updates = queue_updates_task(as_of_time)
     sent = send_pending_task()
     failures = sent.pop("failures", [])
     suppressions = sent.pop("suppressions", [])

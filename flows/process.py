@@ -9,25 +9,36 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from pydantic import Field
 
 from complaints.core.leases import LeaseTaken, held
 from complaints.core.runtime import runtime
 from complaints.core.settings import get_settings
+from flows.params import as_of, run_name
 from flows.runners import partition_runner
 from tasks.artifacts import counts_table, publish_markdown, publish_table
+from tasks.plan import publish_incident_board_task
 from tasks.process import LEASE, LEASE_TTL, classify_task, dedupe_task, detect_task, next_batch_task
 
 # An overlapping run waits this long for the lease, then leaves the rows to the run that holds it.
 LEASE_WAIT = timedelta(minutes=10)
 
 
-@flow(name="process", task_runner=partition_runner())
-def process(batch_size: int = 50_000, partitions: int | None = None) -> dict[str, Any]:
+@flow(name="process", task_runner=partition_runner(), flow_run_name=run_name(lambda p: f"process {as_of(None)}"))
+def process(batch_size: Annotated[int, Field(ge=1, le=1_000_000, examples=[50_000])] = 50_000,
+            partitions: Annotated[int, Field(ge=0, le=64, examples=[2])] = 0) -> dict[str, Any]:
+    """Dedupe and classify every unprocessed complaint in batches, then detect collective complaints (incidents).
+
+    Args:
+        batch_size: Complaints read per batch; smaller batches hold less memory, larger ones run fewer queries.
+        partitions: Parts each batch is split into (by person key) to run side by side; 0: the
+            COMPLAINTS_PROCESS_PARTITIONS setting.
+    """
     parts = partitions or get_settings().process_partitions
     holder = f"flow-run:{flow_run.get_id() or uuid.uuid4()}"
     totals: Counter[str] = Counter()
@@ -68,4 +79,5 @@ def process(batch_size: int = 50_000, partitions: int | None = None) -> dict[str
         ]),
         "Dedupe, classification and collective-complaint detection",
     )
+    totals["open_incidents"] = publish_incident_board_task(datetime.now(UTC))
     return {**totals, "by_category": dict(by_category), "by_severity": dict(by_severity), "incidents_opened": opened}

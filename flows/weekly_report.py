@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
 
-from complaints.core.runtime import runtime
-from complaints.reports import last_complete_week
+from flows.params import LAST_WEEK, Week, resolve_week, run_name
 from tasks.artifacts import publish_markdown
 from tasks.notify import send_pending_task
 from tasks.report import render_reports_task
 
 
-@flow(name="weekly-report")
-def weekly_report(week: str | None = None) -> list[dict[str, Any]]:
-    """week: ISO week such as 2026-W47; default the last complete week in the ops timezone."""
-    week = week or last_complete_week(datetime.now(UTC), runtime().settings.timezone)
+@flow(name="weekly-report", flow_run_name=run_name(lambda p: f"report {resolve_week(p.get('week', LAST_WEEK))}"))
+def weekly_report(week: Week = LAST_WEEK) -> list[dict[str, Any]]:
+    """Render the crisis and lessons-learned PDFs of one ISO week and email them to the stakeholders.
+
+    Args:
+        week: ISO week as YYYY-Www, e.g. 2026-W47 (Monday to Sunday, ops timezone); `last`: the last complete week.
+    """
+    week = resolve_week(week)
     reports = render_reports_task(week)
     send_pending_task()
     lines = [f"# Weekly reports {week}", "", "| report | language | file |", "|---|---|---|"]

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import get_run_logger
 
+from complaints.core.pii import mask_text
+from complaints.core.runtime import runtime
 from complaints.notify.outbox import queue_message
+from complaints.plans.console import PlanSheet, incident_board, late_by, plan_counts, plan_sheet
 from complaints.plans.create import EscalationNotice, create_plans, escalate_overdue
 from complaints.plans.ops import Review, apply_review
 from tasks._stage import stage, stage_task
+from tasks.artifacts import publish_table
+from tasks.incident_events import announce_resolved
+
+BOARD_KEY = "incident-board"  # one artifact, a new version per process and plan run: the latest is the board
 
 DIGEST_ITEMS = 100  # steps listed in one escalation digest; a backlog can escalate thousands to one owner
 
@@ -21,8 +30,11 @@ DIGEST_ITEMS = 100  # steps listed in one escalation digest; a backlog can escal
 def create_plans_task(now: datetime) -> dict[str, Any]:
     with stage(refresh=True) as (rt, session):
         summary = create_plans(session, rt.config, now)
-    get_run_logger().info("created %d plans with %d steps", len(summary.created), summary.steps)
-    return {"plans_created": len(summary.created), "steps_created": summary.steps}
+        counts = plan_counts(session)
+    get_run_logger().info("created %d plans with %d steps; %d open of %d", len(summary.created), summary.steps,
+                          counts.open, counts.total)
+    return {"plans_created_by_this_run": len(summary.created), "steps_created": summary.steps,
+            "plans_open": counts.open, "plans_total": counts.total}
 
 
 @stage_task()
@@ -32,8 +44,11 @@ def escalate_task(now: datetime) -> list[dict[str, Any]]:
         # Queued in the same transaction as the escalations: both happen or neither.
         for recipient, mine in _by_owner(notices).items():
             _queue_escalation_mail(session, rt, recipient, mine)
-    return [{"step": n.step_id, "plan": n.plan_id, "kind": n.kind, "level": n.level, "to": n.to_owner}
-            for n in notices]
+        tz = ZoneInfo(rt.settings.timezone)
+    return [{"subject": f"{n.subject_ref} {n.subject_title}", "plan": n.plan_id, "step": n.step_title,
+             "kind": "overdue: escalated" if n.kind == "overdue" else "at risk: owner warned", "level": n.level,
+             "owner": n.from_owner, "to": n.to_owner, "due": n.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+             "late": late_by(n.due_at, now)} for n in notices]
 
 
 def _by_owner(notices: list[EscalationNotice]) -> dict[str, list[EscalationNotice]]:
@@ -71,3 +86,30 @@ def _queue_escalation_mail(session: Any, rt: Any, owner: str, notices: list[Esca
 def apply_review_task(plan_id: int, review: Review, actor: str, now: datetime) -> None:
     with stage() as (rt, session):
         apply_review(session, rt.config, plan_id, review, actor, now)
+
+
+@stage_task()
+def publish_incident_board_task(now: datetime) -> int:
+    """The incident board artifact (key incident-board): every open incident, most severe first."""
+    with stage() as (rt, session):
+        rows = incident_board(session, now, ZoneInfo(rt.settings.timezone))
+    publish_table(BOARD_KEY, rows, f"Open incidents ({len(rows)}): severity, users, age, plan, next deadline and owner")
+    return len(rows)
+
+
+@stage_task()
+def plan_sheet_task(plan_id: int, now: datetime) -> PlanSheet:
+    """The plan for the review form, its markdown masked (the form is not an artifact: nothing masks it later)."""
+    with stage() as (rt, session):
+        sheet = plan_sheet(session, plan_id, now, ZoneInfo(rt.settings.timezone))
+    return replace(sheet, markdown=mask_text(sheet.markdown))
+
+
+@stage_task()
+def announce_resolved_task() -> list[int]:
+    """`complaints.incident.resolved` for every incident resolved since the last announcement, whoever resolved
+    it (the CLI's `plan done` has no Prefect run to emit from)."""
+    announced = announce_resolved(runtime().db_url)
+    if announced:
+        get_run_logger().info("announced resolved incidents %s", announced)
+    return announced

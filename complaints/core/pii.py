@@ -1,85 +1,238 @@
-"""Personal data: find phone, ID-card, bank-card numbers and emails in text; mask them; hash contacts.
+"""Personal data: find phone, ID-card, bank-card, SSN numbers and emails in text; mask them; hash contacts.
 
 Masked copies are what logs, artifacts, exports and reports show. The keyed hash of a contact
 lets dedupe match the same person across channels without storing the value in clear there.
+
+Detection works on a normalised copy of the text: fullwidth and other Unicode digits, letters, at signs, dots
+and dashes folded to ASCII (NFKC plus the dash and space classes), invisible format characters dropped. Spans
+found there are mapped back to the original text, which is masked in place, so nothing else of it changes.
+Digit runs (digit groups joined by spaces, dots, dashes or brackets) are read group by group: a run of
+contiguous groups is an ID-card number when it passes the GB 11643 checksum and holds a real birth date
+(python-stdnum), a bank card when it passes Luhn, a mobile or US phone or SSN when it has their shape.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64})@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# Mainland mobile numbers, optionally with +86 / 0086 and separators.
+from stdnum import luhn
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
+
+# The local part starts with no dot, so the full stop of a sentence stays outside it; the domain may be written
+# with ideographic full stops (example。com) and ends in a name (not the next address's
+# local part), so a number or address after a full stop is not part of it.
+EMAIL_RE = re.compile(r"(?<![A-Za-z0-9_%+-])(?<![A-Za-z0-9_%+-]\.)([A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63})"
+                      r"@([A-Za-z0-9-]+(?:[.\u3002\uff61][A-Za-z0-9-]+)*[.\u3002\uff61][A-Za-z][A-Za-z0-9-]*)"
+                      r"(?![A-Za-z0-9_%+-]*@)")
+# A whole mainland mobile number, optionally with +86 / 0086 and separators (recipient validation).
 PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
-ID_RE = re.compile(r"(?<![\dA-Za-z])(\d{17}[\dXx])(?![\dA-Za-z])")
-CARD_RE = re.compile(r"(?<!\d)(\d(?:[ -]?\d){12,18})(?!\d)")
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
+# Digit groups and what may join them inside one number: a space, a dot or dash (spaces around allowed), brackets.
+_GROUP = r"[0-9]+[Xx]?"  # X: the check character of an ID-card number
+_GROUP_RE = re.compile(_GROUP)
+_RUN_RE = re.compile(rf"[+(]?{_GROUP}(?:(?: {{0,2}}[.\-] {{0,2}}|[ ()]{{1,3}}){_GROUP})*")
+_MOBILE_RE = re.compile(r"(?:0086|86)?(1[3-9][0-9]{9})")
+_NANP_RE = re.compile(r"1?([2-9][0-9]{2}[2-9][0-9]{6})")
+# A bare 10-digit US number or 9-digit SSN is only personal data next to words saying so.
+_PHONE_WORDS = re.compile(
+    r"(?:phone|call|tel|mobile|cell|text me|reach me|whatsapp|电话|手机|联系)\W{0,3}[^0-9]{0,12}$", re.IGNORECASE)
+_SSN_WORDS = re.compile(r"(?:ssn|social security(?: number| no)?|taxpayer id|itin)\W{0,3}[^0-9]{0,12}$", re.IGNORECASE)
+_MIN_DIGITS = 9  # the shortest personal number (SSN); shorter runs are never read
+
+
+def _fold_table() -> tuple[dict[int, str], re.Pattern[str]]:
+    """Per character: its ASCII reading for matching ('' for invisible format characters); and a class of the
+    characters whose reading is not one character long (the text then needs an index map)."""
+    table: dict[int, str] = {}
+    keep = set("0123456789@.-+()%_ ") | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    extra = [*range(0x1D400, 0x1D800), *range(0x1FBF0, 0x1FBFA)]  # mathematical letters and digits, segmented digits
+    for cp in (*range(0x80, 0x10000), *extra):
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if cat in ("Cs", "Cn", "Co"):
+            continue
+        digit = unicodedata.decimal(ch, None)
+        if digit is not None:
+            table[cp] = str(digit)
+        elif cat == "Cf":
+            table[cp] = ""  # zero-width spaces and joiners, soft hyphen, bidi marks: invisible, so skipped
+        elif cat == "Pd" or ch == "\u2212":
+            table[cp] = "-"
+        elif cat == "Zs":
+            table[cp] = " "
+        else:
+            folded = unicodedata.normalize("NFKC", ch)
+            if folded != ch and folded and set(folded) <= keep:
+                table[cp] = folded
+    uneven = "".join(re.escape(chr(cp)) for cp, v in table.items() if len(v) != 1)
+    return table, re.compile(f"[{uneven}]")
+
+
+_FOLD, _UNEVEN = _fold_table()
+
+
+def _normalise(text: str) -> tuple[str, list[int] | None]:
+    """The text as matched, and for each of its characters the index in `text` (None when they coincide)."""
+    if text.isascii():
+        return text, None
+    if not _UNEVEN.search(text):
+        return text.translate(_FOLD), None
+    chars: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        folded = _FOLD.get(ord(ch), ch)
+        chars.append(folded)
+        index.extend([i] * len(folded))
+    return "".join(chars), index
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One personal value: its span in the original text, its kind, and the masked form that replaces it."""
+
+    start: int
+    end: int
+    kind: str
+    masked: str
 
 
 def valid_id_number(value: str) -> bool:
-    """Mainland 18-digit resident ID: the last character is a checksum of the first 17."""
-    if not re.fullmatch(r"\d{17}[\dXx]", value):
+    """Mainland 18-digit resident ID: the GB 11643 checksum of the first 17 and a real birth date. The birth
+    place is not checked: stdnum's region table trails new codes, and a real ID must never pass unmasked."""
+    value = value.upper()
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
         return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == value[17].upper()
+    try:
+        return ric.calc_check_digit(value) == value[17] and bool(ric.get_birth_date(value))
+    except ValidationError:
+        return False
 
 
 def luhn_ok(digits: str) -> bool:
     """True when the digits pass the Luhn check, as bank-card numbers do."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    return digits.isdigit() and luhn.is_valid(digits)
 
 
-def _mask_email(m: re.Match[str]) -> str:
-    local, domain = m.group(1), m.group(2)
-    return f"{local[0]}***@{domain}"
+def _mask_mobile(digits: str) -> str:
+    return f"{digits[:3]}****{digits[-4:]}"
 
 
-def _mask_id(m: re.Match[str]) -> str:
-    v = m.group(1)
-    return f"{v[:3]}{'*' * 11}{v[-4:]}" if valid_id_number(v) else v
+def _card_grouping(sizes: list[int]) -> bool:
+    """Groups as card numbers are written: fours (the last one shorter or longer), or Amex's 4-6-5 / Diners' 4-6-4."""
+    return all(size == 4 for size in sizes[:-1]) or sizes in ([4, 6, 5], [4, 6, 4])
 
 
-def _mask_card(m: re.Match[str]) -> str:
-    raw = m.group(1)
-    digits = re.sub(r"\D", "", raw)
-    if 13 <= len(digits) <= 19 and luhn_ok(digits):
-        return f"{digits[:4]} **** **** {digits[-4:]}"
-    return raw
+def _phone(groups: list[str], seps: list[str], lead: str, context: str) -> str | None:
+    """Masked form of a mainland mobile or US phone number written as these groups, else None. Groups are as
+    phones are written (3 digits or more each, or one digit each); a US number needs more than spaces to say it is
+    one (brackets, dashes, dots, a leading +) or a word such as "call" before it, as 250 300 1000 may be amounts."""
+    digits = "".join(groups)
+    body = groups[1:] if len(groups) > 1 and groups[0] in ("1", "86", "0086") else groups
+    if not (all(len(g) >= 3 for g in body) or all(len(g) == 1 for g in body)):
+        return None  # 192.168.10.100 and 13.5.2026 12:00 are no phones
+    nanp = _NANP_RE.fullmatch(digits)
+    us = nanp is not None and (any(s != " " for s in seps) or lead in ("+", "(") or bool(_PHONE_WORDS.search(context)))
+    mobile = _MOBILE_RE.fullmatch(digits)
+    if mobile and not (us and groups[0] == "1"):  # +1 415 555 0199 is American, though 141... is a mobile prefix
+        return _mask_mobile(mobile.group(1))
+    return _mask_mobile(nanp.group(1)) if us and nanp else None
+
+
+def _classify(groups: list[str], seps: list[str], lead: str, context: str) -> tuple[str, str] | None:
+    """(kind, masked) of the number written as these contiguous groups, or None if it is no personal number."""
+    digits = "".join(groups)
+    n = len(digits)
+    if n == 18 and valid_id_number(digits):
+        return "id_number", f"{digits[:3]}{'*' * 11}{digits[-4:].upper()}"
+    if not digits.isdigit():
+        return None
+    sizes = [len(g) for g in groups]
+    if 13 <= n <= 19 and luhn_ok(digits) and (len(groups) == 1 or _card_grouping(sizes)):
+        return "bank_card", f"{digits[:4]} **** **** {digits[-4:]}"
+    if n == 9 and ((sizes == [3, 2, 4] and len(set(seps)) == 1 and seps[0] in "- ")
+                   or (len(groups) == 1 and _SSN_WORDS.search(context))):
+        return "ssn", f"***-**-{digits[-4:]}"
+    phone = _phone(groups, seps, lead, context)
+    return ("phone", phone) if phone else None
+
+
+def _readings(norm: str, run: re.Match[str]) -> Iterator[tuple[int, int, str, int, int, str]]:
+    """Every personal reading of contiguous groups of one digit run: (rank, -digits, kind, start, end, masked)."""
+    groups = list(_GROUP_RE.finditer(norm, run.start(), run.end()))
+    texts = [g.group() for g in groups]
+    seps = [norm[a.end():b.start()].strip() or " " for a, b in itertools.pairwise(groups)]
+    for i in range(len(groups)):
+        lead = norm[run.start()] if i == 0 and not norm[run.start()].isdigit() else ""
+        if lead == "(" and not (seps and seps[0].startswith(")")):
+            lead = ""  # a bracket opening the sentence, not an area code's
+        start = groups[i].start() - len(lead)
+        context = norm[max(0, start - 40):start]
+        length = 0
+        for j in range(i, len(groups)):
+            length += len(texts[j])
+            if length > 19:
+                break
+            part = texts[i:j + 1]
+            hit = _classify(part, seps[i:j], lead, context) if length >= _MIN_DIGITS else None
+            end = groups[j].end()
+            if hit is None and part[-1][-1] in "Xx":  # 13912345678x: the x is a letter after the number
+                part[-1], end = part[-1][:-1], end - 1
+                hit = _classify(part, seps[i:j], lead, context) if length > _MIN_DIGITS else None
+            if hit:
+                yield 0 if hit[0] in ("id_number", "bank_card") else 1, -length, hit[0], start, end, hit[1]
+
+
+def _numbers(norm: str, taken: list[tuple[int, int]]) -> Iterator[tuple[str, int, int, str]]:
+    """Personal numbers in the normalised text: (kind, start, end, masked), none overlapping `taken` or each other.
+    In a run of groups the longest checksummed reading wins, then the longest by shape."""
+    for run in _RUN_RE.finditer(norm):
+        if sum(ch.isdigit() for ch in run.group()) < _MIN_DIGITS:
+            continue
+        chosen: list[tuple[int, int]] = []
+        for _rank, _length, kind, start, end, masked in sorted(_readings(norm, run)):
+            if not any(start < e and s < end for s, e in chosen + taken):
+                chosen.append((start, end))
+                yield kind, start, end, masked
+
+
+def find(text: str | None) -> list[Finding]:
+    """Every personal value in the text, in order of position, with spans in the original text."""
+    if not text:
+        return []
+    norm, index = _normalise(text)
+    hits = [("email", m.start(), m.end(), f"{m.group(1)[0]}***@{m.group(2)}") for m in EMAIL_RE.finditer(norm)]
+    hits += list(_numbers(norm, [(s, e) for _, s, e, _ in hits]))
+    if index is None:
+        return sorted(Finding(s, e, k, m) for k, s, e, m in hits)
+    return sorted(Finding(index[s], index[e - 1] + 1, k, m) for k, s, e, m in hits)
 
 
 def mask_text(text: str | None) -> str:
-    """Mask every email, ID-card, bank-card and mobile number in free text."""
+    """Mask every email, ID-card, bank-card, mobile and US phone and SSN number in free text."""
     if not text:
         return text or ""
-    text = EMAIL_RE.sub(_mask_email, text)
-    text = ID_RE.sub(_mask_id, text)
-    # Phones before cards: a formatted mobile number must not be read as a card number.
-    text = PHONE_RE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    return CARD_RE.sub(_mask_card, text)
+    out, pos = [], 0
+    for f in find(text):
+        out += [text[pos:f.start], f.masked]
+        pos = f.end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def find_pii(text: str) -> dict[str, int]:
     """Counts of each kind of personal data found in text."""
-    return {
-        "email": len(EMAIL_RE.findall(text)),
-        "phone": len(PHONE_RE.findall(text)),
-        "id_number": sum(valid_id_number(v) for v in ID_RE.findall(text)),
-        "bank_card": sum(
-            luhn_ok(d) for d in (re.sub(r"\D", "", v) for v in CARD_RE.findall(text)) if 13 <= len(d) <= 19
-        ),
-    }
+    counts = dict.fromkeys(("email", "phone", "id_number", "bank_card", "ssn"), 0)
+    for f in find(text):
+        counts[f.kind] += 1
+    return counts
 
 
 def normalise_contact(value: str) -> str | None:
@@ -93,8 +246,6 @@ def normalise_contact(value: str) -> str | None:
     elif digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
     return digits if len(digits) >= 7 else None
-
-
 def contact_key(value: str | None, secret: str) -> str | None:
     """Keyed hash of a normalised contact: matches a person across channels, reveals nothing."""
     if not value:

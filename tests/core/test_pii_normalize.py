@@ -15,7 +15,7 @@ def test_mask_text_hides_every_kind() -> None:
         assert secret not in masked
     assert "138****5678" in masked and "110***********002X" in masked
     assert "6222 **** **** 0128" in masked and "z***@example.cn" in masked
-    assert find_pii(text) == {"email": 1, "phone": 2, "id_number": 1, "bank_card": 1}
+    assert find_pii(text) == {"email": 1, "phone": 2, "id_number": 1, "bank_card": 1, "ssn": 0}
 
 
 def test_checksums_decide_what_is_an_id_or_card() -> None:

@@ -127,16 +127,29 @@ def outcome_record(
     investigation: Annotated[str | None, typer.Option(help="investigation result and evidence")] = None,
     basis: Annotated[str | None, typer.Option(help="basis of the decision")] = None,
     steps: Annotated[str | None, typer.Option(help="steps taken")] = None,
+    root_cause: Annotated[str | None, typer.Option(help="a code of config/outcomes.yaml's root_causes")] = None,
+    remedy_on: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="day the remedy is (was) carried out, ops timezone")] = None,
     by: By = None,
 ) -> None:
-    """Record the decision once; it closes the complaint's clocks on their next run."""
-    from complaints.regulatory.outcomes import record_outcome
+    """Record the decision once; it closes the complaint's clocks on their next run, and the next notify run
+    sends the user the resolution (decision, remedy, thanks) and schedules the call-back."""
+    from zoneinfo import ZoneInfo
 
+    from complaints.regulatory.outcomes import check_root_cause, record_outcome
+
+    rt = runtime()
+    try:
+        cause = check_root_cause(rt.config, root_cause) if root_cause else None
+    except ValueError as exc:
+        raise _refused(exc) from exc
+    remedy_at = remedy_on.replace(tzinfo=ZoneInfo(rt.settings.timezone)) if remedy_on else None
     with _session() as session:
         new = record_outcome(session, complaint_id, decided_at=datetime.now(UTC), decided_by=by or getpass.getuser(),
                              outcome=outcome.value, relief=relief.value,
                              redress_amount=Decimal(redress) if redress else None, redress_currency=currency,
-                             investigation=investigation, basis=basis, steps_taken=steps)
+                             investigation=investigation, basis=basis, steps_taken=steps, root_cause=cause,
+                             remedy_at=remedy_at)
     typer.echo("recorded" if new else f"complaint {complaint_id} already has a decision: unchanged")
 
 

@@ -684,6 +684,17 @@ class RetentionConfig(Strict):
 
 # --- loading ----------------------------------------------------------------------------------
 
+class RootCause(Strict):
+    en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
+
+
+class OutcomesConfig(Strict):
+    """config/outcomes.yaml: the controlled list of root causes an outcome is recorded with."""
+
+    root_causes: dict[str, RootCause] = Field(min_length=1)
+
+
 FILES: dict[str, type[BaseModel]] = {
     "sources.yaml": SourcesConfig,
     "taxonomy.yaml": TaxonomyConfig,
@@ -695,6 +706,7 @@ FILES: dict[str, type[BaseModel]] = {
     "clocks.yaml": ClocksConfig,
     "major_events.yaml": MajorEventsConfig,
     "retention.yaml": RetentionConfig,
+    "outcomes.yaml": OutcomesConfig,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -738,6 +750,7 @@ class AppConfig(BaseModel):
     clocks: ClocksConfig
     major_events: MajorEventsConfig
     retention: RetentionConfig
+    outcomes: OutcomesConfig
 
     def source(self, name: str) -> SourceSpec:
         for spec in self.sources.sources:

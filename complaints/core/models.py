@@ -102,6 +102,8 @@ class Complaint(Base):
     text_hash: Mapped[str] = mapped_column(String(64))
     amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
+    # What the user asks for (complaints.process.extract.Demand), read from the text at ingest.
+    demand: Mapped[str | None] = mapped_column(String(20))
     merchant: Mapped[str | None] = mapped_column(String(200))
     product: Mapped[str | None] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(100))
@@ -421,6 +423,29 @@ class ComplaintOutcome(Base):
     investigation: Mapped[str | None] = mapped_column(Text)  # result and evidence
     basis: Mapped[str | None] = mapped_column(Text)
     steps_taken: Mapped[str | None] = mapped_column(Text)
+    # A code of outcomes.yaml's root_causes (the lessons report counts them); when the remedy is (was) carried out.
+    root_cause: Mapped[str | None] = mapped_column(String(40), index=True)
+    remedy_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboundMessage(Base):
+    """A user's reply on a complaint, by email or by the SMS/push gateway, matched to the complaint (ticket number,
+    In-Reply-To/References) instead of becoming a new one. What we sent is the outbox (Notification)."""
+
+    __tablename__ = "inbound_messages"
+    # A reply delivered twice (IMAP re-read, webhook retry) is recorded once.
+    __table_args__ = (UniqueConstraint("channel", "message_id", name="uq_inbound_messages_channel_message_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))  # email | webhook
+    message_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    contact_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Masked: the conversation is shown to ops and in the customer history.
+    body_masked: Mapped[str] = mapped_column(Text)
+    # The message it answers, when the reply says (In-Reply-To, the gateway's reply_to).
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+    score: Mapped[int | None] = mapped_column(Integer)  # a call-back score read from the reply
 
 
 class MajorEvent(Base):

@@ -36,6 +36,7 @@ class IncomingComplaint:
     title: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
+    demand: str | None = None
     merchant: str | None = None
     product: str | None = None
     region: str | None = None

@@ -12,6 +12,7 @@ from complaints.core.config import SourceSpec
 from complaints.core.normalize import detect_language, fold, parse_amount, text_hash, tidy
 from complaints.core.pii import contact_key, mask_text
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
+from complaints.process.extract import claimed_amount, primary_demand
 
 # Real regulator narratives run past 20,000 characters; beyond this a "complaint" is a pasted dump.
 MAX_BODY_CHARS = 50_000
@@ -91,7 +92,11 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingCompla
 
     title = clean("title")
     contact = clean("contact")
-    language = clean("language") or detect_language(f"{title or ''} {body}")
+    text = f"{title or ''} {body}"
+    language = clean("language") or detect_language(text)
+    if amount is None and (named := claimed_amount(text)):
+        # No amount column, or an empty one: the amount the text names ("My withdrawal of {$20,000.00}").
+        amount, currency = named.amount, named.currency
     return IncomingComplaint(
         source=spec.name,
         external_id=external_id,
@@ -107,6 +112,7 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingCompla
         title=title,
         amount=amount,
         currency=(clean("currency") or currency or ("CNY" if language == "zh" else None)) if amount else None,
+        demand=primary_demand(text).value,
         merchant=clean("merchant"),
         product=clean("product"),
         region=clean("region"),

@@ -23,7 +23,7 @@ from complaints.ingest.sources import Window, connector_for, preset_spec
 
 # Fields a source may change after first delivery; a change is recorded in the complaint's history.
 UPDATABLE = ("received_at", "channel", "customer_ref", "contact", "contact_masked", "contact_key", "title",
-             "body", "text_hash", "amount", "currency", "merchant", "product", "region", "language")
+             "body", "text_hash", "amount", "currency", "demand", "merchant", "product", "region", "language")
 CHUNK = 1000
 
 

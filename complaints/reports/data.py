@@ -30,6 +30,7 @@ from complaints.core.models import (
 from complaints.core.pii import mask_text
 from complaints.core.statuses import INCIDENT_RESOLVED, STEP_FINISHED, PlanStatus
 from complaints.notify.callbacks import summary as callback_summary
+from complaints.regulatory.outcomes import CauseFigure, cause_statistics
 from complaints.reports.i18n import CHANNELS, LANGUAGES, SEVERITIES, TEXT, UNCLASSIFIED
 
 PLAN_CLOSED = (PlanStatus.closed,)
@@ -241,6 +242,8 @@ class WeeklyData:
     new_merchants: list[Count] = field(default_factory=list)
     recommendations: list[Bilingual] = field(default_factory=list)
     callbacks: dict[str, Any] = field(default_factory=dict)  # complaints.notify.callbacks.summary()
+    # Root causes of the week's decided outcomes (config/outcomes.yaml), with their labels; None: not recorded.
+    root_causes: list[tuple[Bilingual, CauseFigure]] = field(default_factory=list)
 
     @property
     def recent_categories(self) -> list[CategoryFigure]:
@@ -388,6 +391,10 @@ def weekly_report_data(session: Session, cfg: AppConfig, week: str, tz: str) -> 
     _new_merchants(session, data, edges)
     _lessons(data)
     data.callbacks = callback_summary(session, edges[1], end)
+    causes = cfg.outcomes.root_causes
+    data.root_causes = [({"en": causes[f.code].en, "zh": causes[f.code].zh} if f.code in causes
+                         else {lang: f.code or "–" for lang in LANGUAGES}, f)
+                        for f in cause_statistics(session, start, end)]
     data.recommendations = recommendations(data, cfg)
     return data
 

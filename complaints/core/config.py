@@ -440,6 +440,7 @@ CLOSING_KINDS = ("feedback", "callback", "lessons_learned")
 
 class StepTemplate(Strict):
     title: str
+    title_zh: str | None = None  # the Chinese reports show it; PlanStep.title keeps the English one
     role: Literal["owner", "lead"] = "owner"
     kind: Literal["task", "feedback", "callback", "lessons_learned"] = "task"
     # Due `due` hours after the plan's clock starts, counted in `unit` (no default: say which).

@@ -20,7 +20,8 @@ def forget_command(
     customer: Annotated[str, typer.Argument(help="customer reference, email address or mobile number")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only count what would be anonymised")] = False,
 ) -> None:
-    """Anonymise a person's complaints, messages (and .eml copies), quarantined rows and opt-out."""
+    """Anonymise a person's complaints (also those from other channels with the same email or phone), messages
+    (and .eml copies), quarantined rows and opt-outs; list the reports already sent that it cannot erase."""
     from complaints.core.db import session_scope
     from complaints.core.pii import mask_text
     from complaints.regulatory.forget import forget
@@ -33,5 +34,13 @@ def forget_command(
                              dry_run=dry_run)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="CUSTOMER") from exc
-    console.print(f"{mask_text(customer)}: {'would anonymise' if dry_run else 'anonymised'}")
-    typer.echo(json.dumps(asdict(summary), indent=2))
+    done = "would erase" if dry_run else "erased"
+    console.print(f"{mask_text(customer)}: {done} {summary.complaints} complaints ({summary.linked_complaints} found "
+                  f"through the person key from other channels), {summary.notifications} messages, {summary.eml_files} "
+                  f".eml files, {summary.quarantined} quarantined rows, {summary.opt_outs} opt-outs")
+    if summary.not_erased:
+        console.print(f"not erased: {len(summary.not_erased)} reports already rendered and sent may mention them "
+                      "(masked); delete or supersede them by hand:")
+        for r in summary.not_erased:
+            console.print(f"  {r['period']} {r['kind']} {r['language'] or ''} {r['path']}", markup=False)
+    typer.echo(json.dumps(asdict(summary), indent=2, ensure_ascii=False))

@@ -1,23 +1,35 @@
 """Erasure on request: remove or anonymise one person's personal data everywhere, keep every statistic.
 
-A person is named by their customer reference, email address or mobile number. Their complaints are
-anonymised exactly as the retention purge does it (complaints.regulatory.retention): contact, customer ref,
-title, text and raw record go; dates, channel, category, severity, amount, incident and outcome stay, so counts
-by category, incidents, returns and reports of past periods do not change. Beyond the complaints, this also clears:
-messages to the person (found by complaint, keyed contact hash or address) and their .eml copies in the outbox,
-quarantined rows that quote the person (kept as rows, so quarantine counts stay), and their opt-out.
+A person is named by their customer reference, email address or mobile number. Their complaints are the ones
+naming them (that reference, that contact, or its keyed hash) and, following the person key dedupe matches on
+(complaints.process.dedupe.person_key: the contact key, else the customer reference), every complaint sharing a
+contact key or a customer reference with those: the same person writing from another channel with the same
+email or phone and no customer reference is the same person here too. One hop only: a contact shared with a
+further reference is not chased, so one shared family phone does not erase a household.
+
+The complaints are anonymised exactly as the retention purge does it (complaints.regulatory.retention): contact,
+customer ref, title, text and raw record go; dates, channel, category, severity, amount, incident and outcome stay,
+so counts by category, incidents, returns and reports of past periods do not change. Beyond the complaints, this
+also clears: messages to the person (by complaint, keyed contact hash or address) and their .eml copies in the
+outbox, quarantined rows that quote the person (kept as rows, so quarantine counts stay), and their opt-outs.
+
+What it cannot erase is listed, not hidden: PDF reports (weekly crisis and lessons reports of the weeks the
+complaints fall in, major-event reports of their incidents) already rendered and sent. They show personal data
+masked only, yet they are documents outside the database that may mention the person.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from complaints.core.models import Complaint, Notification, OptOut, QuarantinedRecord
+from complaints.core.models import Complaint, MajorEvent, Notification, OptOut, QuarantinedRecord, Report
 from complaints.core.pii import contact_key, mask_text, normalise_contact
 from complaints.notify.channels.email import eml_path
 from complaints.regulatory.retention import _anonymise
@@ -25,48 +37,104 @@ from complaints.regulatory.retention import _anonymise
 
 @dataclass
 class ForgetSummary:
+    """What forget erased (counts per kind) and what it could not (documents already out)."""
+
     complaints: int = 0
+    linked_complaints: int = 0  # of `complaints`: found through the person key only (another channel, no reference)
     notifications: int = 0
     eml_files: int = 0
     quarantined: int = 0
     opt_outs: int = 0
+    not_erased: list[dict[str, Any]] = field(default_factory=list)  # reports that may mention the person
 
 
-def _complaint_ids(session: Session, person: str, key: str | None) -> list[int]:
-    who = [Complaint.customer_ref == person, Complaint.contact == person]
+@dataclass
+class _Person:
+    ids: list[int]
+    direct: set[int]
+    keys: set[str]
+    refs: set[str]
+    contacts: set[str]
+    weeks: set[str]
+    incidents: set[int]
+
+
+def _find_person(session: Session, person: str, key: str | None) -> _Person:
+    """The person's complaints: those naming them, then those sharing a contact key or reference with these."""
+    cols = (Complaint.id, Complaint.contact, Complaint.contact_key, Complaint.customer_ref, Complaint.received_at,
+            Complaint.incident_id)
+    named = [Complaint.customer_ref == person, Complaint.contact == person]
     if key:
-        who.append(Complaint.contact_key == key)
-    return list(session.scalars(select(Complaint.id).where(or_(*who)).order_by(Complaint.id)))
+        named.append(Complaint.contact_key == key)
+    seeds = session.execute(select(*cols).where(or_(*named))).all()
+    keys = {r.contact_key for r in seeds if r.contact_key} | ({key} if key else set())
+    refs = {r.customer_ref for r in seeds if r.customer_ref} | (set() if key else {person})
+    linked = [Complaint.contact_key.in_(sorted(keys))] if keys else []
+    if refs:
+        linked.append(Complaint.customer_ref.in_(sorted(refs)))
+    rows = session.execute(select(*cols).where(or_(*linked)).order_by(Complaint.id)).all() if linked else []
+    weeks = set()
+    for r in rows:  # a report's week is in the ops timezone: the weeks a day either side may fall in
+        for shift in (-1, 0, 1):
+            year, week, _ = (r.received_at + timedelta(days=shift)).isocalendar()
+            weeks.add(f"{year}-W{week:02d}")
+    return _Person(ids=[r.id for r in rows], direct={r.id for r in seeds}, keys=keys, refs=refs,
+                   contacts={r.contact for r in rows if r.contact and normalise_contact(r.contact)} | {person},
+                   weeks=weeks, incidents={r.incident_id for r in rows if r.incident_id})
+
+
+def _not_erased(session: Session, who: _Person) -> list[dict[str, Any]]:
+    """Reports already rendered that may mention the person: weekly reports of their weeks, major-event reports of
+    their incidents."""
+    out: list[dict[str, Any]] = []
+    if who.weeks:
+        out += [{"kind": r.kind, "period": r.period, "language": r.language, "path": r.path}
+                for r in session.scalars(select(Report).where(Report.period.in_(sorted(who.weeks)))
+                                         .order_by(Report.period, Report.kind, Report.language))]
+    if who.incidents:
+        out += [{"kind": "major_event", "period": f"incident {m.incident_id}", "language": None, "path": m.report_path}
+                for m in session.scalars(select(MajorEvent).where(MajorEvent.incident_id.in_(sorted(who.incidents)),
+                                                                  MajorEvent.report_path.is_not(None)))]
+    return out
+
+
+def _quarantine_needles(person: str, key: str | None, who: _Person) -> set[str]:
+    """Quarantined rows are raw source text (JSON). A contact is matched anywhere, as given and normalised; a
+    customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone."""
+    contacts = {c for c in who.contacts if c != person or key}
+    needles = {n for c in contacts for n in (c, normalise_contact(c) or c)}
+    return needles | {json.dumps(r, ensure_ascii=False) for r in who.refs}
 
 
 def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, marker: str,
            dry_run: bool = False) -> ForgetSummary:
-    """Anonymise everything stored about `person`; with dry_run, only count it. Idempotent."""
+    """Anonymise everything stored about `person` across channels; with dry_run, only count it. Idempotent."""
     person = person.strip()
     if not person:
         raise ValueError("name a customer reference, email address or mobile number")
     key = contact_key(person, pii_key)
-    ids = _complaint_ids(session, person, key)
-    to_person = [Notification.recipient == person]
-    if ids:
-        to_person.append(Notification.complaint_id.in_(ids))
-    if key:
-        to_person.append(Notification.contact_key == key)
+    who = _find_person(session, person, key)
+    keys = who.keys | {k for k in (contact_key(c, pii_key) for c in who.contacts) if k}
+    to_person = [Notification.recipient.in_(sorted(who.contacts))]
+    if who.ids:
+        to_person.append(Notification.complaint_id.in_(who.ids))
+    if keys:
+        to_person.append(Notification.contact_key.in_(sorted(keys)))
     messages = session.execute(
         select(Notification.id, Notification.message_id).where(or_(*to_person), Notification.recipient != marker)
     ).all()
-    # Quarantined rows are raw source text (JSON). A contact is matched anywhere, as given and normalised; a
-    # customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone.
-    needles = {person, normalise_contact(person) or person} if key else {json.dumps(person, ensure_ascii=False)}
-    quoted = list(session.scalars(select(QuarantinedRecord.id).where(
-        or_(*(QuarantinedRecord.raw.contains(n, autoescape=True) for n in needles)))))
-    summary = ForgetSummary(complaints=len(ids), notifications=len(messages), quarantined=len(quoted))
-    if key:
-        summary.opt_outs = len(session.scalars(select(OptOut.id).where(OptOut.contact_key == key)).all())
+    quoted = list(session.scalars(select(QuarantinedRecord.id).where(and_(
+        QuarantinedRecord.raw != marker,
+        or_(*(QuarantinedRecord.raw.contains(n, autoescape=True) for n in _quarantine_needles(person, key, who)))))))
+    summary = ForgetSummary(complaints=len(who.ids), linked_complaints=len(set(who.ids) - who.direct),
+                            notifications=len(messages), quarantined=len(quoted),
+                            not_erased=_not_erased(session, who))
+    if keys:
+        summary.opt_outs = len(session.scalars(select(OptOut.id).where(OptOut.contact_key.in_(sorted(keys)))).all())
     if dry_run:
         return summary
-    if ids:
-        _anonymise(session, ids, marker)
+    if who.ids:
+        _anonymise(session, who.ids, marker)
     if messages:
         session.execute(update(Notification).where(Notification.id.in_([m.id for m in messages])).values(
             recipient=marker, subject=marker, body_text=marker, body_html=None, contact_key=None, attachments=[]),
@@ -77,8 +145,11 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
                 path.unlink()
                 summary.eml_files += 1
     for q in session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.id.in_(quoted))):
-        q.raw, q.reason = marker, mask_text(q.reason).replace(person, marker)
-    if key:
-        session.execute(delete(OptOut).where(OptOut.contact_key == key))
+        reason = mask_text(q.reason)
+        for value in who.contacts | who.refs:
+            reason = reason.replace(value, marker)
+        q.raw, q.reason = marker, reason
+    if keys:
+        session.execute(delete(OptOut).where(OptOut.contact_key.in_(sorted(keys))))
     session.flush()
     return summary

@@ -187,8 +187,24 @@ AnySourceSpec = Annotated[
 ]
 
 
+class IngestLimits(Strict):
+    """What every record must satisfy at the ingest boundary (else it is quarantined with the reason), and when a
+    source's run counts as degraded (marked in the flow's state, an artifact and an event)."""
+
+    # Before this, a received_at is a typo or a placeholder (0001-01-01); PostgreSQL would store it BC.
+    received_not_before: date = date(2000, 1, 1)
+    # Clocks and timezones drift by hours, not by days; 9999-12-31 breaks date arithmetic downstream.
+    received_max_future_days: int = Field(7, ge=0, le=3650)
+    max_amount: float = Field(1e12, gt=0, le=1e16)  # the column holds 16 integer digits
+    max_raw_chars: int = Field(200_000, ge=1_000)  # the whole raw record, as stored
+    max_nesting: int = Field(20, ge=1, le=200)
+    degraded_quarantine_share: float = Field(0.5, gt=0, le=1)
+    degraded_min_records: int = Field(10, ge=1)
+
+
 class SourcesConfig(Strict):
     sources: list[AnySourceSpec]
+    limits: IngestLimits = IngestLimits()
 
     @field_validator("sources")
     @classmethod

@@ -41,6 +41,7 @@ class IncomingComplaint:
     product: str | None = None
     region: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    location: str = ""  # the RawRecord's: where a refused record is quarantined, and what it resolves
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from complaints.core.config import SourceSpec
+from complaints.core.config import IngestLimits, SourceSpec
 from complaints.core.normalize import detect_language, fold, parse_amount, text_hash, tidy
 from complaints.core.pii import contact_key, mask_text
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
@@ -20,16 +23,24 @@ MAX_FIELD_CHARS = {
     "external_id": 200, "currency": 3, "title": 500, "customer_ref": 200,
     "contact": 320, "merchant": 200, "product": 200, "region": 100,
 }
+DEFAULT_LIMITS = IngestLimits()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _value(spec: SourceSpec, data: dict[str, Any], field: str) -> str | None:
     """First non-empty of the mapped columns ("a|b"), else the configured default."""
+    value = _raw_value(spec, data, field)
+    return None if value is None else str(value)
+
+
+def _raw_value(spec: SourceSpec, data: dict[str, Any], field: str) -> Any:
+    """As _value, but the value as the source typed it (a JSON number stays a number: 1e300 is not "1e+300")."""
     columns = spec.mapping.get(field)
     if columns:
         for column in columns.split("|"):
             value = data.get(column)
             if value is not None and str(value).strip() != "":
-                return str(value)
+                return value
     return spec.defaults.get(field)
 
 
@@ -54,16 +65,76 @@ def _parse_datetime(value: str, date_format: str | None, timezone: str) -> datet
 
 
 def _raw_text(rec: RawRecord) -> str:
-    return json.dumps(rec.data, ensure_ascii=False, default=str)
+    # Lone surrogates cannot be encoded (and so not stored): kept visible as escapes.
+    return json.dumps(rec.data, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode()
 
 
-def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingComplaint | BadRecord:
-    """A raw record mapped and validated into an IncomingComplaint, else a BadRecord saying why."""
+def hostile_value(data: dict[str, Any], limits: IngestLimits) -> str | None:
+    """Why the raw record cannot be stored as it is (None if it can): a NaN or infinite number (the PostgreSQL
+    json column refuses them), nesting deeper than the limit, a lone surrogate (not encodable as UTF-8), or a
+    record larger than the limit. Walked iteratively: a deep value must not exhaust the stack here either."""
+    size = 0
+    stack: list[tuple[str, Any, int]] = [(str(k), v, 1) for k, v in data.items()]
+    while stack:
+        field, value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"non-finite number {value} in field {field[:60]!r}"
+        if isinstance(value, str):
+            size += len(value)
+            if _SURROGATE.search(value):
+                return f"invalid Unicode (lone surrogate) in field {field[:60]!r}"
+        elif isinstance(value, dict | list):
+            if depth >= limits.max_nesting:
+                return f"nested deeper than {limits.max_nesting} levels in field {field[:60]!r}"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((field, v, depth + 1) for _, v in items)
+            size += sum(len(str(k)) for k in value) if isinstance(value, dict) else 0
+        if size > limits.max_raw_chars:
+            return f"record too large: over {limits.max_raw_chars} characters"
+    return None
+
+
+def check_received_at(value: datetime, limits: IngestLimits, now: datetime) -> str | None:
+    """Why a received_at is implausible (None if it is in the configured window)."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        return (f"received_at {value.isoformat()[:40]} outside the plausible window "
+                f"({limits.received_not_before} to {limits.received_max_future_days} days ahead)")
+    earliest = datetime.combine(limits.received_not_before, datetime.min.time(), UTC)
+    latest = now + timedelta(days=limits.received_max_future_days)
+    if utc < earliest:
+        return f"received_at {utc.date()} before {limits.received_not_before} (sources.yaml limits)"
+    if utc > latest:
+        return f"received_at {utc.date()} more than {limits.received_max_future_days} days in the future"
+    return None
+
+
+def _amount(value: object, limits: IngestLimits) -> tuple[Decimal | None, str | None]:
+    """parse_amount, bounded by the limit (the column holds 16 integer digits); ValueError says why not."""
+    try:
+        amount, currency = parse_amount(value)
+    except ArithmeticError:  # decimal's InvalidOperation: more digits than a Decimal holds
+        amount, currency = None, None
+    else:
+        if amount is None or (amount.is_finite() and abs(amount) <= limits.max_amount):
+            return amount, currency
+    raise ValueError(f"amount {str(amount if amount is not None else value)[:30]} out of range "
+                     f"(limit {limits.max_amount:,.0f})")
+
+
+def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLimits = DEFAULT_LIMITS,
+               now: datetime | None = None) -> IncomingComplaint | BadRecord:
+    """A raw record mapped and validated into an IncomingComplaint, else a BadRecord saying why.
+    `now` (default: the clock) bounds received_at in the future."""
     def bad(reason: str) -> BadRecord:
         return BadRecord(source=spec.name, location=rec.location, reason=reason, raw=_raw_text(rec))
 
     if rec.error:
         return bad(rec.error)
+    hostile = hostile_value(rec.data, limits)
+    if hostile:
+        return bad(hostile)
     fields = {f: _value(spec, rec.data, f) for f in spec.mapping.keys() | spec.defaults.keys()}
     external_id = fold(fields.get("external_id") or "")
     if not external_id:
@@ -81,9 +152,12 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingCompla
         return bad(f"missing received_at (column {spec.mapping.get('received_at')!r} is empty)")
     try:
         received_at = parse_received_at(fields["received_at"] or "", spec)
-        amount, currency = parse_amount(fields.get("amount"))
+        amount, currency = _amount(_raw_value(spec, rec.data, "amount"), limits)
     except ValueError as exc:
         return bad(str(exc))
+    implausible = check_received_at(received_at, limits, now or datetime.now(UTC))
+    if implausible:
+        return bad(implausible)
 
     def clean(name: str) -> str | None:
         # Single-line: no field but the body can smuggle a line break into an email header.
@@ -94,7 +168,7 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingCompla
     contact = clean("contact")
     text = f"{title or ''} {body}"
     language = clean("language") or detect_language(text)
-    if amount is None and (named := claimed_amount(text)):
+    if amount is None and (named := claimed_amount(text)) and abs(named.amount) <= limits.max_amount:
         # No amount column, or an empty one: the amount the text names ("My withdrawal of {$20,000.00}").
         amount, currency = named.amount, named.currency
     return IncomingComplaint(
@@ -117,4 +191,5 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str) -> IncomingCompla
         product=clean("product"),
         region=clean("region"),
         raw=rec.data,
+        location=rec.location,
     )

@@ -10,16 +10,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, column, insert, select, text, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import table as table_clause
 from sqlalchemy.orm import Session
 
 from complaints.core.bulk import copy_rows_stage
-from complaints.core.config import AppConfig, SourceSpec
+from complaints.core.config import AppConfig, IngestLimits, SourceSpec
 from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
+from complaints.core.pii import mask_text
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.ingest.mapping import map_record
-from complaints.ingest.sources import Window, connector_for, preset_spec
+from complaints.ingest.sources import Connector, FileConnector, Window, connector_for, preset_spec
 
 # Fields a source may change after first delivery; a change is recorded in the complaint's history.
 UPDATABLE = ("received_at", "channel", "customer_ref", "contact", "contact_masked", "contact_key", "title",
@@ -38,7 +40,10 @@ class IngestSummary:
     unchanged: int = 0
     quarantined: int = 0
     outside_window: int = 0
+    resolved: int = 0  # quarantined rows of earlier runs whose location now gave a stored complaint
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    # Why this run's output cannot be trusted although it completed (most rows quarantined, no file found).
+    degraded: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +54,11 @@ def _source_row(session: Session, spec: SourceSpec) -> Source:
     return session.execute(select(Source).where(Source.name == spec.name)).scalar_one()
 
 
+def quarantine_fingerprint(raw: str) -> str:
+    """The quarantine's unique key (with the source) for a raw record."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 def _quarantine(session: Session, bads: list[BadRecord]) -> None:
     rows = [
         {
@@ -56,8 +66,9 @@ def _quarantine(session: Session, bads: list[BadRecord]) -> None:
             "location": b.location[:500],
             "reason": b.reason,
             "raw": b.raw,
-            # The same bad row read again (re-run, grown file) is not quarantined twice.
-            "fingerprint": hashlib.sha256(f"{b.reason}\x00{b.raw}".encode()).hexdigest(),
+            # The same bad row read again (re-run, grown file, a replay that changed its reason) is not
+            # quarantined twice: the fingerprint is its content, not the reason.
+            "fingerprint": quarantine_fingerprint(b.raw),
         }
         for b in bads
     ]
@@ -163,25 +174,88 @@ def store_batch(session: Session, goods: Iterable[IncomingComplaint], summary: I
 
 
 def map_batch(spec: SourceSpec, records: Iterable[RawRecord], pii_key: str, window: Window,
-              summary: IngestSummary) -> tuple[list[IncomingComplaint], list[BadRecord]]:
+              summary: IngestSummary, limits: IngestLimits | None = None,
+              ) -> tuple[list[IncomingComplaint], list[BadRecord]]:
     """Map records; count bad ones by reason and drop those outside a backfill window."""
     goods: list[IncomingComplaint] = []
     bads: list[BadRecord] = []
+    now = utcnow()
     for rec in records:
         summary.records += 1
-        mapped = map_record(spec, rec, pii_key)
+        mapped = map_record(spec, rec, pii_key, limits or IngestLimits(), now)
         if isinstance(mapped, BadRecord):
             bads.append(mapped)
-            kind = _reason_kind(mapped.reason)
-            summary.quarantine_reasons[kind] = summary.quarantine_reasons.get(kind, 0) + 1
         elif (window.since and mapped.received_at < window.since) or (
             window.until and mapped.received_at >= window.until
         ):
             summary.outside_window += 1
         else:
             goods.append(mapped)
-    summary.quarantined += len(bads)
+    _count_quarantined(summary, bads)
     return goods, bads
+
+
+def _count_quarantined(summary: IngestSummary, bads: list[BadRecord]) -> None:
+    for bad in bads:
+        kind = _reason_kind(bad.reason)
+        summary.quarantine_reasons[kind] = summary.quarantine_reasons.get(kind, 0) + 1
+    summary.quarantined += len(bads)
+
+
+# Errors a record's values can cause when written; anything else (a dropped connection, a locked database) is
+# the database's, and fails the batch so the task can retry it.
+_VALUE_ERRORS = (ValueError, TypeError, OverflowError, UnicodeError)
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the database (or the driver) refused the values written, rather than failed to take them."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return not (isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) or error.connection_invalidated)
+    return isinstance(error, (sa_exc.StatementError, *_VALUE_ERRORS))
+
+
+def _refusal_reason(error: BaseException) -> str:
+    cause = getattr(error, "orig", None) or error
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]  # DETAIL lines quote the row's values
+    return f"database refused the record: {mask_text(first)[:200]}"
+
+
+_COUNTS = ("inserted", "updated", "unchanged")
+
+
+def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: IngestSummary,
+                     first_error: BaseException) -> list[BadRecord]:
+    """After the database refused a whole batch: store it by halves, each half in its own transaction, down to
+    the single records it refuses; those come back as BadRecords. One poison record then costs about
+    2*log2(batch) writes instead of blocking the batch (and every batch after it) on every run. If it refuses
+    every record of a batch of several, the fault is not in a record: the first error is raised."""
+    latest = list({g.external_id: g for g in goods}.values())
+    refused: list[BadRecord] = []
+    pending = [latest]
+    while pending:
+        part = pending.pop()
+        before = {k: getattr(summary, k) for k in _COUNTS}
+        try:
+            store_batch(session, part, summary)
+            session.commit()
+            continue
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            session.rollback()
+            for k, v in before.items():
+                setattr(summary, k, v)
+            if len(part) == 1:
+                c = part[0]
+                refused.append(BadRecord(c.source, c.location, _refusal_reason(exc),
+                                         json.dumps(c.raw, ensure_ascii=False, default=str)
+                                         .encode("utf-8", "backslashreplace").decode()))
+                continue
+        mid = len(part) // 2
+        pending += [part[mid:], part[:mid]]
+    if len(latest) > 1 and len(refused) == len(latest):
+        raise first_error
+    return refused
 
 
 def ingest_source(
@@ -195,18 +269,38 @@ def ingest_source(
     """Pull one source batch by batch, each batch in its own transaction with the source state it reaches.
 
     With since/until it is a backfill: the connector re-reads from the start (or asks its channel for the
-    window), only complaints received in [since, until) are stored, and the live state does not move."""
+    window), only complaints received in [since, until) are stored, and the live state does not move.
+    A record the database refuses is quarantined (see _store_isolating); the summary says when the run is
+    degraded (most records quarantined, or a file source whose path matches no file)."""
     window = Window(since, until)
     connector = connector_for(spec, cfg.directory)
     spec = preset_spec(spec)
+    limits = cfg.sources.limits
     summary = IngestSummary(source=spec.name)
     source = _source_row(session, spec)
+    known_files = len(source.state.get("files", {})) if isinstance(source.state, dict) else 0
+    open_rows = _has_open_quarantine(session, spec.name)
     session.commit()
     for batch in connector.batches({} if window.backfill else dict(source.state), window):
         summary.batches += 1
-        goods, bads = map_batch(spec, batch.records, pii_key, window, summary)
-        _quarantine(session, bads)
-        store_batch(session, goods, summary)
+        goods, bads = map_batch(spec, batch.records, pii_key, window, summary, limits)
+        before = {k: getattr(summary, k) for k in _COUNTS}
+        try:
+            _quarantine(session, bads)
+            store_batch(session, goods, summary)
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            session.rollback()
+            for k, v in before.items():
+                setattr(summary, k, v)
+            refused = _store_isolating(session, goods, summary, exc)
+            _count_quarantined(summary, refused)
+            refused_at = {r.location for r in refused}
+            goods = [g for g in goods if g.location not in refused_at]
+            _quarantine(session, bads + refused)
+        if open_rows:
+            summary.resolved += _resolve_quarantine(session, spec.name, [g.location for g in goods])
         if not window.backfill:
             # Stored in the same transaction as the rows: a crash re-reads this batch, harmlessly.
             source.state = batch.state
@@ -218,7 +312,42 @@ def ingest_source(
         if batch.after_commit is not None:
             batch.after_commit()
     summary.skipped = connector.skipped
+    summary.degraded = _degraded(summary, limits, connector, spec, known_files)
     return summary
+
+
+def _degraded(summary: IngestSummary, limits: IngestLimits, connector: Connector, spec: SourceSpec,
+              known_files: int) -> str:
+    """Why the run completed but its output cannot be trusted, or ""."""
+    lost = isinstance(connector, FileConnector) and connector.matched == 0
+    if lost and (known_files or not connector.waiting_folder):
+        before = f" (it matched {known_files} file(s) before)" if known_files else ""
+        return f"path {getattr(spec, 'path', '')!r} matches no file{before}"
+    if summary.records >= limits.degraded_min_records and (
+            summary.quarantined > limits.degraded_quarantine_share * summary.records):
+        top, n = max(summary.quarantine_reasons.items(), key=lambda kv: kv[1])
+        return (f"{summary.quarantined} of {summary.records} records quarantined "
+                f"(most: {top!r} x{n}; see `complaints quarantine list --source {spec.name}`)")
+    return ""
+
+
+def _has_open_quarantine(session: Session, source: str) -> bool:
+    q = QuarantinedRecord
+    return session.execute(select(q.id).where(q.source == source, q.replayed_at.is_(None)).limit(1)).first() is not None
+
+
+def _resolve_quarantine(session: Session, source: str, locations: list[str]) -> int:
+    """Mark resolved the open quarantine rows at locations that now gave a stored complaint: a line that was cut
+    off while being written and later completed, a row corrected in place."""
+    q = QuarantinedRecord.__table__
+    resolved = 0
+    for start in range(0, len(locations), CHUNK):
+        chunk = [loc[:500] for loc in locations[start : start + CHUNK] if loc]
+        if chunk:
+            resolved += session.execute(
+                update(q).where(q.c.source == source, q.c.replayed_at.is_(None), q.c.location.in_(chunk))
+                .values(replayed_at=utcnow())).rowcount
+    return resolved
 
 
 def _reason_kind(reason: str) -> str:
@@ -257,7 +386,7 @@ def replay_quarantine(session: Session, cfg: AppConfig, pii_key: str, source: st
             spec = known.get(q.source)
             if spec is None:
                 continue  # a source no longer configured: nothing to map it with
-            mapped = map_record(spec, _replayable(q), pii_key)
+            mapped = map_record(spec, _replayable(q), pii_key, cfg.sources.limits)
             if isinstance(mapped, BadRecord):
                 q.reason = mapped.reason
                 result.still_bad += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from complaints.core.config import ApiSourceSpec, FileSourceSpec, ImapSourceSpec, SourceSpec, SqlSourceSpec
-from complaints.ingest.sources.base import Batch, Connector, Window
+from complaints.ingest.sources.base import Batch, Connector, Window, WindowError
 from complaints.ingest.sources.cfpb import CFPB_COLUMNS, CFPB_DATE_FORMAT, CFPB_MAPPING, preset_spec
 from complaints.ingest.sources.encoding import decode_lines, detect_encoding
 from complaints.ingest.sources.files import FileConnector, source_files
@@ -18,6 +18,7 @@ __all__ = [
     "Connector",
     "FileConnector",
     "Window",
+    "WindowError",
     "connector_for",
     "decode_lines",
     "detect_encoding",

@@ -30,9 +30,19 @@ class Window:
     since: datetime | None = None
     until: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # A swapped --since/--until would read everything and store nothing: refused before any work.
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise WindowError(f"since {self.since.isoformat()} is not before until {self.until.isoformat()}: "
+                              "the window [since, until) is empty")
+
     @property
     def backfill(self) -> bool:
         return self.since is not None or self.until is not None
+
+
+class WindowError(ValueError):
+    """since/until that select nothing."""
 
 
 class Connector(Protocol):

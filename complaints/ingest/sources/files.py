@@ -231,6 +231,10 @@ class FileConnector:
         self.spec = preset_spec(spec)
         self.config_dir = config_dir
         self.skipped = 0
+        # Known once batches() started: how many files the path matched, and whether it names an existing
+        # folder (a drop folder may be empty; a glob or file that matches nothing is likely a typo).
+        self.matched = 0
+        self.waiting_folder = False
         if self.spec.encoding != "auto":
             try:
                 line_by_line(self.spec.encoding)
@@ -239,7 +243,10 @@ class FileConnector:
 
     def batches(self, state: dict[str, Any], window: Window) -> Iterator[Batch]:
         files: dict[str, Any] = dict(state.get("files", {}))
-        for path in source_files(self.spec, self.config_dir):
+        paths = source_files(self.spec, self.config_dir)
+        self.matched = len(paths)
+        self.waiting_folder = (self.config_dir / self.spec.path).is_dir()
+        for path in paths:
             fmt = file_format(path, self.spec.format)
             if fmt is None:
                 raise ValueError(f"source {self.spec.name!r}: cannot tell the format of {path}; set `format`")

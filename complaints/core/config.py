@@ -546,8 +546,22 @@ class Callbacks(Strict):
     by_category: dict[str, int] = Field(default_factory=dict)
 
 
+Bilingual = StatusNote  # any text a message or report shows in both languages
+
+
+class SignOff(Strict):
+    """Who writes to the complainant: closes every message (and sits in the footer of its HTML part)."""
+
+    company: Bilingual = Bilingual(zh="数字钱包", en="Digital Wallet")
+    team: Bilingual = Bilingual(zh="客户投诉处理中心", en="Customer Complaints Team")
+    hotline: str = "95000"
+    hours: Bilingual = Bilingual(zh="每日 9:00–21:00", en="daily 9:00-21:00 (China time)")
+    handler: Bilingual = Bilingual(zh="投诉处理专员", en="Complaints officer")
+
+
 class NotificationsConfig(Strict):
     acknowledge: bool = True
+    signoff: SignOff = SignOff()
     acknowledge_channels: list[str] | None = None  # None: every channel
     max_attempts: int = Field(5, ge=1)
     stakeholders: list[StakeholderList] = Field(default_factory=list)
@@ -665,6 +679,25 @@ class ClocksConfig(Strict):
         raise KeyError(rule_id)
 
 
+# --- escalation.yaml --------------------------------------------------------------------------
+
+
+class EscalationRoute(Strict):
+    """Where a complainant can take the complaint next in one jurisdiction, and the text that says so."""
+
+    body: str  # who: e.g. Financial Ombudsman Service
+    citation: str  # the rule that requires or expects the wording
+    kinds: list[str] = Field(min_length=1)  # the message kinds that carry it
+    text: Bilingual
+    # The final response's wording (resolution), when the rule asks for more there (a time limit).
+    final: Bilingual | None = None
+
+
+class EscalationConfig(Strict):
+    version: str
+    routes: dict[str, EscalationRoute]  # jurisdiction code of clocks.yaml -> route
+
+
 # --- major_events.yaml ------------------------------------------------------------------------
 
 
@@ -721,6 +754,7 @@ FILES: dict[str, type[BaseModel]] = {
     "plans.yaml": PlansConfig,
     "notifications.yaml": NotificationsConfig,
     "clocks.yaml": ClocksConfig,
+    "escalation.yaml": EscalationConfig,
     "major_events.yaml": MajorEventsConfig,
     "retention.yaml": RetentionConfig,
     "outcomes.yaml": OutcomesConfig,
@@ -765,6 +799,7 @@ class AppConfig(BaseModel):
     plans: PlansConfig
     notifications: NotificationsConfig
     clocks: ClocksConfig
+    escalation: EscalationConfig
     major_events: MajorEventsConfig
     retention: RetentionConfig
     outcomes: OutcomesConfig
@@ -815,6 +850,11 @@ def _cross_check(cfg: AppConfig) -> None:
     problems += [
         f"{cfg.directory / 'clocks.yaml'}: field rules.{i}.categories: unknown category {name!r}"
         for i, r in enumerate(cfg.clocks.rules) for name in r.categories if name not in cats
+    ]
+    problems += [
+        f"{cfg.directory / 'escalation.yaml'}: field routes.{code}: no such jurisdiction in clocks.yaml"
+        for code in cfg.escalation.routes
+        if code not in cfg.clocks.jurisdictions
     ]
     problems += [
         f"{cfg.directory / 'major_events.yaml'}: field classes.{k}.category_users: unknown category {name!r}"

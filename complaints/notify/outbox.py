@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +43,7 @@ from complaints.notify.channels.email import (
 )
 from complaints.notify.channels.webhook import WebhookMessage, WebhookSender, build_webhook_message, make_webhook_sender
 from complaints.notify.policy import earliest_send, opted_out, quiet_until, user_timezone
+from complaints.notify.signoff import footer_context
 
 LANGUAGES = ("zh", "en")
 ACK_KIND = "acknowledgement"
@@ -70,9 +72,12 @@ def render_email(templates_dir: Path, template: str, language: str, context: Map
     env = environment(templates_dir)
     base = f"email/{template}.{language_of(language)}"
     subject = env.get_template(f"{base}.subject.txt").render(context)
+    text = env.get_template(f"{base}.txt").render(context)
+    if "signoff_lines" in context:  # a message to a complainant: the route and sign-off close it
+        text = text.rstrip() + "\n\n" + env.get_template("email/_signoff.txt").render(context)
     return RenderedEmail(
         subject=" ".join(subject.split()),
-        text=env.get_template(f"{base}.txt").render(context),
+        text=text,
         html=env.get_template(f"{base}.html").render(context),
     )
 
@@ -253,6 +258,9 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
             Complaint.language,
             Complaint.category,
             Complaint.severity,
+            Complaint.source,
+            Complaint.currency,
+            Complaint.product,
         )
         .where(
             Complaint.duplicate_of_id.is_(None),
@@ -296,6 +304,7 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
                 "category_label": category.label_zh if lang == "zh" else category.label_en,
                 "received_on": format_day(c.received_at.astimezone(tz).date(), lang),
                 "resolve_by": format_day(due.astimezone(tz).date(), lang),
+                **footer_context(cfg, _jurisdiction(cfg, c), ACK_KIND, lang),
             }
             rows.append(
                 outbox_row(
@@ -315,13 +324,26 @@ def queue_acknowledgements(session: Session, cfg: AppConfig, settings: Settings,
         queued += insert_new(session, rows)
 
 
+def _jurisdiction(cfg: AppConfig, c: Any) -> str:
+    # Imported here: complaints.regulatory.clocks imports this module.
+    from complaints.regulatory.clocks import ComplaintFacts, infer_jurisdiction
+
+    return infer_jurisdiction(cfg.clocks, ComplaintFacts.of(c))
+
+
 def _report_file(settings: Settings, report: Report) -> Path:
     path = Path(report.path)
     return path if path.is_absolute() else settings.reports_path / path
 
 
-def queue_report_emails(session: Session, cfg: AppConfig, settings: Settings, reports: list[Report]) -> int:
-    """One email per stakeholder per list and week, with that list's language's PDFs attached."""
+def queue_report_emails(
+    session: Session, cfg: AppConfig, settings: Settings, reports: list[Report], run_url: str | None = None
+) -> int:
+    """One email per stakeholder per list and week, with that list's language's PDFs attached.
+
+    The body quotes the headline figures (Report.summary) and links the run (run_url) and the files. A week
+    whose reports changed (another content hash) is sent again; an unchanged one is not.
+    """
     periods = sorted({r.period for r in reports})
     queued = 0
     for period in periods:
@@ -333,15 +355,23 @@ def queue_report_emails(session: Session, cfg: AppConfig, settings: Settings, re
             if not mine:
                 continue
             files = [_report_file(settings, r) for r in mine]
+            summary = mine[0].summary or {}
+            version = "".join((r.summary or {}).get("content_hash", "")[:8] for r in mine)
             context = {
                 "period": period,
                 "list_name": stakeholders.name,
-                "reports": [{"kind": r.kind, "filename": f.name} for r, f in zip(mine, files, strict=True)],
+                "reports": [{"kind": r.kind, "filename": f.name, "url": f.resolve().as_uri()}
+                            for r, f in zip(mine, files, strict=True)],
+                "figures": summary,
+                # Each currency apart, with thousands separators: CNY 57,238.00 · USD 1,200.50
+                "money": " · ".join(f"{cur} {Decimal(v):,.2f}"
+                                    for cur, v in sorted(summary.get("amounts", {}).items())),
+                "run_url": run_url,
             }
             for recipient in stakeholders.recipients:
                 queued += queue_message(
                     session,
-                    key=f"report:{period}:{stakeholders.name}:{recipient}",
+                    key=f"report:{period}:{version + ':' if version else ''}{stakeholders.name}:{recipient}",
                     kind="report",
                     recipient=recipient,
                     language=stakeholders.language,

@@ -31,6 +31,7 @@ from complaints.notify.outbox import (
     route_user,
     ticket_number,
 )
+from complaints.notify.signoff import footer_context, jurisdictions_of
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def _queue_for_users(
 ) -> int:
     """One message per affected user of `subject`; `context(user, lang)` gives the template variables."""
     users = affected_users(session, subject.kind, subject.id)
+    jurisdictions = jurisdictions_of(session, cfg, (u.ticket_id for u in users))  # escalation route
     keys = {u.contact_key: f"{key_prefix}:{u.contact_key}" for u in users}
     done = _existing(session, list(keys.values()))
     rows = []
@@ -122,7 +124,8 @@ def _queue_for_users(
                 kind=kind,
                 recipient=u.contact,
                 language=lang,
-                rendered=render_email(settings.templates_dir, kind, lang, context(u, lang)),
+                rendered=render_email(settings.templates_dir, kind, lang, {
+                    **context(u, lang), **footer_context(cfg, jurisdictions.get(u.ticket_id), kind, lang)}),
                 attachments=(),
                 complaint_id=u.ticket_id,
                 incident_id=subject.id if subject.kind == "incident" else None,

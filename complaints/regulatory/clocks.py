@@ -24,6 +24,7 @@ from complaints.core.models import Complaint, ComplaintClock, ComplaintEvent, No
 from complaints.core.settings import Settings
 from complaints.core.statuses import CLOCK_RUNNING
 from complaints.notify.outbox import format_day, language_of, queue_message, route_user, ticket_number
+from complaints.notify.signoff import footer_context
 from complaints.regulatory.outcomes import closure_times
 
 CHUNK = 500
@@ -221,7 +222,10 @@ def queue_extension_notice(session: Session, cfg: AppConfig, settings: Settings,
     lang = language_of(complaint.language)
     return queue_message(session, key=key, kind="extension", recipient=complaint.contact, language=lang,
                          template="extension", context={"ticket": ticket_number(complaint.id), "reason": reason,
-                                                        "new_due": format_day(new_due, lang)},
+                                                        "new_due": format_day(new_due, lang),
+                                                        **footer_context(cfg, infer_jurisdiction(
+                                                            cfg.clocks, ComplaintFacts.of(complaint)),
+                                                            "extension", lang)},
                          complaint_id=complaint.id, settings=settings, user=user)
 
 

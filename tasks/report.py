@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from prefect.runtime import flow_run
 
 from complaints.notify.outbox import queue_report_emails
 from complaints.reports import render_weekly_reports
@@ -10,11 +13,12 @@ from tasks._stage import stage, stage_task
 
 
 @stage_task(retry_delay_seconds=30)
-def render_reports_task(week: str) -> list[dict[str, Any]]:
+def render_reports_task(week: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Render the week's reports unless unchanged, and queue them; now: the run's as-of time (replays)."""
     with stage() as (rt, session):
         languages = sorted({s.language for s in rt.config.notifications.stakeholders} or {"zh", "en"})
-        reports = render_weekly_reports(session, rt.config, rt.settings, week, languages)
-        queued = queue_report_emails(session, rt.config, rt.settings, reports)
+        reports = render_weekly_reports(session, rt.config, rt.settings, week, languages, as_of=now)
+        queued = queue_report_emails(session, rt.config, rt.settings, reports, run_url=flow_run.ui_url)
         return [
             {"kind": r.kind, "language": r.language, "path": r.path, "emails_queued": queued, **r.summary}
             for r in reports

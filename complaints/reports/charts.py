@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from matplotlib import dates as mdates
 from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,30 @@ def _style(ax: Any) -> None:
         ax.spines[side].set_visible(False)
 
 
-def timeline_chart(hourly: Sequence[tuple[datetime, int]], tz: str) -> str | None:
-    """Complaints per hour of one incident, gaps filled with zeros; None when there is nothing to draw."""
+def _day(value: datetime, lang: str) -> str:
+    return f"{value.month}月{value.day}日" if lang == "zh" else f"{value.day} {value:%b}"
+
+
+def _tick_formatter(zone: ZoneInfo, lang: str, with_hours: bool) -> Any:
+    """Dates as the report's language writes them (11月19日 / 19 Nov), the hour under a tick's first of the day."""
+    seen: set[str] = set()
+
+    def fmt(x: float, _pos: Any = None) -> str:
+        at = mdates.num2date(x, tz=zone)
+        day = _day(at, lang)
+        if not with_hours:
+            return day
+        first = day not in seen
+        seen.add(day)
+        return f"{at:%H:%M}\n{day}" if first else f"{at:%H:%M}"
+
+    return FuncFormatter(fmt)
+
+
+def timeline_chart(hourly: Sequence[tuple[datetime, int]], tz: str, lang: str = "en") -> str | None:
+    """Complaints per hour of one incident, gaps filled with zeros; None when there is nothing to draw.
+
+    Dates on the axis are in the ops timezone, written in the report's language."""
     if not hourly:
         return None
     zone = ZoneInfo(tz)
@@ -73,7 +96,7 @@ def timeline_chart(hourly: Sequence[tuple[datetime, int]], tz: str) -> str | Non
     first, last = min(counts), max(counts)
     hours = [first + timedelta(hours=i) for i in range(int((last - first).total_seconds() // 3600) + 1)]
     with rc_context(_rc()):
-        fig = Figure(figsize=(7.0, 1.6))
+        fig = Figure(figsize=(4.2, 1.9))
         ax = fig.add_subplot()
         edges = mdates.date2num([h.astimezone(zone) for h in [*hours, last + timedelta(hours=1)]])
         # One filled step path instead of a bar per hour: a fraction of the SVG to draw in the PDF.
@@ -84,17 +107,23 @@ def timeline_chart(hourly: Sequence[tuple[datetime, int]], tz: str) -> str | Non
         locator = mdates.HourLocator(interval=step, tz=zone) if step < 24 else mdates.DayLocator(
             interval=step // 24, tz=zone)
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
+        ax.xaxis.set_major_formatter(_tick_formatter(zone, lang, with_hours=step < 24))
         ax.yaxis.get_major_locator().set_params(integer=True)
         _style(ax)
         return _svg_uri(fig)
 
 
-def trend_chart(weeks: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> str | None:
+def week_label(week: str, lang: str) -> str:
+    """2026-W47 as a column or tick label: 第47周 / W47."""
+    num = week.split("-W")[1]
+    return f"第{int(num)}周" if lang == "zh" else f"W{num}"
+
+
+def trend_chart(weeks: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], lang: str = "en") -> str | None:
     """One line per category over the trend weeks (labels already in the report's language)."""
     if not series:
         return None
-    ticks = [w.split("-")[1] for w in weeks]
+    ticks = [week_label(w, lang) for w in weeks]
     with rc_context(_rc()):
         fig = Figure(figsize=(7.0, 3.0))
         ax = fig.add_subplot()

@@ -20,18 +20,19 @@ from sqlalchemy.orm import Session, selectinload
 from complaints.core.config import AppConfig
 from complaints.core.models import (
     Complaint,
-    DuplicateLink,
+    ComplaintClock,
     Incident,
     Notification,
     Plan,
+    PlanEvent,
     PlanStep,
     QuarantinedRecord,
 )
 from complaints.core.pii import mask_text
-from complaints.core.statuses import INCIDENT_RESOLVED, STEP_FINISHED, PlanStatus
+from complaints.core.statuses import CLOCK_RUNNING, INCIDENT_RESOLVED, STEP_FINISHED, PlanStatus
 from complaints.notify.callbacks import summary as callback_summary
 from complaints.regulatory.outcomes import CauseFigure, cause_statistics
-from complaints.reports.i18n import CHANNELS, LANGUAGES, SEVERITIES, TEXT, UNCLASSIFIED
+from complaints.reports.i18n import CHANNELS, LANGUAGES, SENTENCES, SEVERITIES, TEXT, UNCLASSIFIED
 
 PLAN_CLOSED = (PlanStatus.closed,)
 
@@ -44,11 +45,21 @@ EXCERPT_CHARS = 160
 # Read a little more than we show: masking must see whole numbers before the text is cut.
 EXCERPT_READ_CHARS = 400
 SENSITIVE_LIST_MAX = 15
-OVERDUE_LIST_MAX = 40
+OVERDUE_GROUPS_MAX = 25  # (team, owner) rows; the totals cover all
 TIMELINE_LOOKBACK = timedelta(days=7)
 GROWTH_MIN_COUNT = 3
 ACK_KIND = "acknowledgement"
+NOTIFIED_KINDS = ("progress", "resolution")  # messages that tell an incident's users what is happening
 SEVERITY_ORDER = ("critical", "major", "minor")
+# Amounts recorded without a currency are in the wallet's own currency.
+DEFAULT_CURRENCY = "CNY"
+# Fewer complete weeks of data before the report's week than this: no "new" or "recurring" claims.
+MIN_HISTORY_WEEKS = 4
+# A date written in a quarantined record (ISO or the CFPB's 05/25/2013): the week it was received.
+RAW_ISO_DATE = re.compile(r"(?<!\d)(20\d\d)[-/.年](\d{1,2})[-/.月](\d{1,2})(?!\d)")
+RAW_US_DATE = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(20\d\d)(?!\d)")
+RAW_SCAN_CHARS = 2000
+BATCH_SLACK = timedelta(minutes=5)
 
 
 # --- weeks ----------------------------------------------------------------------------------------
@@ -135,18 +146,20 @@ class Excerpt:
     text: str  # masked, truncated
     amount: Decimal | None
     reasons: list[str] = field(default_factory=list)
+    currency: str = DEFAULT_CURRENCY
 
 
 @dataclass
 class StepFigure:
     seq: int
-    title: str
+    title: Bilingual
     owner: str
     due_at: datetime
     status: str
     escalation_level: int
     done_at: datetime | None
     overdue: bool
+    open: bool = True  # not finished at the report's cutoff
 
 
 @dataclass
@@ -157,12 +170,32 @@ class PlanFigure:
     due_at: datetime
     overdue: bool
     steps: list[StepFigure]
+    created_at: datetime | None = None
+    approved_at: datetime | None = None
+
+    @property
+    def overdue_steps(self) -> list[StepFigure]:
+        return [s for s in self.steps if s.overdue]
+
+    @property
+    def next_step(self) -> StepFigure | None:
+        """The open step due first (an overdue one before any other)."""
+        return min((s for s in self.steps if s.open), key=lambda s: (s.due_at, s.seq), default=None)
+
+
+@dataclass
+class TimelineEvent:
+    """One milestone of an incident's response, for the response timeline."""
+
+    at: datetime
+    kind: str  # opened | escalated | plan_approved | step_done | users_notified | resolved
+    detail: Bilingual = field(default_factory=dict)
 
 
 @dataclass
 class IncidentFigure:
     id: int
-    title: str
+    title: Bilingual
     category: str
     label: Bilingual
     severity: str
@@ -174,26 +207,27 @@ class IncidentFigure:
     resolved_at: datetime | None
     users: int
     complaints: int
-    amount_at_risk: Decimal | None
+    amounts: dict[str, Decimal]  # currency -> amount at risk
     reason: dict[str, Any]
     root_cause: str | None
     plan: PlanFigure | None = None
     excerpts: list[Excerpt] = field(default_factory=list)
     hourly: list[tuple[datetime, int]] = field(default_factory=list)  # UTC hour start, count
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    users_notified: int = 0
 
 
 @dataclass
-class OverdueStep:
-    plan_id: int
-    subject: Bilingual
+class OverdueGroup:
+    """The overdue steps of one owner in one team, at the report's cutoff."""
+
     team: str
-    seq: int
-    title: str
     owner: str
-    due_at: datetime
-    status: str
-    escalation_level: int
-    overdue_hours: int
+    steps: int
+    plans: int
+    oldest_due: datetime
+    max_escalation: int
+    overdue_hours: int  # of the oldest step
 
 
 @dataclass
@@ -201,12 +235,14 @@ class SlaRow:
     channel: str
     label: Bilingual
     complaints: int
+    reachable: int  # complaints with a contact: the ones that can be acknowledged
     acknowledged: int
     within_1d: int
 
     @property
     def within_share(self) -> float | None:
-        return self.within_1d / self.complaints if self.complaints else None
+        """Acknowledged within a day, of those that could be; None (n/a) when nobody left a contact."""
+        return self.within_1d / self.reachable if self.reachable else None
 
 
 @dataclass
@@ -217,6 +253,7 @@ class WeeklyData:
     end: datetime
     trend_weeks: list[str]
     generated_at: datetime
+    as_of: datetime  # the run's clock: acknowledgements and deadlines are read as of then
     labels: dict[str, Bilingual] = field(default_factory=dict)  # category key -> label
     complaints: int = 0
     previous_complaints: int = 0
@@ -225,12 +262,16 @@ class WeeklyData:
     by_severity: list[Count] = field(default_factory=list)
     duplicates: int = 0
     quarantined: list[Count] = field(default_factory=list)
+    quarantined_undated: int = 0  # no readable date: counted in the week they were quarantined
     incidents: list[IncidentFigure] = field(default_factory=list)
     affected_users: int = 0
-    overdue_steps: list[OverdueStep] = field(default_factory=list)
+    overdue_groups: list[OverdueGroup] = field(default_factory=list)
     overdue_step_count: int = 0
+    overdue_group_count: int = 0
     overdue_owners: list[Count] = field(default_factory=list)
     overdue_plans: int = 0
+    regulator_deadlines: int = 0  # statutory clocks still running that end in the 7 days after the week
+    history_weeks: int = 0  # complete weeks with data before this one (up to TREND_WEEKS)
     sla: list[SlaRow] = field(default_factory=list)
     regulator: list[Excerpt] = field(default_factory=list)
     regulator_count: int = 0
@@ -261,8 +302,22 @@ class WeeklyData:
         return sum(q.count for q in self.quarantined)
 
     @property
-    def amount_at_risk(self) -> Decimal:
-        return sum((i.amount_at_risk or Decimal(0) for i in self.incidents), Decimal(0))
+    def cutoff(self) -> datetime:
+        """Overdue means past due and open at this time: the week's end, or the run's clock if earlier."""
+        return min(self.end, self.as_of)
+
+    @property
+    def enough_history(self) -> bool:
+        return self.history_weeks >= MIN_HISTORY_WEEKS
+
+    @property
+    def amounts(self) -> dict[str, Decimal]:
+        """Amount at risk of all incidents, per currency."""
+        total: dict[str, Decimal] = defaultdict(Decimal)
+        for i in self.incidents:
+            for cur, amount in i.amounts.items():
+                total[cur] += amount
+        return dict(sorted(total.items()))
 
     @property
     def sla_total(self) -> SlaRow:
@@ -270,6 +325,7 @@ class WeeklyData:
             "total",
             {lang: TEXT[lang]["total"] for lang in LANGUAGES},
             sum(r.complaints for r in self.sla),
+            sum(r.reachable for r in self.sla),
             sum(r.acknowledged for r in self.sla),
             sum(r.within_1d for r in self.sla),
         )
@@ -285,7 +341,8 @@ class WeeklyData:
             "ongoing_incidents": len(self.phase("ongoing")),
             "resolved_incidents": len(self.phase("resolved")),
             "affected_users": self.affected_users,
-            "amount_at_risk": float(self.amount_at_risk),
+            "amounts": {cur: f"{amount:.2f}" for cur, amount in self.amounts.items()},
+            "regulator_deadlines": self.regulator_deadlines,
             "overdue_steps": self.overdue_step_count,
             "overdue_plans": self.overdue_plans,
             "regulator_complaints": self.regulator_count,
@@ -356,9 +413,17 @@ def _team_for(cfg: AppConfig, category: str | None) -> str:
 # --- gathering ------------------------------------------------------------------------------------
 
 
-def weekly_report_data(session: Session, cfg: AppConfig, week: str, tz: str) -> WeeklyData:
-    """Every figure both weekly reports show for one ISO week (e.g. "2026-W47") in timezone tz."""
+def weekly_report_data(
+    session: Session, cfg: AppConfig, week: str, tz: str, as_of: datetime | None = None
+) -> WeeklyData:
+    """Every figure both weekly reports show for one ISO week (e.g. "2026-W47") in timezone tz.
+
+    as_of: the run's clock (a replay's "now"; default the real time). Acknowledgements queued after it do
+    not count, and overdue is judged at the week's end or at as_of when that is earlier.
+    """
     start, end = iso_week_bounds(week, tz)
+    now = datetime.now(UTC)
+    as_of = as_of or now
     weeks = [shift_week(week, i - TREND_WEEKS) for i in range(TREND_WEEKS + 1)]
     edges = [iso_week_bounds(w, tz)[0] for w in weeks] + [end]
     data = WeeklyData(
@@ -367,28 +432,23 @@ def weekly_report_data(session: Session, cfg: AppConfig, week: str, tz: str) -> 
         start=start,
         end=end,
         trend_weeks=weeks[1:],
-        generated_at=datetime.now(UTC),
+        generated_at=now,
+        as_of=as_of,
         labels={k: _category_label(cfg, k) for k in cfg.taxonomy.categories},
     )
     dialect = _dialect(session)
     _volumes(session, cfg, data, edges)
-    data.duplicates = session.execute(
-        select(func.count()).where(DuplicateLink.created_at >= start, DuplicateLink.created_at < end)
-    ).scalar_one()
-    data.quarantined = [
-        Count(src, {lang: src for lang in LANGUAGES}, n)
-        for src, n in session.execute(
-            select(QuarantinedRecord.source, func.count())
-            .where(QuarantinedRecord.created_at >= start, QuarantinedRecord.created_at < end)
-            .group_by(QuarantinedRecord.source)
-            .order_by(func.count().desc())
-        ).all()
-    ]
+    _data_quality(session, cfg, data)
     _incidents(session, cfg, data, dialect)
     _overdue(session, data)
     _sla(session, data, dialect)
     _sensitive(session, cfg, data)
-    _new_merchants(session, data, edges)
+    data.regulator_deadlines = session.execute(
+        select(func.count()).where(ComplaintClock.status.in_(CLOCK_RUNNING), ComplaintClock.due_at >= end,
+                                   ComplaintClock.due_at < end + timedelta(days=7))
+    ).scalar_one()
+    data.history_weeks = _history_weeks(session, edges)
+    _new_merchants(session, cfg, data, edges)
     _lessons(data)
     data.callbacks = callback_summary(session, edges[1], end)
     causes = cfg.outcomes.root_causes
@@ -397,6 +457,77 @@ def weekly_report_data(session: Session, cfg: AppConfig, week: str, tz: str) -> 
                         for f in cause_statistics(session, start, end)]
     data.recommendations = recommendations(data, cfg)
     return data
+
+
+def _raw_received(raw: str, tz: ZoneInfo) -> datetime | None:
+    """Midday of the first date written in a quarantined record (its receipt), or None."""
+    head = raw[:RAW_SCAN_CHARS]
+    found: list[tuple[int, int, int, int]] = []  # position, year, month, day
+    if m := RAW_ISO_DATE.search(head):
+        found.append((m.start(), int(m[1]), int(m[2]), int(m[3])))
+    if m := RAW_US_DATE.search(head):
+        found.append((m.start(), int(m[3]), int(m[1]), int(m[2])))
+    for _, year, month, day in sorted(found):
+        try:
+            return datetime(year, month, day, 12, tzinfo=tz)
+        except ValueError:
+            continue
+    return None
+
+
+def _data_quality(session: Session, cfg: AppConfig, data: WeeklyData) -> None:
+    """Duplicates and quarantined records by the week the complaints were received, not when processed:
+    a backfill of an old week reports that week's figures.
+
+    A quarantined record is dated by the first date written in it. One without a readable date belongs to the
+    week when it was read in the same ingest batch as the week's complaints of its source (between the first
+    and last of their ingest times); a batch spanning several weeks counts it in each of them.
+    """
+    data.duplicates = session.execute(
+        select(func.count()).where(
+            Complaint.duplicate_of_id.is_not(None), Complaint.received_at >= data.start,
+            Complaint.received_at < data.end)
+    ).scalar_one()
+    batches = {
+        src: (_aware(first) - BATCH_SLACK, _aware(last) + BATCH_SLACK)
+        for src, first, last in session.execute(
+            select(Complaint.source, func.min(Complaint.created_at), func.max(Complaint.created_at))
+            .where(Complaint.received_at >= data.start, Complaint.received_at < data.end)
+            .group_by(Complaint.source)
+        ).all()
+    }
+    # A record is quarantined after it was received: older rows cannot belong to this week.
+    tz = ZoneInfo(data.tz)
+    per_source: dict[str, int] = defaultdict(int)
+    for source, raw, created in session.execute(
+        select(QuarantinedRecord.source, func.substr(QuarantinedRecord.raw, 1, RAW_SCAN_CHARS),
+               QuarantinedRecord.created_at)
+        .where(QuarantinedRecord.created_at >= data.start)
+    ).all():
+        received = _raw_received(raw or "", tz)
+        undated = received is None
+        if undated:
+            first, last = batches.get(source, (None, None))
+            if first is None or not first <= _aware(created) <= last:
+                continue
+        elif not data.start <= received < data.end:
+            continue
+        per_source[source] += 1
+        data.quarantined_undated += undated
+    channels = {spec.name: spec.channel for spec in cfg.sources.sources}
+    data.quarantined = [
+        Count(src, _bi(CHANNELS, channels[src]) if src in channels else {lang: src for lang in LANGUAGES}, n)
+        for src, n in sorted(per_source.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def _history_weeks(session: Session, edges: list[datetime]) -> int:
+    """Weeks before this one (of the trend weeks) that end after the first complaint on record."""
+    first = session.execute(select(func.min(Complaint.received_at))).scalar_one()
+    if first is None:
+        return 0
+    first = _as_utc_hour(first)
+    return sum(1 for week_end in edges[1:-1] if week_end > first)
 
 
 def _volumes(session: Session, cfg: AppConfig, data: WeeklyData, edges: list[datetime]) -> None:
@@ -475,12 +606,19 @@ def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str)
                 Complaint.incident_id,
                 func.count(distinct(_user_key())),
                 func.sum(case((CANONICAL, 1), else_=0)),
-                func.sum(case((CANONICAL, Complaint.amount))),
             )
             .where(Complaint.incident_id.in_(ids))
             .group_by(Complaint.incident_id)
         ).all()
     }
+    amounts: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    for inc_id, currency, amount in session.execute(
+        select(Complaint.incident_id, Complaint.currency, func.sum(Complaint.amount))
+        .where(Complaint.incident_id.in_(ids), CANONICAL, Complaint.amount.is_not(None))
+        .group_by(Complaint.incident_id, Complaint.currency)
+    ).all():
+        cur = currency or DEFAULT_CURRENCY
+        amounts[inc_id][cur] = amounts[inc_id].get(cur, Decimal(0)) + Decimal(amount)
     # One person in two incidents is one affected user; incidents without member rows add their stored count.
     data.affected_users = session.execute(
         select(func.count(distinct(_user_key()))).where(Complaint.incident_id.in_(ids))
@@ -525,12 +663,14 @@ def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str)
             Complaint.severity,
             func.substr(Complaint.body, 1, EXCERPT_READ_CHARS),
             Complaint.amount,
+            Complaint.currency,
         )
         .join(ranked, ranked.c.id == Complaint.id)
         .where(ranked.c.rn <= EXCERPTS_PER_INCIDENT)
         .order_by(Complaint.incident_id, ranked.c.rn)
     ).all():
-        excerpts[row[1]].append(Excerpt(row[0], row[2], row[3], row[4], row[5], _excerpt(row[6]), row[7]))
+        excerpts[row[1]].append(Excerpt(row[0], row[2], row[3], row[4], row[5], _excerpt(row[6]), row[7],
+                                        currency=row[8] or DEFAULT_CURRENCY))
 
     plans = {
         p.subject_id: p
@@ -540,9 +680,12 @@ def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str)
             .options(selectinload(Plan.steps))
         ).scalars()
     }
+    events = _response_events(session, data, plans, ids)
+    notified = _notified(session, data, ids)
+    step_titles = step_title_catalogue(cfg)
 
     for inc in incidents:
-        users, count, amount = stats.get(inc.id, (0, 0, None))
+        users, count = stats.get(inc.id, (0, 0))
         closed_at = inc.resolved_at or (inc.updated_at if inc.status in INCIDENT_RESOLVED else None)
         if closed_at is not None and start <= closed_at < end:
             phase = "resolved"
@@ -553,7 +696,7 @@ def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str)
         data.incidents.append(
             IncidentFigure(
                 id=inc.id,
-                title=inc.title,
+                title=incident_title(inc.title, _category_label(cfg, inc.category)),
                 category=inc.category,
                 label=_category_label(cfg, inc.category),
                 severity=inc.severity,
@@ -566,105 +709,169 @@ def _incidents(session: Session, cfg: AppConfig, data: WeeklyData, dialect: str)
                 # Members counted now; the stored counters are the fallback for an incident without any.
                 users=users or inc.user_count,
                 complaints=count or inc.complaint_count,
-                amount_at_risk=amount if amount is not None else inc.amount_at_risk,
+                amounts=dict(sorted(amounts[inc.id].items())) if inc.id in amounts else (
+                    {DEFAULT_CURRENCY: inc.amount_at_risk} if inc.amount_at_risk else {}),
                 reason=dict(inc.reason or {}),
                 root_cause=mask_text(inc.root_cause) if inc.root_cause else None,
-                plan=_plan_figure(plans[inc.id], end) if inc.id in plans else None,
+                plan=_plan_figure(plans[inc.id], data.cutoff, step_titles) if inc.id in plans else None,
                 excerpts=excerpts.get(inc.id, []),
                 hourly=hourly.get(inc.id, []),
+                users_notified=notified.get(inc.id, (0, None))[0],
             )
         )
-
-
-def _step_open_at(end: datetime) -> ColumnElement[bool]:
-    return or_(PlanStep.done_at >= end, and_(PlanStep.done_at.is_(None), PlanStep.status.not_in(STEP_FINISHED)))
-
-
-def _plan_figure(plan: Plan, end: datetime) -> PlanFigure:
-    def open_at_end(done_at: datetime | None, status: str, finished: tuple[str, ...]) -> bool:
-        return done_at >= end if done_at is not None else status not in finished
-
-    steps = [
-        StepFigure(
-            s.seq,
-            s.title,
-            s.owner,
-            s.due_at,
-            s.status,
-            s.escalation_level,
-            s.done_at,
-            s.due_at < end and open_at_end(s.done_at, s.status, STEP_FINISHED),
+        figure = data.incidents[-1]
+        figure.timeline = sorted(
+            [TimelineEvent(inc.detected_at, "opened"), *events.get(inc.id, []),
+             *([TimelineEvent(notified[inc.id][1], "users_notified", {"n": str(notified[inc.id][0])})]
+               if inc.id in notified else []),
+             *([TimelineEvent(closed_at, "resolved")] if closed_at is not None and closed_at < end else [])],
+            key=lambda e: e.at,
         )
-        for s in plan.steps
-    ]
-    overdue = plan.due_at < end and open_at_end(plan.closed_at, plan.status, PLAN_CLOSED)
-    return PlanFigure(plan.id, plan.team, plan.status, plan.due_at, overdue, steps)
+
+
+def incident_title(stored: str, label: Bilingual) -> Bilingual:
+    """An incident's title in each language: detection writes "<zh label> · <en label> — <entity>"; the
+    entity (merchant, shared phrase) is source text and stays as written."""
+    entity = stored.split(" — ", 1)[1] if " — " in stored else ""
+    return {lang: label[lang] + (f" — {entity}" if entity else "") for lang in LANGUAGES}
+
+
+def step_title_catalogue(cfg: AppConfig) -> dict[str, Bilingual]:
+    """Plan step titles (as stored, English) -> both languages, from plans.yaml and the regulator steps."""
+    titles = {st.title: {"en": st.title, "zh": st.title_zh or st.title}
+              for steps in cfg.plans.templates.values() for st in steps}
+    for n in (1, 2):
+        titles[f"Report the class {n} major event to the regulator by phone"] = {
+            "en": f"Report the class {n} major event to the regulator by phone",
+            "zh": f"电话报告监管：{n} 类重大事件",
+        }
+        titles[f"File the written report of the class {n} major event with the regulator"] = {
+            "en": f"File the written report of the class {n} major event with the regulator",
+            "zh": f"向监管报送 {n} 类重大事件书面报告",
+        }
+    return titles
+
+
+def _response_events(
+    session: Session, data: WeeklyData, plans: dict[int, Plan], ids: list[int]
+) -> dict[int, list[TimelineEvent]]:
+    """Escalations (incident history, plan events), plan approval and steps done, known by the run's clock."""
+    cutoff = data.as_of
+    out: dict[int, list[TimelineEvent]] = defaultdict(list)
+    for inc_id, history in session.execute(select(Incident.id, Incident.history).where(Incident.id.in_(ids))):
+        for h in history or []:
+            at = datetime.fromisoformat(str(h.get("at"))) if h.get("at") else None
+            if at is not None and _aware(at) < cutoff:
+                out[inc_id].append(TimelineEvent(_aware(at), "status", {"to": str(h.get("to", ""))}))
+    by_plan = {p.id: inc_id for inc_id, p in plans.items()}
+    for plan_id, n, first in session.execute(
+        select(PlanEvent.plan_id, func.count(), func.min(PlanEvent.at))
+        .where(PlanEvent.plan_id.in_(list(by_plan)), PlanEvent.action == "escalated", PlanEvent.at < cutoff)
+        .group_by(PlanEvent.plan_id)
+    ).all():
+        out[by_plan[plan_id]].append(TimelineEvent(_aware(first), "escalated", {"n": str(n)}))
+    for inc_id, p in plans.items():
+        if p.approved_at is not None and p.approved_at < cutoff:
+            out[inc_id].append(TimelineEvent(p.approved_at, "plan_approved"))
+        done = sorted(s.done_at for s in p.steps if s.done_at is not None and s.done_at < cutoff)
+        if done:  # one milestone: how many steps were done by when
+            out[inc_id].append(TimelineEvent(done[-1], "steps_done", {"n": str(len(done)),
+                                                                      "of": str(len(p.steps))}))
+    return out
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _notified(session: Session, data: WeeklyData, ids: list[int]) -> dict[int, tuple[int, datetime]]:
+    """Distinct users told about each incident (progress, resolution) by the run's clock, and when first."""
+    rows = session.execute(
+        select(Notification.incident_id, func.count(distinct(Notification.contact_key)),
+               func.min(Notification.created_at))
+        .where(Notification.incident_id.in_(ids), Notification.kind.in_(NOTIFIED_KINDS),
+               Notification.status != "suppressed", Notification.created_at <= data.as_of)
+        .group_by(Notification.incident_id)
+    ).all()
+    return {inc_id: (n, _aware(first)) for inc_id, n, first in rows if n}
+
+
+def _step_open_at(cutoff: datetime) -> ColumnElement[bool]:
+    return or_(PlanStep.done_at >= cutoff,
+               and_(PlanStep.done_at.is_(None), PlanStep.status.not_in(STEP_FINISHED)))
+
+
+def _open_at(done_at: datetime | None, status: str, finished: tuple[str, ...], cutoff: datetime) -> bool:
+    return done_at >= cutoff if done_at is not None else status not in finished
+
+
+def _plan_figure(plan: Plan, cutoff: datetime, titles: dict[str, Bilingual]) -> PlanFigure:
+    steps = []
+    for s in plan.steps:
+        is_open = _open_at(s.done_at, s.status, STEP_FINISHED, cutoff)
+        steps.append(StepFigure(
+            s.seq, titles.get(s.title) or {lang: s.title for lang in LANGUAGES}, s.owner, s.due_at, s.status,
+            s.escalation_level, s.done_at, s.due_at < cutoff and is_open, is_open,
+        ))
+    # One definition of overdue: a plan is overdue when one of its steps is, or it is past its own due date.
+    overdue = any(st.overdue for st in steps) or (
+        plan.due_at < cutoff and _open_at(plan.closed_at, plan.status, PLAN_CLOSED, cutoff))
+    return PlanFigure(plan.id, plan.team, plan.status, plan.due_at, overdue, steps, plan.created_at,
+                      plan.approved_at)
 
 
 def _overdue(session: Session, data: WeeklyData) -> None:
-    """Steps and plans past due and not finished at week end (as of then, not as of now)."""
-    end = data.end
-    where = (PlanStep.due_at < end, Plan.created_at < end, _step_open_at(end))
-    data.overdue_step_count = session.execute(
-        select(func.count()).select_from(PlanStep).join(Plan).where(*where)
-    ).scalar_one()
+    """Overdue steps grouped by team and owner, and the plans they belong to, at the cutoff.
+
+    The same definition as the plans' own: a step past due and not finished at the cutoff; a plan with such a
+    step, or past its own due date while open.
+    """
+    cutoff = data.cutoff
+    where = (PlanStep.due_at < cutoff, Plan.created_at < cutoff, _step_open_at(cutoff))
+    rows = session.execute(
+        select(Plan.team, PlanStep.owner, func.count(), func.count(distinct(Plan.id)), func.min(PlanStep.due_at),
+               func.max(PlanStep.escalation_level))
+        .select_from(PlanStep).join(Plan).where(*where)
+        .group_by(Plan.team, PlanStep.owner)
+        .order_by(func.count().desc(), Plan.team, PlanStep.owner)
+    ).all()
+    groups = [
+        OverdueGroup(team, owner, n, plans, _aware(oldest), int(level or 0),
+                     int((cutoff - _aware(oldest)).total_seconds() // 3600))
+        for team, owner, n, plans, oldest, level in rows
+    ]
+    data.overdue_step_count = sum(g.steps for g in groups)
+    data.overdue_groups = groups[:OVERDUE_GROUPS_MAX]
+    data.overdue_group_count = len(groups)
+    per_owner: dict[str, int] = defaultdict(int)
+    for g in groups:
+        per_owner[g.owner] += g.steps
     data.overdue_owners = [
         Count(owner, {lang: owner for lang in LANGUAGES}, n)
-        for owner, n in session.execute(
-            select(PlanStep.owner, func.count())
-            .join(Plan)
-            .where(*where)
-            .group_by(PlanStep.owner)
-            .order_by(func.count().desc(), PlanStep.owner)
-        ).all()
+        for owner, n in sorted(per_owner.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
+    with_step = select(PlanStep.plan_id).join(Plan).where(*where)
+    past_due = and_(
+        Plan.due_at < cutoff,
+        or_(Plan.closed_at >= cutoff, and_(Plan.closed_at.is_(None), Plan.status.not_in(PLAN_CLOSED))),
+    )
     data.overdue_plans = session.execute(
-        select(func.count()).where(
-            Plan.due_at < end,
-            Plan.created_at < end,
-            or_(Plan.closed_at >= end, and_(Plan.closed_at.is_(None), Plan.status.not_in(PLAN_CLOSED))),
-        )
+        select(func.count()).where(Plan.created_at < cutoff, or_(Plan.id.in_(with_step), past_due))
     ).scalar_one()
-    rows = session.execute(
-        select(PlanStep, Plan.team, Plan.subject_type, Plan.subject_id)
-        .join(Plan)
-        .where(*where)
-        .order_by(PlanStep.escalation_level.desc(), PlanStep.due_at, PlanStep.id)
-        .limit(OVERDUE_LIST_MAX)
-    ).all()
-    titles = {i.id: i.title for i in data.incidents}
-    missing = {sid for _, _, stype, sid in rows if stype == "incident" and sid not in titles}
-    if missing:
-        titles.update(session.execute(select(Incident.id, Incident.title).where(Incident.id.in_(missing))).all())
-    for step, team, stype, sid in rows:
-        if stype == "incident":
-            subject = {
-                lang: TEXT[lang]["incident_ref"].format(id=sid) + (f" {titles[sid]}" if sid in titles else "")
-                for lang in LANGUAGES
-            }
-        else:
-            subject = {lang: TEXT[lang]["complaint_ref"].format(id=sid) for lang in LANGUAGES}
-        data.overdue_steps.append(
-            OverdueStep(
-                plan_id=step.plan_id,
-                subject=subject,
-                team=team,
-                seq=step.seq,
-                title=step.title,
-                owner=step.owner,
-                due_at=step.due_at,
-                status=step.status,
-                escalation_level=step.escalation_level,
-                overdue_hours=int((end - step.due_at).total_seconds() // 3600),
-            )
-        )
 
 
 def _sla(session: Session, data: WeeklyData, dialect: str) -> None:
+    """Acknowledged within a day of receipt, per channel, on the run's clock.
+
+    An acknowledgement's time is when its run queued it (or the end of its hold, e.g. quiet hours): that run's
+    "now", which a replay sets to its as-of time. `sent_at` is the wall clock of delivery and would measure a
+    replay against today. Only complaints with a contact can be acknowledged: they are the denominator.
+    """
+    ack_time = func.coalesce(Notification.not_before, Notification.created_at)
     ack = (
-        select(Notification.complaint_id.label("complaint_id"), func.min(Notification.sent_at).label("at"))
-        # An acknowledgement is never sent before its complaint arrives: skip the older outbox.
-        .where(Notification.kind == ACK_KIND, Notification.sent_at >= data.start)
+        select(Notification.complaint_id.label("complaint_id"), func.min(ack_time).label("at"))
+        .where(Notification.kind == ACK_KIND, Notification.status == "sent",
+               Notification.created_at >= data.start, Notification.created_at <= data.as_of)
         .group_by(Notification.complaint_id)
         .subquery()
     )
@@ -673,6 +880,7 @@ def _sla(session: Session, data: WeeklyData, dialect: str) -> None:
         select(
             Complaint.channel,
             func.count(Complaint.id),
+            func.sum(case((Complaint.contact.is_not(None), 1), else_=0)),
             func.count(ack.c.at),
             func.sum(case((and_(ack.c.at.is_not(None), within), 1), else_=0)),
         )
@@ -681,7 +889,8 @@ def _sla(session: Session, data: WeeklyData, dialect: str) -> None:
         .group_by(Complaint.channel)
         .order_by(func.count(Complaint.id).desc(), Complaint.channel)
     ).all()
-    data.sla = [SlaRow(ch, _bi(CHANNELS, ch), n, acked, int(w or 0)) for ch, n, acked, w in rows]
+    data.sla = [SlaRow(ch, _bi(CHANNELS, ch), n, int(reach or 0), acked, int(w or 0))
+                for ch, n, reach, acked, w in rows]
 
 
 def _sensitive(session: Session, cfg: AppConfig, data: WeeklyData) -> None:
@@ -699,6 +908,7 @@ def _sensitive(session: Session, cfg: AppConfig, data: WeeklyData) -> None:
             func.substr(Complaint.body, 1, EXCERPT_READ_CHARS),
             Complaint.amount,
             Complaint.severity_reasons,
+            Complaint.currency,
         )
         .where(
             CANONICAL,
@@ -708,9 +918,10 @@ def _sensitive(session: Session, cfg: AppConfig, data: WeeklyData) -> None:
         )
         .order_by(Complaint.received_at, Complaint.id)
     ).all()
-    for cid, received, channel, category, severity, body, amount, reasons in rows:
+    for cid, received, channel, category, severity, body, amount, reasons, currency in rows:
         reasons = [str(r) for r in reasons or []]
-        ex = Excerpt(cid, received, channel, category, severity, _excerpt(body), amount, reasons)
+        ex = Excerpt(cid, received, channel, category, severity, _excerpt(body), amount, reasons,
+                     currency or DEFAULT_CURRENCY)
         if channel in regulator_channels:
             data.regulator_count += 1
             if len(data.regulator) < SENSITIVE_LIST_MAX:
@@ -721,8 +932,16 @@ def _sensitive(session: Session, cfg: AppConfig, data: WeeklyData) -> None:
                 data.media_threats.append(ex)
 
 
-def _new_merchants(session: Session, data: WeeklyData, edges: list[datetime]) -> None:
+def _new_merchants(session: Session, cfg: AppConfig, data: WeeklyData, edges: list[datetime]) -> None:
+    """Merchants complained about this week and not in the 8 weeks before (none without enough history).
+
+    The CFPB's `Company` column names the firm complained about (the wallet itself), not a merchant: CFPB
+    sources are left out.
+    """
+    if not data.enough_history:
+        return
     in_week = Complaint.received_at >= data.start
+    cfpb = [spec.name for spec in cfg.sources.sources if spec.kind == "cfpb"]
     cur = func.sum(case((in_week, 1), else_=0))
     before = func.sum(case((in_week, 0), else_=1))
     rows = session.execute(
@@ -730,6 +949,7 @@ def _new_merchants(session: Session, data: WeeklyData, edges: list[datetime]) ->
         .where(
             CANONICAL,
             Complaint.merchant.is_not(None),
+            Complaint.source.not_in(cfpb),
             Complaint.received_at >= edges[0],
             Complaint.received_at < data.end,
         )
@@ -743,11 +963,14 @@ def _new_merchants(session: Session, data: WeeklyData, edges: list[datetime]) ->
 
 
 def _lessons(data: WeeklyData) -> None:
+    """Growing, recurring and new categories; with too little history only week-over-week growth."""
     cats = [c for c in data.by_category if c.key is not None]
     data.growing = sorted(
         (c for c in cats if c.count >= GROWTH_MIN_COUNT and c.count > c.previous),
         key=lambda c: (-c.change, -c.count),
     )
+    if not data.enough_history:
+        return
     data.recurring = sorted(
         (c for c in cats if c.weeks_present >= 3),
         key=lambda c: (-c.weeks_present, -sum(c.trend), c.key or ""),
@@ -767,6 +990,9 @@ def recommendations(data: WeeklyData, cfg: AppConfig) -> list[Bilingual]:
                 "en": f"{c.label['en']} complaints grew {c.growth:.0%} week over week ({c.previous} → "
                 f"{c.count}); the {team} team should review the merchants and products behind them.",
             })
+    if not data.enough_history:
+        recs.append({lang: SENTENCES[lang]["not_enough_history"].format(
+            n=data.history_weeks, min=MIN_HISTORY_WEEKS) for lang in LANGUAGES})
     for c in data.new_categories[:3]:
         recs.append({
             "zh": f"「{c.label['zh']}」是近 8 周首次出现的投诉类别（本周 {c.count} 件），"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -114,6 +115,32 @@ TEXT: dict[str, dict[str, str]] = {
         "incident_ref": "事件 #{id}",
         "hours": "{n} 小时",
         "none": "无",
+        "story": "本周发生了什么",
+        "response_timeline": "应对时间线",
+        "histogram": "每小时投诉数",
+        "when": "时间",
+        "milestone": "进展",
+        "overdue_note": "逾期 = 截止时间已过且在统计截点（周末或本次运行时间，取较早者）仍未完成；"
+        "计划有逾期步骤即为逾期计划。",
+        "overdue_groups": "按团队与负责人汇总",
+        "overdue_steps_n": "逾期步骤",
+        "plans_n": "涉及计划",
+        "oldest_due": "最早截止",
+        "longest_overdue": "最长逾期",
+        "max_escalation": "最高升级级别",
+        "more_groups": "另有 {n} 组未列出（合计已包含）。",
+        "reachable": "有联系方式",
+        "na": "不适用",
+        "sla_na_note": "“不适用”：该渠道的投诉人没有留下联系方式，无法发送受理确认。",
+        "dq_note": "按投诉收到时间所在的周统计：补录历史数据时，重复与隔离记录计入其收到的那一周。",
+        "undated": "其中无法读出日期（按隔离时间计）",
+        "appendix": "附录：检测统计依据",
+        "appendix_note": "检测规则：用户数的泊松尾部检验，基线为该问题特征自身的历史同时段水平。",
+        "detection": "检测依据",
+        "regulator_deadlines": "未来 7 天到期的监管时限",
+        "not_enough_history": "历史数据不足",
+        "amount_none": "无",
+        "next_update": "下次更新",
     },
     "en": {
         "company": "Digital Wallet · Complaint Operations",
@@ -221,6 +248,33 @@ TEXT: dict[str, dict[str, str]] = {
         "incident_ref": "Incident #{id}",
         "hours": "{n} h",
         "none": "none",
+        "story": "What happened this week",
+        "response_timeline": "Response timeline",
+        "histogram": "Complaints per hour",
+        "when": "When",
+        "milestone": "Milestone",
+        "overdue_note": "Overdue = past due and not finished at the cutoff (week end, or this run's time if earlier); "
+        "a plan with an overdue step is an overdue plan.",
+        "overdue_groups": "By team and owner",
+        "overdue_steps_n": "Overdue steps",
+        "plans_n": "Plans",
+        "oldest_due": "Oldest due",
+        "longest_overdue": "Longest overdue",
+        "max_escalation": "Highest escalation",
+        "more_groups": "{n} more groups not listed (included in the totals).",
+        "reachable": "With contact",
+        "na": "n/a",
+        "sla_na_note": "n/a: complainants on this channel left no contact, so they cannot be acknowledged.",
+        "dq_note": "Counted by the week the complaints were received: a backfilled week reports its own duplicates "
+        "and quarantined records.",
+        "undated": "of which no readable date (counted when quarantined)",
+        "appendix": "Appendix: detection statistics",
+        "appendix_note": "Detection rule: Poisson tail test of distinct users against the signature's own baseline.",
+        "detection": "Why it was detected",
+        "regulator_deadlines": "Regulator deadlines in the next 7 days",
+        "not_enough_history": "Not enough history",
+        "amount_none": "none",
+        "next_update": "Next update",
     },
 }
 
@@ -280,6 +334,120 @@ REASON_KEYS: dict[str, dict[str, str]] = {
 
 UNCLASSIFIED = {"zh": "未分类", "en": "Unclassified"}
 
+# Templated sentences of the narrative summary, the plain detection sentence and the recommendations.
+SENTENCES: dict[str, dict[str, str]] = {
+    "zh": {
+        "lead": "本周共收到 {complaints} 件投诉（上周 {previous} 件）；{incidents} 起集体投诉事件"
+        "共影响 {users} 位用户，涉及金额 {money}。",
+        "lead_quiet": "本周共收到 {complaints} 件投诉（上周 {previous} 件），没有集体投诉事件。",
+        "what": "{title}：自 {since} 起，{users} 位用户投诉 {complaints} 件，涉及金额 {money}。",
+        "status": "当前状态：{status}，严重程度 {severity}。",
+        "cause": "根因：{cause}",
+        "cause_unknown": "根因仍在调查中。",
+        "next": "下一个截止：{step}（{owner}），{due} 前完成。",
+        "next_overdue": "下一个截止：{step}（{owner}），{due} 已到期，逾期 {hours} 小时。",
+        "no_plan": "尚未制定整改计划。",
+        "plan_done": "整改计划的步骤均已完成。",
+        "ask_approve": "请您：批准整改计划（计划 #{plan}）。",
+        "ask_unblock": "请您：督促 {owners} 完成 {n} 个逾期步骤。",
+        "ask_plan": "请您：指定负责团队并制定整改计划。",
+        "ask_none": "无需您决策，仅供知悉。",
+        "next_update": "下次更新：{when}。",
+        "next_update_report": "{when}（下期周报）",
+        "detection": "{users} 位用户在 {window}内投诉同一问题，按历史基线预计约 {expected} 位。",
+        "window_1": "1 小时",
+        "window_n": "{n} 小时",
+        "not_enough_history": "目前只有 {n} 周历史数据（至少需要 {min} 周），历史数据不足，"
+        "暂不判断新出现或反复出现的问题。",
+        "opened": "发现事件",
+        "status_to": "状态变为{status}",
+        "escalated": "逾期步骤升级（共 {n} 次）",
+        "plan_approved": "整改计划获批",
+        "steps_done": "已完成 {n}/{of} 个步骤",
+        "users_notified": "已通知 {n} 位用户",
+        "resolved": "事件解决",
+        "deadlines_sentence": "未来 7 天内有 {n} 个监管时限到期。",
+    },
+    "en": {
+        "lead": "{complaints} complaints this week (previous week {previous}); {incidents} collective incidents affect "
+        "{users} users with {money} at stake.",
+        "lead_quiet": "{complaints} complaints this week (previous week {previous}); no collective incidents.",
+        "what": "{title}: since {since}, {users} users have filed {complaints} complaints; {money} at stake.",
+        "status": "Status: {status}, severity {severity}.",
+        "cause": "Root cause: {cause}",
+        "cause_unknown": "Root cause under investigation.",
+        "next": "Next deadline: {step} ({owner}), due {due}.",
+        "next_overdue": "Next deadline: {step} ({owner}) was due {due}, overdue by {hours} h.",
+        "no_plan": "No remediation plan yet.",
+        "plan_done": "Every step of the plan is done.",
+        "ask_approve": "Your decision: approve the remediation plan (plan #{plan}).",
+        "ask_unblock": "Your action: get {owners} to finish {n} overdue steps.",
+        "ask_plan": "Your action: name an owning team and have a plan made.",
+        "ask_none": "No decision needed; for your information.",
+        "next_update": "Next update: {when}.",
+        "next_update_report": "{when} (next weekly report)",
+        "detection": "{users} users complained about the same problem in {window}; about {expected} expected.",
+        "window_1": "one hour",
+        "window_n": "{n} hours",
+        "not_enough_history": "Only {n} week(s) of history (at least {min} needed): not enough history to call "
+        "problems new or recurring.",
+        "opened": "Incident detected",
+        "status_to": "Status: {status}",
+        "escalated": "Overdue steps escalated ({n} times)",
+        "plan_approved": "Plan approved",
+        "steps_done": "{n} of {of} steps done",
+        "users_notified": "{n} users notified",
+        "resolved": "Incident resolved",
+        "deadlines_sentence": "{n} regulator deadlines fall in the next 7 days.",
+    },
+}
+
+BASELINES = {
+    "seasonal": {"zh": "同时段历史水平", "en": "same hour of week, earlier weeks"},
+    "level": {"zh": "近期水平", "en": "recent level"},
+    "floor": {"zh": "最低基线（历史数据很少）", "en": "floor (little history)"},
+}
+RULES = {"zh": "用户数异常增长（泊松尾部检验）", "en": "unusual rise in distinct users (Poisson tail test)"}
+
+# Severity reasons as written by detection and classification -> both languages.
+_REASON_PATTERNS: list[tuple[re.Pattern[str], dict[str, str]]] = [
+    (re.compile(r"^(\d+) distinct users$"), {"zh": "{0} 位不同用户", "en": "{0} distinct users"}),
+    (re.compile(r"^growth: (\d+) users in the last hour$"),
+     {"zh": "增长：最近 1 小时 {0} 位用户", "en": "growth: {0} users in the last hour"}),
+    (re.compile(r"^amount at risk ([\d.,]+)$"), {"zh": "涉及金额 {0}", "en": "amount at risk {0}"}),
+    (re.compile(r"^(\d+)% threaten media/court/regulator or came via a regulator$"),
+     {"zh": "{0}% 的投诉威胁曝光、诉讼或投诉监管，或来自监管转办", "en": "{0}% threaten media/court/regulator or came "
+      "via a regulator"}),
+    (re.compile(r"^account security \((\w+)\)$"), {"zh": "涉及账户安全", "en": "account security"}),
+    (re.compile(r"^category (\w+)$"), {"zh": "高风险类别", "en": "high-risk category"}),
+    (re.compile(r"^amount ([\d.,]+) >= ([\d.,]+)$"), {"zh": "金额 {0} 达到 {1}", "en": "amount {0} >= {1}"}),
+    (re.compile(r"^regulator-referred \((\w+)\)$"), {"zh": "监管转办", "en": "regulator-referred"}),
+    (re.compile(r"^repeat complaint \((\d+) submissions\)$"),
+     {"zh": "重复投诉（{0} 次）", "en": "repeat complaint ({0} submissions)"}),
+    (re.compile(r"^threat to escalate: (.+)$"), {"zh": "威胁升级：{0}", "en": "threat to escalate: {0}"}),
+    (re.compile(r"^vulnerable user: (.+)$"), {"zh": "弱势用户：{0}", "en": "vulnerable user: {0}"}),
+    (re.compile(r"^critical category$"), {"zh": "严重类别", "en": "critical category"}),
+]
+# English keywords quoted in those reasons, for the Chinese report.
+_KEYWORDS_ZH = {
+    "attorney": "律师", "lawyer": "律师", "court": "法院", "lawsuit": "诉讼", "sue": "起诉", "media": "媒体",
+    "news": "新闻媒体", "press": "媒体", "regulator": "监管", "disabled": "残障", "medical bills": "医疗费用",
+    "elderly": "老人", "veteran": "退伍军人", "unemployed": "失业",
+}
+
+
+def severity_reason(text: str, lang: str) -> str:
+    """A severity reason in the language; the keywords it quotes are translated when known."""
+    for pattern, out in _REASON_PATTERNS:
+        m = pattern.match(text)
+        if m:
+            groups = list(m.groups())
+            if lang == "zh":
+                groups = ["、".join(_KEYWORDS_ZH.get(w.strip().lower(), w.strip()) for w in g.split(","))
+                          for g in groups]
+            return out[lang].format(*groups)
+    return text
+
 
 def label(table: dict[str, dict[str, str]], key: str | None, lang: str) -> str:
     """Label of a code in a language; unknown codes show as themselves."""
@@ -298,6 +466,13 @@ def fmt_amount(value: Decimal | float | None) -> str:
     return "—" if value is None else f"{value:,.2f}"
 
 
+def fmt_money(amounts: dict[str, Decimal], lang: str) -> str:
+    """Amounts per currency, each with its ISO code and thousands separators: "CNY 66,700.00 · USD 120.00"."""
+    if not amounts:
+        return TEXT[lang]["amount_none"]
+    return " · ".join(f"{cur} {value:,.2f}" for cur, value in amounts.items())
+
+
 def fmt_pct(value: float | None, signed: bool = False) -> str:
     """A ratio as a whole percentage, with its sign if asked; — when missing."""
     if value is None:
@@ -305,9 +480,12 @@ def fmt_pct(value: float | None, signed: bool = False) -> str:
     return f"{value:+.0%}" if signed else f"{value:.0%}"
 
 
-def fmt_dt(value: datetime | None, tz: str, with_time: bool = True) -> str:
-    """A time in the timezone, with or without hours and minutes; — when missing."""
+def fmt_dt(value: datetime | None, tz: str, with_time: bool = True, lang: str = "en") -> str:
+    """A time in the timezone, with or without hours and minutes; — when missing. Chinese: 11月19日 14:00."""
     if value is None:
         return "—"
     local = value.astimezone(ZoneInfo(tz))
+    if lang == "zh":
+        day = f"{local.year}年{local.month}月{local.day}日"
+        return f"{day} {local:%H:%M}" if with_time else day
     return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")

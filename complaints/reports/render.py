@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
 import mimetypes
 import os
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from weasyprint import HTML
@@ -25,20 +29,24 @@ from complaints.core.config import AppConfig
 from complaints.core.models import Report, utcnow
 from complaints.core.settings import Settings
 from complaints.core.templating import environment
-from complaints.reports import charts
+from complaints.reports import charts, narrative
 from complaints.reports.data import TREND_WEEKS, WeeklyData, parse_week, weekly_report_data
 from complaints.reports.i18n import (
+    BASELINES,
     CHANNELS,
     LANGUAGES,
     REASON_KEYS,
+    RULES,
     SEVERITIES,
     STATUSES,
     TEXT,
     fmt_amount,
     fmt_dt,
     fmt_int,
+    fmt_money,
     fmt_pct,
     label,
+    severity_reason,
 )
 
 log = logging.getLogger(__name__)
@@ -107,8 +115,11 @@ def _period_label(data: WeeklyData, lang: str) -> str:
     monday = parse_week(data.week)
     sunday = monday + timedelta(days=6)
     year, num, _ = monday.isocalendar()
-    fmt = TEXT[lang]["date_fmt"]
-    return TEXT[lang]["week_fmt"].format(year=year, week=num, start=monday.strftime(fmt), end=sunday.strftime(fmt))
+    if lang == "zh":
+        start, end = (f"{d.month}月{d.day}日" for d in (monday, sunday))
+    else:
+        start, end = (d.strftime(TEXT[lang]["date_fmt"]) for d in (monday, sunday))
+    return TEXT[lang]["week_fmt"].format(year=year, week=num, start=start, end=end)
 
 
 def _trend_series(data: WeeklyData, lang: str) -> list[tuple[str, list[int]]]:
@@ -135,17 +146,50 @@ def render_html(
         trend_weeks=TREND_WEEKS,
         doc_title=t[f"{kind}_title"],
         period=_period_label(data, lang),
-        generated=fmt_dt(data.generated_at, data.tz),
-        dt=lambda value, with_time=True: fmt_dt(value, data.tz, with_time),
+        generated=fmt_dt(data.generated_at, data.tz, True, lang),
+        dt=lambda value, with_time=True: fmt_dt(value, data.tz, with_time, lang),
+        dt_iso=lambda text: fmt_dt(datetime.fromisoformat(text), data.tz, True, lang),
         num=fmt_int,
         money=fmt_amount,
+        moneys=lambda amounts: fmt_money(amounts, lang),
         pct=fmt_pct,
+        lead=narrative.lead_sentence(data, lang),
+        stories={i.id: narrative.incident_story(i, data, lang) for i in data.incidents},
+        next_update=narrative.next_update(data, lang),
+        event_text=lambda e: narrative.event_text(e, lang),
+        detection=lambda i: narrative.detection_sentence(i, lang),
+        sev_reason=lambda text: severity_reason(text, lang),
+        baseline=lambda code: label(BASELINES, code, lang),
+        rule=RULES[lang],
+        week_label=lambda w: charts.week_label(w, lang),
         category_label=lambda key: data.category_label(key, lang),
         channel=lambda code: label(CHANNELS, code, lang),
         severity=lambda code: label(SEVERITIES, code, lang),
         status=lambda code: label(STATUSES, code, lang),
         reason_key=lambda code: label(REASON_KEYS, code, lang),
     )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def content_hash(data: WeeklyData, settings: Settings, lang: str) -> str:
+    """What a report shows: its figures (not when they were gathered) and the templates and wording that draw
+    them. The same hash means the same PDF, so re-running an unchanged week renders nothing."""
+    figures = dataclasses.asdict(data)
+    figures.pop("generated_at")
+    figures.pop("as_of")
+    digest = hashlib.sha256(json.dumps(figures, sort_keys=True, default=_jsonable, ensure_ascii=False).encode())
+    digest.update(lang.encode())
+    for path in sorted((settings.templates_dir / "reports").glob("*")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for module in (charts, narrative):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    digest.update(Path(__file__).with_name("i18n.py").read_bytes())
+    return digest.hexdigest()
 
 
 def _upsert_report(
@@ -172,8 +216,12 @@ def render_weekly_reports(
     settings: Settings,
     week: str,
     languages: Sequence[str] = ("zh", "en"),
+    as_of: datetime | None = None,
 ) -> list[Report]:
     """Render the crisis and lessons reports of a week in each language; returns their Report rows.
+
+    A report whose content hash (figures, templates, wording) equals its row's is not rendered again: its row
+    is returned as it was. as_of: the run's clock (weekly_report_data).
 
     Rows are flushed, not committed: the caller's transaction (session_scope) commits them.
     """
@@ -181,19 +229,33 @@ def render_weekly_reports(
     if unknown:
         raise ValueError(f"unsupported report language(s) {unknown}; expected some of {list(LANGUAGES)}")
     started = time.perf_counter()
-    data = weekly_report_data(session, cfg, week, settings.timezone)
-    # Timelines carry no words, so one chart per incident serves every language.
-    timelines = {i.id: charts.timeline_chart(i.hourly, data.tz) for i in data.incidents}
+    data = weekly_report_data(session, cfg, week, settings.timezone, as_of)
     out_dir = settings.reports_path / week
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = data.summary()
+    existing = {(r.kind, r.language): r for r in session.execute(
+        select(Report).where(Report.period == week)).scalars()}
     reports: list[Report] = []
+    rendered = 0
     for lang in languages:
-        chart_uris = {"timeline": timelines, "trend": charts.trend_chart(data.trend_weeks, _trend_series(data, lang))}
+        digest = content_hash(data, settings, lang)
+        chart_uris: dict[str, Any] | None = None
         for kind in KINDS:
-            doc = _document(render_html(kind, lang, data, settings, chart_uris), settings.templates_dir)
             path = out_dir / f"{kind}-{lang}.pdf"
+            old = existing.get((kind, lang))
+            if old is not None and old.summary.get("content_hash") == digest and Path(old.path).is_file():
+                reports.append(old)  # same figures, same templates: the PDF on disk is this one
+                continue
+            if chart_uris is None:
+                chart_uris = {
+                    "timeline": {i.id: charts.timeline_chart(i.hourly, data.tz, lang) for i in data.incidents},
+                    "trend": charts.trend_chart(data.trend_weeks, _trend_series(data, lang), lang),
+                }
+            doc = _document(render_html(kind, lang, data, settings, chart_uris), settings.templates_dir)
             write_atomic(path, doc.write_pdf())
-            reports.append(_upsert_report(session, kind, week, lang, path, {**summary, "pages": len(doc.pages)}))
-    log.info("rendered %d weekly reports for %s in %.1fs", len(reports), week, time.perf_counter() - started)
+            rendered += 1
+            reports.append(_upsert_report(session, kind, week, lang, path,
+                                          {**summary, "pages": len(doc.pages), "content_hash": digest}))
+    log.info("weekly reports for %s: %d rendered, %d unchanged, in %.1fs", week, rendered,
+             len(reports) - rendered, time.perf_counter() - started)
     return reports

@@ -217,8 +217,9 @@ def seed(session: Session, port: int) -> dict[str, int]:
         session.add(DuplicateLink(complaint_id=dup.id, canonical_id=canonical.id, method="fuzzy", score=0.97,
                                   created_at=dup.received_at))
     for k in range(2):
-        session.add(QuarantinedRecord(source="hotline", location=f"hotline.csv:line {k + 2}", reason="bad date",
-                                      raw="x", fingerprint=f"fp{k}", created_at=utc_monday + timedelta(hours=k)))
+        session.add(QuarantinedRecord(source="hotline", location=f"hotline.csv:line {k + 2}", reason="bad amount",
+                                      raw=f'{{"来电时间": "2026/11/1{7 + k} 09:00"}}', fingerprint=f"fp{k}",
+                                      created_at=utc_monday + timedelta(days=3 + k)))
 
     # Acknowledgements for the first 30 complaints of the week: 25 within a day, 5 after two days.
     for k, c in enumerate(complaints[:30]):
@@ -338,11 +339,13 @@ def test_weekly_reports(db_url: str, app_config: AppConfig, tmp_path: Path, list
     assert data.duplicates == 3 and data.quarantined_total == 2
     assert data.regulator_count == 2 and data.media_threat_count == 1
     inc = next(i for i in data.incidents if i.id == ids["incident"])
-    assert (inc.phase, inc.complaints, inc.users, inc.amount_at_risk) == ("new", 20, 19, Decimal("10000.00"))
+    assert (inc.phase, inc.complaints, inc.users, inc.amounts) == ("new", 20, 19, {"CNY": Decimal("10000.00")})
     assert len(inc.excerpts) == 3 and sum(inc.hourly[k][1] for k in range(len(inc.hourly))) == 20
     assert inc.plan is not None and [s.overdue for s in inc.plan.steps] == [False, True, False]
     assert next(i for i in data.incidents if i.id == ids["resolved"]).phase == "resolved"
-    assert data.overdue_step_count == 1 and data.overdue_plans == 0
+    # One definition: the plan with an overdue step is an overdue plan.
+    assert data.overdue_step_count == 1 and data.overdue_plans == 1
+    assert [(g.team, g.owner, g.steps) for g in data.overdue_groups] == [("payments_ops", "payops.chen", 1)]
     sla = {r.channel: (r.complaints, r.acknowledged, r.within_1d) for r in data.sla}
     assert sum(v[0] for v in sla.values()) == 50 and sum(v[1] for v in sla.values()) == 30
     assert sum(v[2] for v in sla.values()) == 25 and sla["regulator"] == (2, 0, 0)
@@ -391,17 +394,28 @@ def test_weekly_reports(db_url: str, app_config: AppConfig, tmp_path: Path, list
             assert heading in crisis_en, heading
         assert "Recommendations" in pdf_text(paths["lessons", "en"])
 
-    # Re-render: same rows updated, files replaced, no temp files left.
-    before = {k: (p.stat().st_ino, p.stat().st_mtime_ns) for k, p in paths.items()}
+    # Re-running an unchanged week renders nothing: same rows, same files (inode and mtime), same hash.
+    def stamps() -> dict[tuple[str, str], tuple[int, int]]:
+        return {k: (p.stat().st_ino, p.stat().st_mtime_ns) for k, p in paths.items()}
+
+    before = stamps()
     with session_scope(db_url) as session:
         again = render_weekly_reports(session, app_config, settings, WEEK, languages)
+    assert [r.id for r in again] == [r.id for r in reports]
+    assert [r.summary["content_hash"] for r in again] == [r.summary["content_hash"] for r in reports]
+    assert stamps() == before  # 0 PDFs rendered
+    # A changed week (one more complaint received in it) renders every report again, into the same rows.
+    with session_scope(db_url) as session:
+        session.add(_complaint(9999, MONDAY + timedelta(days=4), "marketing"))
+    with session_scope(db_url) as session:
+        changed = render_weekly_reports(session, app_config, settings, WEEK, languages)
     with session_scope(db_url) as session:
         rows = session.execute(
             select(Report.kind, Report.language, func.count()).group_by(Report.kind, Report.language)
         ).all()
     assert sorted(rows) == sorted((k, lang, 1) for k in ("crisis", "lessons") for lang in languages)
-    assert [r.id for r in again] == [r.id for r in reports]
-    assert all(before[k] != (p.stat().st_ino, p.stat().st_mtime_ns) for k, p in paths.items())
+    assert [r.id for r in changed] == [r.id for r in reports] and changed[0].summary["complaints"] == 51
+    assert all(before[k] != stamp for k, stamp in stamps().items())
     assert sorted(f.name for f in (settings.reports_path / WEEK).iterdir()) == sorted(
         f"{k}-{lang}.pdf" for k in ("crisis", "lessons") for lang in languages
     )

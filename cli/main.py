@@ -83,10 +83,27 @@ def _flows() -> dict[str, Any]:
 
 
 def _run(name: str, **params: Any) -> Any:
+    """The flow's result; a run that failed or is degraded prints one line and exits 1 (its state's message:
+    which source, why; the Prefect UI and logs have the rest)."""
     runtime()  # fail fast on a bad config file, before starting Prefect
     flow = _flows()[name]
     with console.status(f"running flow {name} ..."):
-        return flow(**{k: v for k, v in params.items() if v is not None})
+        state = flow(**{k: v for k, v in params.items() if v is not None}, return_state=True)
+    if not state.is_completed() or state.name == "Degraded":
+        message = " ".join((state.message or "").split())[:1000]
+        console.print(f"[red]flow {name} {state.name.lower()}[/red]: {message}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
+    return state.result()
+
+
+def _window(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """Both ends in the ops timezone; a reversed or empty window is refused before anything runs."""
+    since, until = _aware(since), _aware(until)
+    if since and until and since >= until:
+        console.print(f"[red]--since {since:%Y-%m-%d %H:%M} is not before --until {until:%Y-%m-%d %H:%M}[/red] "
+                      "(the window is [since, until))", highlight=False)
+        raise typer.Exit(2)
+    return since, until
 
 
 Since = Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="window start (ops timezone)")]
@@ -122,7 +139,7 @@ def run_flow(
     """Run one flow now."""
     params: dict[str, Any] = {}
     if flow in (FlowName.ingest, FlowName.pipeline):
-        params |= {"since": _aware(since), "until": _aware(until)}
+        params["since"], params["until"] = _window(since, until)
     if flow == FlowName.ingest:
         params["sources"] = source
     if flow in (FlowName.weekly_report, FlowName.pipeline):
@@ -140,8 +157,9 @@ def backfill(
     until: Annotated[datetime, typer.Option(formats=DATE_FORMATS)],
 ) -> None:
     """Re-pull a window from one source (nothing duplicated; the live watermark does not move), then process."""
+    since, until = _window(since, until)
     runtime().config.source(source)
-    result = _run("ingest", sources=[source], since=_aware(since), until=_aware(until))
+    result = _run("ingest", sources=[source], since=since, until=until)
     processed = _run("process")
     typer.echo(json.dumps({"ingest": result, "process": processed}, ensure_ascii=False, indent=2, default=str))
 
@@ -229,11 +247,21 @@ def migrate() -> None:
 
 
 def main() -> None:
-    """Entry point: a configuration error is a message for ops, not a traceback."""
+    """Entry point: a configuration error or an unreachable database is a message for ops, not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
     from complaints.core.config import ConfigError
+    from complaints.core.db import DatabaseUrlError
 
     try:
         app(standalone_mode=True)
+    except DatabaseUrlError as exc:
+        console.print(f"[red]database error[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from exc
     except ConfigError as exc:
         console.print(f"[red]configuration error[/red]\n{exc}")
+        raise SystemExit(2) from exc
+    except DBAPIError as exc:  # wrong host, port, database name or password: the driver's first line says which
+        first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        console.print(f"[red]database error[/red]: {first}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from exc

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from prefect import flow
+from prefect.states import State
 from prefect.utilities.urls import url_for
 
-from flows.ingest import Since, Until, ingest
+from flows.ingest import Since, Until, ingest, ingest_outcome
 from flows.notify import notify
 from flows.params import LAST_WEEK, AsOf, Week, as_of, resolve_week, run_name, window
 from flows.plan import plan
@@ -54,7 +55,8 @@ def _summary(rows: list[tuple[str, Any, str]], failed: str | None) -> str:
 @flow(name="pipeline", flow_run_name=run_name(
     lambda p: f"pipeline {window(p.get('since'), p.get('until'))} report {resolve_week(p.get('week', LAST_WEEK))} "
               f"{as_of(p.get('now')) if p.get('now') else ''}"))
-def pipeline(since: Since = None, until: Until = None, week: Week = LAST_WEEK, now: AsOf = None) -> dict[str, Any]:
+def pipeline(since: Since = None, until: Until = None, week: Week = LAST_WEEK,
+             now: AsOf = None) -> dict[str, Any] | State[Any]:
     """Run every stage in order: ingest, process, regulatory clocks, plan, notify, weekly report.
 
     Args:
@@ -75,15 +77,20 @@ def pipeline(since: Since = None, until: Until = None, week: Week = LAST_WEEK, n
         ("weekly_report", lambda: weekly_report(week=week, return_state=True)),
     ]
     results: dict[str, Any] = {}
+    states: dict[str, State[Any]] = {}
     rows: list[tuple[str, Any, str]] = []
     for name, start in stages:
-        state = start()
+        state = states[name] = start()
         try:
-            results[name] = state.result()
+            # A source that failed or is degraded does not stop the stages after ingest for the others: the
+            # ingest state carries the summaries of the sources that worked, and this run ends saying so.
+            results[name] = state.result(raise_on_failure=name != "ingest")
+            if isinstance(results[name], BaseException):
+                raise results[name]
         except BaseException:
             rows.append((name, state.state_details.flow_run_id, f"**{state.type.value.lower()}**"))
             publish_markdown("pipeline-summary", _summary(rows, name), "Stage runs of this pipeline run")
             raise
         rows.append((name, state.state_details.flow_run_id, _headline(name, results[name])))
     publish_markdown("pipeline-summary", _summary(rows, None), "Stage runs of this pipeline run, with their counts")
-    return results
+    return ingest_outcome(states["ingest"], results)

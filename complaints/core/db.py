@@ -10,11 +10,13 @@ from typing import Any
 
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from complaints.core.bulk import COPY_MIN, copy_insert_ignore
+from complaints.core.config import ConfigError
 from complaints.core.settings import PROJECT_ROOT
 
 
@@ -35,18 +37,47 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+class DatabaseUrlError(ConfigError):
+    """A database URL that cannot work as written: not a URL, an unknown driver, a SQLite folder that is missing."""
+
+
+def _sqlite_folder(path: Path) -> None:
+    """The SQLite file's folder must exist; only the app's own var folder (the default location) is created. A typo
+    in a URL would otherwise create folders and an empty database, and the run would report nothing to do."""
+    if path.parent.is_dir():
+        return
+    from complaints.core.settings import get_settings
+
+    if path.parent.resolve() == get_settings().var_dir.resolve():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    raise DatabaseUrlError(f"database folder {path.parent} does not exist (create it or correct the database URL)")
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets its folder created, a busy timeout and its pragmas."""
-    url = normalise_url(url)
-    if url.startswith("sqlite"):
-        path = make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    """An engine for the URL; SQLite gets a busy timeout and its pragmas (DatabaseUrlError for a bad URL)."""
+    try:
+        url = normalise_url(url)
+        u = make_url(url)
+        if u.get_backend_name() == "sqlite":
+            if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+                _sqlite_folder(Path(u.database))
+            engine = create_engine(url, connect_args={"timeout": 30})
+        else:
+            return create_engine(url, pool_pre_ping=True)
+    except (sa_exc.ArgumentError, ImportError) as exc:  # not a URL; a dialect or driver that is not installed
+        raise DatabaseUrlError(f"database URL {_shown(url)!r} is not usable: {exc}") from exc
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return url.split("@")[-1]
 
 
 @lru_cache(maxsize=8)

@@ -53,3 +53,35 @@ def test_unknown_team_and_bad_yaml(tmp_path: Path) -> None:
         load_config(d)
     assert "unknown team(s) ['nobody']" in str(err.value)
     assert "plans.yaml: not valid YAML" in str(err.value)
+
+
+def test_sqlite_url_into_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    """Issue 16: `sqlite:////missing/dir/x.db` silently created the folders and an empty database."""
+    from complaints.core.db import DatabaseUrlError, get_engine
+
+    missing = tmp_path / "missing" / "dir"
+    with pytest.raises(DatabaseUrlError, match=f"database folder {missing} does not exist"):
+        get_engine(f"sqlite:///{missing / 'x.db'}")
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(("url", "line"), [
+    ("sqlite:////missing/dir/x.db", "database error: database folder /missing/dir does not exist"),
+    ("notaurl", "database error: database URL 'notaurl' is not usable: Could not parse"),
+    ("postgresql://postgres:s3cret@127.0.0.1:1/x", 'database error: connection failed: connection to server at '
+                                                   '"127.0.0.1", port 1 failed'),
+])
+def test_a_bad_database_url_is_one_line_not_a_traceback(tmp_path: Path, url: str, line: str) -> None:
+    """Issue 16: a bad database URL printed a 509-line traceback with the one useful line at the end."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COMPLAINTS_DATABASE_URL": url, "COMPLAINTS_CONFIG_DIR": str(copy_config(tmp_path)),
+           "COMPLAINTS_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "250"}
+    done = subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "stats"], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    lines = [x for x in (done.stdout + done.stderr).splitlines() if x.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(line), lines
+    assert "s3cret" not in done.stderr
+    assert not Path("/missing").exists()

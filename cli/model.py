@@ -47,16 +47,23 @@ def train(
     jieba: Annotated[bool, typer.Option(help="jieba words for Chinese (character n-grams are always used)")] = False,
     c: Annotated[float, typer.Option("--c", help="SVM regularisation C")] = 0.5,
     embeddings: Embeddings = None,
+    seed: Annotated[bool, typer.Option(help="train on top of the bundled seed set (complaints/process/seed)")]
+    = True,
 ) -> None:
-    """Train the category model and store it as the next version; the process flow uses the newest."""
+    """Train the category model and store it as the next version; the process flow uses the newest.
+    The bundled seed set is part of the training data unless --no-seed: history and reviews add to it."""
     import pandas as pd
 
     from complaints.core.db import session_scope
-    from complaints.process.classifier import read_labelled, review_examples, train_and_store
+    from complaints.process.classifier import read_labelled, review_examples, seed_examples, seed_tag, train_and_store
 
     if data is None and not include_reviews:
         raise typer.BadParameter("give --data, --include-reviews or both")
     frames, sources = [], []
+    if seed:
+        seeded = seed_examples(runtime().config.taxonomy.categories)
+        frames.append(seeded[["text", "label"]])
+        sources.append(seed_tag(seeded))
     if data is not None:
         frames.append(read_labelled(data, text_column, label_column)[["text", "label"]])
         sources.append(str(data))
@@ -116,6 +123,48 @@ def evaluate_classify(
     typer.echo("most confused (true -> predicted: count):")
     for conf in result["confusions"]:
         typer.echo(f"  {conf['true']} -> {conf['predicted']}: {conf['count']}")
+
+
+@evaluate_app.command("classifier")
+def evaluate_classifier(
+    shared_data: Annotated[Path, typer.Option(help="folder of the public data sets (cfpb/, banking77/)")]
+    = Path("../shared/data"),
+    data: Annotated[list[Path] | None, typer.Option(help="more labelled CSV/JSONL files in taxonomy categories")]
+    = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    as_json: AsJson = False,
+) -> None:
+    """A fresh install's classification on data written independently of this codebase: the seed model and
+    keyword rules alone, on our held-out set, the mapped CFPB narratives and BANKING77 intents, and --data."""
+    from complaints.evaluation.classify import cold_start, load_banking77, load_cfpb, load_heldout
+    from complaints.process.classifier import read_labelled
+
+    datasets = {"heldout": load_heldout()}
+    for name, path, load in (("cfpb", shared_data / "cfpb" / "complaints_sample.csv", load_cfpb),
+                             ("banking77", shared_data / "banking77" / "queries.csv", load_banking77)):
+        if path.exists():
+            datasets[name] = load(path)
+        else:
+            console.print(f"[yellow]{path} not found: {name} skipped[/yellow]")
+    for path in data or []:
+        datasets[path.stem] = read_labelled(path, text_column, label_column)
+    with console.status("training the seed model and classifying ..."):
+        result = cold_start(datasets, runtime().config.taxonomy)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="fresh install (no trained model): seed model vs keyword rules alone")
+    for col in ("data", "classifier", "n", "accuracy", "macro-F1", "other", "to review", "acc. not reviewed",
+                "mean conf.", "calib. error"):
+        table.add_column(col)
+    for name, by in result.items():
+        for which, f in by.items():
+            table.add_row(name, which, str(f["n"]), f"{f['accuracy']:.3f}", f"{f['macro_f1']:.3f}",
+                          f"{f['other_share']:.1%}", f"{f['review_share']:.1%}",
+                          "-" if f["accuracy_not_reviewed"] is None else f"{f['accuracy_not_reviewed']:.3f}",
+                          f"{f['mean_confidence']:.3f}", f"{f.get('calibration_error', 0):.3f}")
+    Console(width=160).print(table)
 
 
 @evaluate_app.command("dedupe")

@@ -239,6 +239,8 @@ class ClassifierSettings(Strict):
     label_map: dict[str, str] = Field(default_factory=dict)
     # Train with sentence-embedding features too (the `embeddings` extra): more accurate, ~100 texts/s.
     embeddings: bool = False
+    # No trained model yet: train the bundled bilingual seed set (complaints/process/seed) at first use; off: rules.
+    seed_model: bool = True
 
 
 class KeylessDedupe(Strict):

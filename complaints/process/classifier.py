@@ -5,7 +5,11 @@ bundled all-MiniLM-L6-v2 join the TF-IDF features: BANKING77 macro-F1 0.889 -> 0
 
 Models are versioned in the `classifier_models` table with the joblib artifact as a blob, so every worker
 classifies with the same newest active version. Training data is a CSV or JSONL file of labelled history,
-optionally plus the reviewers' confirmations and corrections.
+optionally plus the reviewers' confirmations and corrections, always on top of the bundled seed set.
+
+A fresh install has no history: the seed set (complaints/process/seed/, written for this product in Chinese
+and English; its README says how) is trained at first use into a model row tagged `seed-<hash>`, so day one
+classifies with a model, not keyword rules. The same seed trains again only when its files change.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import io
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +46,8 @@ _CJK_RUN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _LATIN_WORD_RE = re.compile(r"[^\W\d_][\w'-]*|\d+", re.UNICODE)
 # Calibration needs this many examples of every class (one per fold).
 CALIBRATION_FOLDS = 3
+SEED_DIR = Path(__file__).with_name("seed")
+SEED_TAG = "seed-"
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,8 @@ def build_pipeline(params: ModelParams, min_class_count: int) -> Pipeline:
     if params.embeddings:
         blocks.append(("embeddings", SentenceEmbeddings(params.embedding_weight)))
     features = FeatureUnion(blocks)
-    svm = LinearSVC(C=params.C, class_weight="balanced" if params.balanced else None)
+    # random_state: the same data gives the same model (the seed model's hash names its content).
+    svm = LinearSVC(C=params.C, class_weight="balanced" if params.balanced else None, random_state=0)
     clf: BaseEstimator = svm
     if min_class_count >= CALIBRATION_FOLDS:
         # ensemble=False: one SVM fit on all the data (its accuracy), sigmoid-calibrated on 3-fold predictions.
@@ -155,22 +163,27 @@ def fit(texts: list[str], labels: list[str], params: ModelParams = DEFAULT_PARAM
     return pipeline
 
 
-def predict(pipeline: Pipeline, texts: list[str]) -> tuple[list[str], list[float]]:
-    """Labels and a confidence in 0..1 per text (calibrated probability, else a softmax of SVM margins)."""
-    if not texts:
-        return [], []
+def predict_scores(pipeline: Pipeline, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """The model's labels and a (texts x labels) score matrix whose rows sum to 1: calibrated probabilities,
+    else a softmax of the SVM margins."""
     clf = pipeline.named_steps["clf"]
+    classes = [str(c) for c in clf.classes_]
+    if not texts:
+        return classes, np.zeros((0, len(classes)))
     if hasattr(clf, "predict_proba"):
-        scores = pipeline.predict_proba(texts)
-    else:
-        margins = pipeline.decision_function(texts)
-        if margins.ndim == 1:  # binary: one margin for classes_[1]
-            margins = np.column_stack([-margins, margins])
-        scores = np.exp(margins - margins.max(axis=1, keepdims=True))
-        scores /= scores.sum(axis=1, keepdims=True)
+        return classes, pipeline.predict_proba(texts)
+    margins = pipeline.decision_function(texts)
+    if margins.ndim == 1:  # binary: one margin for classes_[1]
+        margins = np.column_stack([-margins, margins])
+    scores = np.exp(margins - margins.max(axis=1, keepdims=True))
+    return classes, scores / scores.sum(axis=1, keepdims=True)
+
+
+def predict(pipeline: Pipeline, texts: list[str]) -> tuple[list[str], list[float]]:
+    """Labels and a confidence in 0..1 per text (the top score of `predict_scores`)."""
+    classes, scores = predict_scores(pipeline, texts)
     best = scores.argmax(axis=1)
-    classes = clf.classes_
-    return [str(classes[i]) for i in best], [float(scores[r, i]) for r, i in enumerate(best)]
+    return [classes[i] for i in best], [float(scores[r, i]) for r, i in enumerate(best)]
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -204,6 +217,31 @@ def review_examples(session: Session) -> pd.DataFrame:
 def complaint_text(title: str | None, body: str) -> str:
     """The text a complaint is classified on: title and body."""
     return f"{title} {body}" if title else body
+
+
+@lru_cache(maxsize=4)
+def _seed_frame(directory: Path) -> pd.DataFrame:
+    rows = [{"text": line.strip(), "label": path.stem, "lang": path.parent.name}
+            for path in sorted(directory.glob("*/*.txt"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    return pd.DataFrame(rows, columns=["text", "label", "lang"])
+
+
+def seed_examples(categories: Iterable[str] | None = None, directory: Path = SEED_DIR) -> pd.DataFrame:
+    """The bundled seed set (text, label, lang): one file per language and category, one example a line;
+    only the categories given (a taxonomy's keys) when given."""
+    frame = _seed_frame(directory)
+    if categories is not None:
+        frame = frame[frame.label.isin(set(categories))]
+    return frame.reset_index(drop=True)
+
+
+def seed_tag(frame: pd.DataFrame, params: ModelParams = DEFAULT_PARAMS) -> str:
+    """`seed-` and a hash of the seed rows and model parameters: the version tag of the model they train."""
+    digest = hashlib.sha256(repr(asdict(params)).encode())
+    for text, label in sorted(zip(frame.text, frame.label, strict=True)):
+        digest.update(f"{label}\t{text}\n".encode())
+    return SEED_TAG + digest.hexdigest()[:12]
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -242,13 +280,19 @@ def train_and_store(
     """Fit on everything and store as the next version (active). Racing trainers get distinct versions."""
     metrics = holdout_metrics(texts, labels, params) if evaluate else {}
     metrics["label_counts"] = dict(Counter(labels))
-    pipeline = fit(texts, labels, params)
+    return store_pipeline(session, fit(texts, labels, params), labels, data_source=data_source, params=params,
+                          metrics=metrics)
+
+
+def store_pipeline(session: Session, pipeline: Pipeline, labels: list[str], *, data_source: str,
+                   params: ModelParams = DEFAULT_PARAMS, metrics: dict[str, Any] | None = None) -> ClassifierModel:
+    """Store a fitted pipeline as the next version (active). Racing trainers get distinct versions."""
     blob = _dump(pipeline)
     for _ in range(5):
         version = (session.execute(select(func.max(ClassifierModel.version))).scalar_one() or 0) + 1
         row = ClassifierModel(
-            version=version, labels=sorted(set(labels)), params=asdict(params), metrics=metrics,
-            n_train=len(texts), data_source=data_source[:500], sha256=hashlib.sha256(blob).hexdigest(),
+            version=version, labels=sorted(set(labels)), params=asdict(params), metrics=metrics or {},
+            n_train=len(labels), data_source=data_source[:500], sha256=hashlib.sha256(blob).hexdigest(),
             artifact=blob,
         )
         try:
@@ -262,6 +306,8 @@ def train_and_store(
 
 
 _cache: dict[str, Pipeline] = {}
+# Seed models fitted in this process, by tag: a second fresh database (tests, demo) stores it without refitting.
+_seed_fits: dict[str, Pipeline] = {}
 
 
 @dataclass(frozen=True)
@@ -269,12 +315,18 @@ class ActiveModel:
     version: int
     sha256: str
     pipeline: Pipeline
+    data_source: str = ""
+
+    @property
+    def is_seed(self) -> bool:
+        """Trained on the bundled seed set alone (no history, no reviews)."""
+        return self.data_source.startswith(SEED_TAG)
 
 
 def active_model(session: Session) -> ActiveModel | None:
     """The newest active version; its blob is read and unpickled once per process and version."""
     row = session.execute(
-        select(ClassifierModel.id, ClassifierModel.version, ClassifierModel.sha256)
+        select(ClassifierModel.id, ClassifierModel.version, ClassifierModel.sha256, ClassifierModel.data_source)
         .where(ClassifierModel.active.is_(True))
         .order_by(ClassifierModel.version.desc())
         .limit(1)
@@ -285,4 +337,36 @@ def active_model(session: Session) -> ActiveModel | None:
         blob = session.execute(select(ClassifierModel.artifact).where(ClassifierModel.id == row.id)).scalar_one()
         _cache.clear()  # keep one model in memory
         _cache[row.sha256] = joblib.load(io.BytesIO(blob))
-    return ActiveModel(row.version, row.sha256, _cache[row.sha256])
+    return ActiveModel(row.version, row.sha256, _cache[row.sha256], row.data_source)
+
+
+def seed_pipeline(categories: Iterable[str]) -> tuple[str, Pipeline] | None:
+    """The seed model for these categories and its tag, fitted once per process; None below 2 seeded labels."""
+    frame = seed_examples(categories)
+    if frame.label.nunique() < 2:
+        return None
+    tag = seed_tag(frame)
+    if tag not in _seed_fits:
+        _seed_fits[tag] = fit(frame.text.tolist(), frame.label.tolist())
+    return tag, _seed_fits[tag]
+
+
+def model_for(session: Session, categories: Iterable[str]) -> ActiveModel | None:
+    """The model that classifies: the newest trained one; on a fresh install (or when the active model is an
+    older seed model) the seed model, trained now and stored as the next version tagged `seed-<hash>`."""
+    model = active_model(session)
+    if model is not None and not model.is_seed:
+        return model
+    categories = sorted(categories)
+    frame = seed_examples(categories)
+    tag = seed_tag(frame) if frame.label.nunique() >= 2 else None
+    if tag is None or (model is not None and model.data_source == tag):
+        return model
+    stored = session.execute(select(ClassifierModel.id).where(ClassifierModel.data_source == tag,
+                                                              ClassifierModel.active.is_(True)).limit(1)).first()
+    if stored is None:
+        seeded = seed_pipeline(categories)
+        assert seeded is not None  # the frame above has >= 2 labels
+        store_pipeline(session, seeded[1], frame.label.tolist(), data_source=tag,
+                       metrics={"label_counts": dict(Counter(frame.label))})
+    return active_model(session)

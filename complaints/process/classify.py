@@ -1,5 +1,6 @@
-"""Classify: category from the newest trained model, keyword rules for cold start and where configured to
-override; a confidence per complaint, low ones queued for review. Language is set at ingest."""
+"""Classify: category from the newest model (on a fresh install the bundled seed model, see classifier.py),
+keyword rules where a category is configured to override it; a confidence per complaint (the model's calibrated
+probability), low ones queued for review. Language is set at ingest."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sklearn.pipeline import Pipeline
 from sqlalchemy import JSON, Row, Select, func, insert, literal, select
 from sqlalchemy.orm import Session
 
@@ -16,7 +18,7 @@ from complaints.core.bulk import chunks, in_conditions, rows_by_id, update_by_id
 from complaints.core.config import TaxonomyConfig
 from complaints.core.models import Complaint, ComplaintEvent, DuplicateLink, UTCDateTime, utcnow
 from complaints.core.normalize import fold, keyword_pattern
-from complaints.process.classifier import active_model, complaint_text, predict
+from complaints.process.classifier import active_model, complaint_text, model_for, predict_scores
 from complaints.process.severity import assess
 
 
@@ -24,11 +26,18 @@ from complaints.process.severity import assess
 class Classification:
     category: str
     hits: int  # keyword hits for the chosen category; 0 means the fallback was used
+    # Categories sharing the most hits when more than one did: the rules alone cannot choose (category = fallback).
+    tied: tuple[str, ...] = ()
 
     @property
     def confidence(self) -> float:
         """Rule confidence: 0 for the fallback, 0.5 for one hit, rising with more hits."""
         return self.hits / (self.hits + 1)
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The categories the keywords point to: the winner, or every tied one; none for no hit."""
+        return self.tied or ((self.category,) if self.hits else ())
 
 
 class KeywordClassifier:
@@ -44,14 +53,56 @@ class KeywordClassifier:
                 self.patterns.append((key, pattern))
 
     def classify(self, text: str) -> Classification:
-        """The category with the most keyword hits; ties go to the category listed first."""
+        """The category with the most keyword hits; a tie is reported as such (never settled by file order)."""
         folded = fold(text).lower()
-        best = Classification(self.fallback, 0)
-        for key, pattern in self.patterns:
-            hits = len(pattern.findall(folded))
-            if hits > best.hits:
-                best = Classification(key, hits)
-        return best
+        hits = {key: n for key, pattern in self.patterns if (n := len(pattern.findall(folded)))}
+        if not hits:
+            return Classification(self.fallback, 0)
+        top = max(hits.values())
+        winners = sorted(key for key, n in hits.items() if n == top)
+        if len(winners) > 1:
+            return Classification(self.fallback, 0, tuple(winners))
+        return Classification(winners[0], top)
+
+
+@dataclass(frozen=True)
+class Decision:
+    category: str
+    confidence: float
+    source: str  # model | rule
+
+
+def decide(taxonomy: TaxonomyConfig, rules: KeywordClassifier, texts: list[str],
+           pipeline: Pipeline | None) -> list[Decision]:
+    """Category and confidence per text. With a model: the model's calibrated top category, unless the keywords
+    hit a category with `rule_overrides` (among several such, the one the model scores highest). Without one:
+    the keyword winner; a keyword tie or no hit is the fallback at confidence 0, for review."""
+    scores: list[dict[str, float]] = []
+    if pipeline is not None:
+        for chunk in chunks(texts, PREDICT_CHUNK):
+            labels, matrix = predict_scores(pipeline, chunk)
+            keys = [taxonomy.classifier.label_map.get(label, label) for label in labels]
+            for row in matrix:
+                by_category: dict[str, float] = {}
+                for key, score in zip(keys, row, strict=True):
+                    by_category[key] = by_category.get(key, 0.0) + float(score)
+                scores.append(by_category)
+    out: list[Decision] = []
+    for i, text in enumerate(texts):
+        rule = rules.classify(text)
+        overriding = [c for c in rule.candidates if c in rules.overriding]
+        if pipeline is None:
+            out.append(Decision(rule.category, rule.confidence, "rule"))
+        elif overriding:
+            best = max(overriding, key=lambda c: (scores[i].get(c, 0.0), c))
+            # The user's rule decides; it is as sure as its hits say, or as the model where the model is surer.
+            out.append(Decision(best, max(rule.confidence, scores[i].get(best, 0.0)), "rule"))
+        else:
+            key, score = max(scores[i].items(), key=lambda kv: kv[1])
+            # A label outside the taxonomy and its mapping: the fallback, sent to review.
+            out.append(Decision(key, score, "model") if key in taxonomy.categories
+                       else Decision(taxonomy.fallback, 0.0, "model"))
+    return out
 
 
 @dataclass
@@ -140,29 +191,13 @@ def _shared(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]) -> list[dict[str, Any]]:
-    """Model prediction where a model is trained, keyword rules otherwise or where a category overrides."""
-    rules = KeywordClassifier(taxonomy)
-    model = active_model(session)
+    """The newest model's prediction (the seed model on a fresh install), keyword overrides where configured."""
+    model = model_for(session, taxonomy.categories) if taxonomy.classifier.seed_model else active_model(session)
     texts = [complaint_text(r.title, r.body) for r in todo]
-    predicted: list[tuple[str, float]] = []
-    if model is not None:
-        for chunk in chunks(texts, PREDICT_CHUNK):
-            labels, confidences = predict(model.pipeline, chunk)
-            for label, conf in zip(labels, confidences, strict=True):
-                key = taxonomy.classifier.label_map.get(label, label)
-                # A label outside the taxonomy and its mapping: the fallback, sent to review.
-                predicted.append((key, conf) if key in taxonomy.categories else (taxonomy.fallback, 0.0))
     threshold = taxonomy.classifier.review_threshold
-    out: list[dict[str, Any]] = []
-    for i, text in enumerate(texts):
-        rule = rules.classify(text)
-        if model is None or (rule.hits and rule.category in rules.overriding):
-            category, confidence, source = rule.category, rule.confidence, "rule"
-        else:
-            (category, confidence), source = predicted[i], "model"
-        out.append({"category": category, "category_confidence": confidence, "category_source": source,
-                    "needs_review": confidence < threshold})
-    return out
+    return [{"category": d.category, "category_confidence": d.confidence, "category_source": d.source,
+             "needs_review": d.confidence < threshold}
+            for d in decide(taxonomy, KeywordClassifier(taxonomy), texts, model.pipeline if model else None)]
 
 
 def unprocessed_query(*columns: Any) -> Select[Any]:

@@ -1,5 +1,9 @@
-"""Production topology on loopback: a real Prefect server (own port and PREFECT_HOME), `prefect deploy --all`
-from prefect.yaml, a process worker, and the pipeline deployment run through the API against PostgreSQL.
+"""Production topology on loopback, driven through the API the UI uses: a real Prefect server (own port and
+PREFECT_HOME, API authentication on), `prefect deploy --all` from prefect.yaml, a process worker, PostgreSQL.
+
+In order: the pipeline deployment runs the demo; the incidents it opens start the plan deployment through the
+shipped automation; a backfill with plain dates from the CLI; the review-plan run pauses with the plan and resumes
+with a choice; closing a plan from the CLI gets the incident's `resolved` event emitted by the next plan run.
 Every process is stopped afterwards, whatever happens."""
 
 from __future__ import annotations
@@ -10,19 +14,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
+from sqlalchemy import select
+from typer.testing import CliRunner
 
 from cli.main import DEMO_AS_OF, DEMO_WEEK
+from cli.main import app as cli_app
+from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
+from complaints.core.models import Incident, Plan
 from complaints.core.settings import PROJECT_ROOT
+from complaints.core.statuses import STEP_OPEN
 from complaints.reports.stats import stats
 from tests.conftest import _pg_database
 
 BIN = Path(sys.executable).parent
+AUTH = ("ops", "loopback-secret")  # PREFECT_SERVER_API_AUTH_STRING is "user:password" (HTTP basic)
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 def _free_port() -> int:
@@ -31,22 +45,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Server:
+    api: str
+    env: dict[str, str]
+    http: httpx.Client
+
+
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("prefect-home")
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api,
+    auth = ":".join(AUTH)
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
            "COMPLAINTS_PROJECT_DIR": str(PROJECT_ROOT)}
     log = (home / "server.log").open("w")
     proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            env={**env, "PREFECT_SERVER_API_AUTH_STRING": auth}, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    http = httpx.Client(base_url=api, auth=AUTH, timeout=30)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:  # probes need no credentials
                     break
             except httpx.HTTPError:
                 pass
@@ -54,8 +78,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
             time.sleep(1)
         else:
             pytest.fail("Prefect server did not become healthy in 180 s")
-        yield api, env
+        yield Server(api, env, http)
     finally:
+        http.close()
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
         log.close()
@@ -67,20 +92,62 @@ def _prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 
 @pytest.fixture(scope="module")
-def deployed(prefect_server: tuple[str, dict[str, str]]) -> tuple[str, dict[str, str]]:
-    api, env = prefect_server
-    created = _prefect(env, "work-pool", "create", "complaints", "--type", "process")
+def deployed(prefect_server: Server) -> Server:
+    created = _prefect(prefect_server.env, "work-pool", "create", "complaints", "--type", "process")
     assert created.returncode == 0, created.stdout + created.stderr
-    result = _prefect(env, "--no-prompt", "deploy", "--all")
+    result = _prefect(prefect_server.env, "--no-prompt", "deploy", "--all")
     assert result.returncode == 0, result.stdout + result.stderr
-    return api, env
+    return prefect_server
 
 
-def test_deploy_all_registers_every_deployment(deployed: tuple[str, dict[str, str]]) -> None:
-    api, _ = deployed
+@pytest.fixture(scope="module")
+def worker(deployed: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, Path]]:
+    """A process worker on the pool, its flows on a fresh PostgreSQL database. Yields (server, db url, var dir)."""
+    tmp = tmp_path_factory.mktemp("worker")
+    databases = _pg_database()
+    db_url = next(databases)
+    worker_env = {**deployed.env, "COMPLAINTS_DATABASE_URL": db_url, "COMPLAINTS_VAR_DIR": str(tmp / "var"),
+                  "PATH": f"{BIN}:{deployed.env.get('PATH', '')}", "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    log = (tmp / "worker.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "complaints", "--install-policy", "never"],
+        env=worker_env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        yield deployed, db_url, tmp
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()
+        databases.close()
 
+
+def _deployment(server: Server, name: str) -> dict[str, Any]:
+    return server.http.get(f"/deployments/name/{name}/{name}").json()
+
+
+def _wait(server: Server, run_id: str, states: tuple[str, ...] = FINAL, seconds: float = 400) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        run = server.http.get(f"/flow_runs/{run_id}").json()
+        if run["state"]["type"] in states or time.monotonic() > deadline:
+            return run
+        time.sleep(1)
+
+
+def _runs_of(server: Server, deployment: str) -> list[dict[str, Any]]:
+    dep_id = _deployment(server, deployment)["id"]
+    return server.http.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [dep_id]}}}).json()
+
+
+def _worker_log(tmp: Path) -> str:
+    return (tmp / "worker.log").read_text()[-5000:]
+
+
+def test_deploy_all_registers_every_deployment_behind_authentication(deployed: Server) -> None:
+    assert httpx.post(f"{deployed.api}/deployments/filter", json={}, timeout=30).status_code == 401
     declared = {d["name"]: d for d in yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"]}
-    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+    found = deployed.http.post("/deployments/filter", json={}).json()
     assert {d["name"] for d in found} == set(declared)
     for d in found:
         spec = declared[d["name"]]
@@ -88,42 +155,125 @@ def test_deploy_all_registers_every_deployment(deployed: tuple[str, dict[str, st
         assert d["work_pool_name"] == "complaints"
         crons = sorted((s["schedule"]["cron"], s["schedule"]["timezone"]) for s in d["schedules"])
         assert crons == sorted((s["cron"], s["timezone"]) for s in spec.get("schedules") or [])
+        # The custom-run form explains every parameter.
+        props = d["parameter_openapi_schema"]["properties"]
+        assert props and all(p.get("description") for p in props.values()), d["name"]
     ingest = next(d for d in found if d["name"] == "ingest")
     assert ingest["schedules"][0]["schedule"] == {"cron": "*/15 * * * *", "timezone": "Asia/Shanghai", "day_or": True}
+    automations = deployed.http.post("/automations/filter", json={}).json()
+    assert [(a["name"], a["enabled"]) for a in automations] == [("plan-on-incident-opened", True)]
 
 
-def test_worker_runs_pipeline_deployment_on_postgresql(deployed: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    api, env = deployed
-    databases = _pg_database()
-    db_url = next(databases)
-    worker_env = {**env, "COMPLAINTS_DATABASE_URL": db_url, "COMPLAINTS_VAR_DIR": str(tmp_path / "var"),
-                  "PATH": f"{BIN}:{env.get('PATH', '')}"}
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [str(BIN / "prefect"), "worker", "start", "--pool", "complaints", "--install-policy", "never"],
-        env=worker_env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+def test_worker_runs_pipeline_deployment_on_postgresql(worker: tuple[Server, str, Path]) -> None:
+    server, db_url, tmp = worker
+    run = server.http.post(f"/deployments/{_deployment(server, 'pipeline')['id']}/create_flow_run",
+                           json={"parameters": {"week": DEMO_WEEK, "now": DEMO_AS_OF.isoformat()}}).json()
+    run = _wait(server, run["id"])
+    assert run["state"]["type"] == "COMPLETED", _worker_log(tmp)
+    assert run["name"] == f"pipeline report {DEMO_WEEK} as of 2026-11-23 09:00"
+    with session_scope(db_url) as s:
+        figures = stats(s, DEMO_AS_OF)
+    assert figures["records"] == 320 and figures["incidents"] >= 1 and figures["reports"] == 4
+    assert (tmp / "var" / "reports" / DEMO_WEEK / "crisis-zh.pdf").is_file()
+    keys = {a["key"] for a in server.http.post("/artifacts/filter", json={}).json()}
+    assert {"ingest-summary", "process-summary", "weekly-report", "pipeline-summary", "incident-board"} <= keys
+    summary = server.http.post("/artifacts/latest/filter", json={"artifacts": {"key": {"any_": ["pipeline-summary"]}}}
+                               ).json()[0]["data"]
+    children = server.http.post("/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}}
+                                ).json()
+    assert len(children) == 6 and all(f"/runs/flow-run/{c['id']}" in summary for c in children)
+    assert "plans created by this run" in summary and "320 new" in summary
+
+
+def test_incident_opened_starts_plan_deployment_through_the_automation(worker: tuple[Server, str, Path]) -> None:
+    server, db_url, tmp = worker
+    with session_scope(db_url) as s:
+        incidents = list(s.execute(select(Incident.id)).scalars())
+    opened = server.http.post("/events/filter", json={"filter": {"event": {"name": ["complaints.incident.opened"]}}}
+                              ).json()["events"]
+    assert {e["resource"]["prefect.resource.id"] for e in opened} == {f"complaints.incident.{i}" for i in incidents}
+    deadline = time.monotonic() + 120
+    # The pipeline runs plan as a subflow, not through the deployment: a run of the deployment is the automation's.
+    while not (runs := [r for r in _runs_of(server, "plan") if r["state"]["type"] in FINAL
+                        and (r.get("created_by") or {}).get("type") == "AUTOMATION"]):
+        assert time.monotonic() < deadline, "the automation never started the plan deployment"
+        time.sleep(2)
+    assert runs[0]["state"]["type"] == "COMPLETED", _worker_log(tmp)
+    board = server.http.post("/artifacts/latest/filter", json={"artifacts": {"key": {"any_": ["incident-board"]}}}
+                             ).json()[0]["data"]
+    assert f"I{incidents[0]:08d}" in str(board) and "next_deadline" in str(board)
+
+
+def test_backfill_with_plain_dates_from_the_cli(worker: tuple[Server, str, Path]) -> None:
+    server, _, tmp = worker
+    started = _prefect(server.env, "deployment", "run", "ingest/ingest", "-p", "since=2026-11-16",
+                       "-p", "until=2026-11-18")
+    assert started.returncode == 0, started.stdout + started.stderr
+    run = next(r for r in _runs_of(server, "ingest") if r["parameters"].get("since"))  # not a scheduled run
+    run = _wait(server, run["id"])
+    assert run["state"]["type"] == "COMPLETED", _worker_log(tmp)
+    assert run["name"] == "ingest 2026-11-16..2026-11-18"
+    assert run["parameters"] == {"since": "2026-11-16", "until": "2026-11-18"}
+
+
+def test_review_plan_pauses_with_the_plan_and_resumes_with_a_choice(worker: tuple[Server, str, Path],
+                                                                      app_config: AppConfig) -> None:
+    server, db_url, tmp = worker
+    with session_scope(db_url) as s:
+        plan = s.execute(select(Plan).where(Plan.subject_type == "incident").order_by(Plan.id)).scalars().first()
+        plan_id = plan.id
+        before = {st.seq: st.owner for st in plan.steps}
+    run = server.http.post(f"/deployments/{_deployment(server, 'review-plan')['id']}/create_flow_run",
+                           json={"parameters": {"plan_id": plan_id, "poll_interval": 1}}).json()
+    run = _wait(server, run["id"], ("PAUSED", *FINAL), 120)
+    assert run["state"]["type"] == "PAUSED", _worker_log(tmp)
+    assert run["name"] == f"review plan {plan_id}"
+    keys = run["state"]["state_details"]["run_input_keyset"]
+    description = server.http.get(f"/flow_runs/{run['id']}/input/{keys['description']}").json()
+    schema = server.http.get(f"/flow_runs/{run['id']}/input/{keys['schema']}").json()
+    assert f"## Plan {plan_id}" in description and "| # | step | owner |" in description
+    owner = schema["properties"]["owner"]["enum"][1]
+    refused = server.http.post(f"/flow_runs/{run['id']}/resume", json={"run_input": {"owner": "someone.else"}}).json()
+    assert refused["status"] == "REJECT"
+    resumed = server.http.post(f"/flow_runs/{run['id']}/resume",
+                               json={"run_input": {"owner": owner, "reviewer": "alice", "approve": True}}).json()
+    assert resumed["status"] == "ACCEPT"
+    assert _wait(server, run["id"], seconds=120)["state"]["type"] == "COMPLETED", _worker_log(tmp)
+    with session_scope(db_url) as s:
+        plan = s.get(Plan, plan_id)
+        assert plan.approved_by == "prefect-ui:alice"
+        team = app_config.routing.teams[plan.team].members
+        # Only the steps the team's members held moved; the lead's, compliance's and escalated steps stayed.
+        assert {st.seq: st.owner for st in plan.steps} == {
+            seq: owner if was in team else was for seq, was in before.items()}
+
+
+def test_plan_closed_from_the_cli_emits_resolved(worker: tuple[Server, str, Path],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from complaints.core import runtime
+
+    server, db_url, tmp = worker
+    with session_scope(db_url) as s:
+        plan = s.execute(select(Plan).where(Plan.subject_type == "incident").order_by(Plan.id)).scalars().first()
+        plan_id, incident_id = plan.id, plan.subject_id
+        steps = [st.seq for st in plan.steps if st.status in STEP_OPEN]
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
+    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp / "var"))
+    runtime.reset()
     try:
-        deployment = httpx.get(f"{api}/deployments/name/pipeline/pipeline", timeout=30).json()
-        run = httpx.post(
-            f"{api}/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": {"week": DEMO_WEEK, "now": DEMO_AS_OF.isoformat()}},
-            timeout=30,
-        ).json()
-        deadline = time.monotonic() + 400
-        state = run["state"]["type"]
-        while time.monotonic() < deadline and state not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            time.sleep(2)
-            state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=30).json()["state"]["type"]
-        assert state == "COMPLETED", (tmp_path / "worker.log").read_text()[-5000:]
-        with session_scope(db_url) as s:
-            figures = stats(s, DEMO_AS_OF)
-        assert figures["records"] == 320 and figures["incidents"] >= 1 and figures["reports"] == 4
-        assert (tmp_path / "var" / "reports" / DEMO_WEEK / "crisis-zh.pdf").is_file()
-        artifacts = httpx.post(f"{api}/artifacts/filter", json={}, timeout=30).json()
-        assert {"ingest-summary", "process-summary", "weekly-report"} <= {a["key"] for a in artifacts}
+        for seq in steps:
+            done = CliRunner().invoke(cli_app, ["plan", "done", str(plan_id), str(seq), "--note", "fixed the route",
+                                                "--by", "payops.lead"])
+            assert done.exit_code == 0, done.output
     finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
-        log.close()
-        databases.close()
+        runtime.reset()
+    with session_scope(db_url) as s:
+        assert s.get(Incident, incident_id).status == "resolved"
+    run = server.http.post(f"/deployments/{_deployment(server, 'plan')['id']}/create_flow_run", json={}).json()
+    assert _wait(server, run["id"])["state"]["type"] == "COMPLETED", _worker_log(tmp)
+    deadline = time.monotonic() + 30
+    while not (resolved := server.http.post("/events/filter", json={"filter": {
+            "event": {"name": ["complaints.incident.resolved"]}}}).json()["events"]):
+        assert time.monotonic() < deadline, "no complaints.incident.resolved event"
+        time.sleep(1)
+    assert [e["resource"]["prefect.resource.id"] for e in resolved] == [f"complaints.incident.{incident_id}"]

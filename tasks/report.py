@@ -18,7 +18,10 @@ def render_reports_task(week: str, now: datetime | None = None) -> list[dict[str
     with stage() as (rt, session):
         languages = sorted({s.language for s in rt.config.notifications.stakeholders} or {"zh", "en"})
         reports = render_weekly_reports(session, rt.config, rt.settings, week, languages, as_of=now)
-        queued = queue_report_emails(session, rt.config, rt.settings, reports, run_url=flow_run.ui_url)
+        # Without a UI URL (a temporary local API) the run is named by the command that shows it.
+        ui = flow_run.ui_url
+        run = ui if ui and ui.startswith("http") else f"prefect flow-run inspect {flow_run.id}" if flow_run.id else None
+        queued = queue_report_emails(session, rt.config, rt.settings, reports, run_url=run)
         return [
             {"kind": r.kind, "language": r.language, "path": r.path, "emails_queued": queued, **r.summary}
             for r in reports

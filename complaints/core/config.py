@@ -557,7 +557,7 @@ class SignOff(Strict):
     company: Bilingual = Bilingual(zh="数字钱包", en="Digital Wallet")
     team: Bilingual = Bilingual(zh="客户投诉处理中心", en="Customer Complaints Team")
     hotline: str = "95000"
-    hours: Bilingual = Bilingual(zh="每日 9:00–21:00", en="daily 9:00-21:00 (China time)")
+    hours: Bilingual = Bilingual(zh="每日 9:00–21:00，北京时间", en="daily 9:00-21:00, China time")
     handler: Bilingual = Bilingual(zh="投诉处理专员", en="Complaints officer")
 
 

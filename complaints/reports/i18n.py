@@ -133,9 +133,10 @@ TEXT: dict[str, dict[str, str]] = {
         "na": "不适用",
         "sla_na_note": "“不适用”：该渠道的投诉人没有留下联系方式，无法发送受理确认。",
         "dq_note": "按投诉收到时间所在的周统计：补录历史数据时，重复与隔离记录计入其收到的那一周。",
-        "undated": "其中无法读出日期（按隔离时间计）",
+        "undated": "其中无法读出日期（与本周投诉同批导入）",
         "appendix": "附录：检测统计依据",
-        "appendix_note": "检测规则：用户数的泊松尾部检验，基线为该问题特征自身的历史同时段水平。",
+        "appendix_note": "检测规则：对不同用户数做泊松尾部检验，基线为该问题特征自身的历史水平；"
+        "p 值低于显著性水平且用户数不少于下限时立案。",
         "detection": "检测依据",
         "regulator_deadlines": "未来 7 天到期的监管时限",
         "not_enough_history": "历史数据不足",
@@ -267,9 +268,10 @@ TEXT: dict[str, dict[str, str]] = {
         "sla_na_note": "n/a: complainants on this channel left no contact, so they cannot be acknowledged.",
         "dq_note": "Counted by the week the complaints were received: a backfilled week reports its own duplicates "
         "and quarantined records.",
-        "undated": "of which no readable date (counted when quarantined)",
+        "undated": "of which no readable date (read in the same ingest batch as this week's complaints)",
         "appendix": "Appendix: detection statistics",
-        "appendix_note": "Detection rule: Poisson tail test of distinct users against the signature's own baseline.",
+        "appendix_note": "Detection rule: a Poisson tail test of distinct users against the signature's own baseline; "
+        "an incident opens when the p-value is below the significance level and the users reach the minimum.",
         "detection": "Why it was detected",
         "regulator_deadlines": "Regulator deadlines in the next 7 days",
         "not_enough_history": "Not enough history",
@@ -339,6 +341,8 @@ SENTENCES: dict[str, dict[str, str]] = {
     "zh": {
         "lead": "本周共收到 {complaints} 件投诉（上周 {previous} 件）；{incidents} 起集体投诉事件"
         "共影响 {users} 位用户，涉及金额 {money}。",
+        "lead_1": "本周共收到 {complaints} 件投诉（上周 {previous} 件）；1 起集体投诉事件影响 {users} 位用户，"
+        "涉及金额 {money}。",
         "lead_quiet": "本周共收到 {complaints} 件投诉（上周 {previous} 件），没有集体投诉事件。",
         "what": "{title}：自 {since} 起，{users} 位用户投诉 {complaints} 件，涉及金额 {money}。",
         "status": "当前状态：{status}，严重程度 {severity}。",
@@ -370,6 +374,8 @@ SENTENCES: dict[str, dict[str, str]] = {
     },
     "en": {
         "lead": "{complaints} complaints this week (previous week {previous}); {incidents} collective incidents affect "
+        "{users} users with {money} at stake.",
+        "lead_1": "{complaints} complaints this week (previous week {previous}); 1 collective incident affects "
         "{users} users with {money} at stake.",
         "lead_quiet": "{complaints} complaints this week (previous week {previous}); no collective incidents.",
         "what": "{title}: since {since}, {users} users have filed {complaints} complaints; {money} at stake.",
@@ -407,7 +413,6 @@ BASELINES = {
     "level": {"zh": "近期水平", "en": "recent level"},
     "floor": {"zh": "最低基线（历史数据很少）", "en": "floor (little history)"},
 }
-RULES = {"zh": "用户数异常增长（泊松尾部检验）", "en": "unusual rise in distinct users (Poisson tail test)"}
 
 # Severity reasons as written by detection and classification -> both languages.
 _REASON_PATTERNS: list[tuple[re.Pattern[str], dict[str, str]]] = [

@@ -86,7 +86,8 @@ def lead_sentence(data: WeeklyData, lang: str) -> str:
     s = SENTENCES[lang]
     if not data.incidents:
         return s["lead_quiet"].format(complaints=fmt_int(data.complaints), previous=fmt_int(data.previous_complaints))
-    return s["lead"].format(complaints=fmt_int(data.complaints), previous=fmt_int(data.previous_complaints),
+    key = "lead_1" if len(data.incidents) == 1 else "lead"
+    return s[key].format(complaints=fmt_int(data.complaints), previous=fmt_int(data.previous_complaints),
                             incidents=len(data.incidents), users=fmt_int(data.affected_users),
                             money=fmt_money(data.amounts, lang))
 

@@ -30,13 +30,13 @@ from complaints.core.models import Report, utcnow
 from complaints.core.settings import Settings
 from complaints.core.templating import environment
 from complaints.reports import charts, narrative
-from complaints.reports.data import TREND_WEEKS, WeeklyData, parse_week, weekly_report_data
+from complaints.reports.data import MIN_HISTORY_WEEKS, TREND_WEEKS, WeeklyData, parse_week, weekly_report_data
 from complaints.reports.i18n import (
     BASELINES,
     CHANNELS,
     LANGUAGES,
     REASON_KEYS,
-    RULES,
+    SENTENCES,
     SEVERITIES,
     STATUSES,
     TEXT,
@@ -156,11 +156,11 @@ def render_html(
         lead=narrative.lead_sentence(data, lang),
         stories={i.id: narrative.incident_story(i, data, lang) for i in data.incidents},
         next_update=narrative.next_update(data, lang),
+        history_note=SENTENCES[lang]["not_enough_history"].format(n=data.history_weeks, min=MIN_HISTORY_WEEKS),
         event_text=lambda e: narrative.event_text(e, lang),
         detection=lambda i: narrative.detection_sentence(i, lang),
         sev_reason=lambda text: severity_reason(text, lang),
         baseline=lambda code: label(BASELINES, code, lang),
-        rule=RULES[lang],
         week_label=lambda w: charts.week_label(w, lang),
         category_label=lambda key: data.category_label(key, lang),
         channel=lambda code: label(CHANNELS, code, lang),

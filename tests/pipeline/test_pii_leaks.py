@@ -1,8 +1,10 @@
 """Personal data never leaves unmasked, and `complaints forget` erases one person while the statistics stay.
 
 One seeded run: 60 complaints whose text and fields (contact, customer ref, title, merchant) carry mobile, ID-card
-and bank-card numbers and emails go through ingest, dedupe, classify, plans, acknowledgements, weekly reports,
-stakeholder emails and exports; every output meant for staff or sharing is searched for the raw values.
+and bank-card numbers and emails, and the formats of issue 16 (an ID card written 6-8-4 with spaces, a mobile in
+fullwidth digits, one with dots, a US SSN and US phones written four ways), go through ingest, dedupe, classify,
+plans, acknowledgements, weekly reports, stakeholder emails, exports and regulator returns; every output meant
+for staff or sharing is searched for the raw values, their NFKC forms and their bare digits.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import io
 import json
 import logging
 import random
+import re
+import subprocess
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -19,7 +24,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from cli.main import app
 from complaints.core.config import AppConfig, FileSourceSpec
 from complaints.core.db import session_scope
 from complaints.core.models import CallbackResult, Complaint, Notification, OptOut, QuarantinedRecord, Report
@@ -30,22 +37,29 @@ from complaints.notify.channels.email import eml_path
 from complaints.notify.outbox import queue_acknowledgements, queue_report_emails, send_pending
 from complaints.notify.policy import opt_out
 from complaints.plans.create import create_plans
-from complaints.process.classify import classify_complaints
-from complaints.process.dedupe import dedupe
 from complaints.regulatory.forget import forget
 from complaints.reports import render_weekly_reports
 from complaints.reports.export import write
 from complaints.reports.stats import stats
+from tests.stages import classify_complaints, dedupe
 
 WEEK = "2026-W47"
 T0 = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 SPEC = FileSourceSpec(name="pii", kind="file", channel="app", path="in/*.csv",
                       mapping={"external_id": "id", "received_at": "at", "contact": "contact", "customer_ref": "cust",
-                               "title": "title", "body": "body", "merchant": "merchant", "amount": "amount"})
+                               "title": "title", "body": "body", "merchant": "merchant", "amount": "amount",
+                               "region": "region"})
 BODIES = ["提现一直未到账，我的手机{phone}，身份证{idn}，银行卡{card}，邮箱{email}",
           "Charged twice on card {card}; call me on {phone} or mail {email}. ID {idn}",
           "账户被盗刷，卡号 {card}，请联系 {email}"]
+# The formats mask_text missed before issue 16, in every complaint's text.
+MORE = ["另：身份证 {idn_spaced}，手机 {mobile_fw}，备用 {mobile_dot}。My SSN is {ssn}, US phone {us_phone}.",
+        "Refund A&B please. SSN {ssn}; reach me at {us_phone} / {mobile_dot}; 身份证号 {idn_spaced}；电话{mobile_fw}"]
+US_FORMATS = ["({a}) {b}-{c}", "+1 {a} {b} {c}", "{a}-{b}-{c}", "{a}.{b}.{c}"]
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+# (amount, region): a third each in the PBoC, FCA and CFPB returns (jurisdiction by region or currency).
+REGIONS = [("100", "上海"), ("100", "London"), ("$100.00", "New York")]
 
 
 def _id_number(rng: random.Random) -> str:
@@ -63,24 +77,35 @@ def _card(rng: random.Random) -> str:
             return v
 
 
+def _mobile(rng: random.Random) -> str:
+    return f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}"
+
+
 def people(n: int) -> list[dict[str, str]]:
     rng = random.Random(7)
-    return [{"phone": f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}", "idn": _id_number(rng),
-             "card": _card(rng), "email": f"person{i}.x@mail{i}.example.cn"} for i in range(n)]
+    out = []
+    for i in range(n):
+        idn, fw, dot = _id_number(rng), _mobile(rng), _mobile(rng)
+        us = US_FORMATS[i % 4].format(a=rng.randint(201, 989), b=rng.randint(200, 999), c=f"{rng.randint(0, 9999):04d}")
+        out.append({"phone": _mobile(rng), "idn": idn, "card": _card(rng), "email": f"person{i}.x@mail{i}.example.cn",
+                    "idn_spaced": f"{idn[:6]} {idn[6:14]} {idn[14:]}", "mobile_fw": fw.translate(FULLWIDTH),
+                    "mobile_dot": f"{dot[:3]}.{dot[3:7]}.{dot[7:]}",
+                    "ssn": f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}", "us_phone": us})
+    return out
 
 
 def write_input(folder: Path, persons: list[dict[str, str]]) -> None:
     (folder / "in").mkdir(parents=True)
     with (folder / "in" / "a.csv").open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["id", "at", "contact", "cust", "title", "merchant", "body", "amount"])
+        out.writerow(["id", "at", "contact", "cust", "title", "merchant", "body", "amount", "region"])
         for i, p in enumerate(persons):
             at = (T0 + timedelta(minutes=37 * i)).isoformat()
             contact = p["email"] if i % 3 else p["phone"]
             out.writerow([f"P{i}", at, contact, p["phone"], f"卡 {p['card']} 问题", f"商户 {p['phone']}",
-                          BODIES[i % 3].format(**p), "100"])
+                          BODIES[i % 3].format(**p) + " " + MORE[i % 2].format(**p), *REGIONS[i % 3]])
         # A bad row quoting the same data: the quarantine keeps it, and `forget` must find it.
-        out.writerow(["P999", "yesterday", persons[1]["email"], "", "", "", f"bad {persons[1]['card']}", ""])
+        out.writerow(["P999", "yesterday", persons[1]["email"], "", "", "", f"bad {persons[1]['card']}", "", ""])
 
 
 def secrets_of(persons: list[dict[str, str]]) -> list[str]:
@@ -88,7 +113,17 @@ def secrets_of(persons: list[dict[str, str]]) -> list[str]:
 
 
 def leaks(text: str, values: list[str]) -> list[str]:
-    return [v for v in values if v in text]
+    """The values readable in text: as written, NFKC-folded (fullwidth digits), or as their bare digits once the
+    characters that join digit groups (spaces, dots, dashes, brackets) are taken out of the text."""
+    folded = unicodedata.normalize("NFKC", text)
+    joined = re.sub(r"[\s.\-()\u200b]", "", folded)
+    found = []
+    for v in values:
+        plain = unicodedata.normalize("NFKC", v)
+        digits = re.sub(r"\D", "", plain)
+        if v in text or plain in folded or ("@" not in plain and len(digits) >= 9 and digits in joined):
+            found.append(v)
+    return found
 
 
 @pytest.fixture
@@ -151,6 +186,57 @@ def test_no_personal_data_in_logs_exports_pdfs_stakeholder_emails_or_artifacts(p
         assert leaks(str(msg["Subject"]) + "".join(parts), values) == []
     assert leaks(json.dumps([{k: _clean(v) for k, v in row.items()} for row in rows], ensure_ascii=False),
                  values) == []
+
+
+def test_issue16_formats_absent_from_cli_exports_returns_pdf_text_and_every_email(
+        pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Asserts, through the commands an operator runs: `complaints export` (complaints, incidents, plans; jsonl and
+    csv), `complaints returns pboc|fca|cfpb --format csv`, the text pdftotext reads from every PDF, and every .eml
+    in the outbox (acknowledgements and stakeholder emails: subject and text parts) show none of the raw values,
+    while the values did reach the stored complaints (so the search is not vacuous)."""
+    from complaints.core import runtime
+
+    db_url, settings, persons, _ = pipeline
+    values = secrets_of(persons)
+    with session_scope(db_url) as s:
+        stored = " ".join(c.body for c in s.scalars(select(Complaint)))
+        reports = [r.path for r in s.scalars(select(Report))]
+    assert all(p["ssn"] in stored and p["us_phone"] in stored and p["idn_spaced"] in stored for p in persons)
+    monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
+    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(settings.var_dir))
+    runtime.reset()
+    runner = CliRunner()
+    try:
+        for kind in ("complaints", "incidents", "plans"):
+            for fmt in ("jsonl", "csv"):
+                result = runner.invoke(app, ["export", kind, "--format", fmt])
+                assert result.exit_code == 0, result.output
+                assert leaks(result.output, values) == [], (kind, fmt)
+                if kind == "complaints":
+                    assert len(result.output.splitlines()) >= 60  # every complaint is there, masked
+        for kind in ("pboc", "fca", "cfpb"):
+            out = tmp_path / f"{kind}.csv"
+            result = runner.invoke(app, ["returns", kind, "--since", "2026-11-01", "--until", "2026-11-30",
+                                         "--format", "csv", "--out", str(out)])
+            assert result.exit_code == 0, result.output
+            text = out.read_text(encoding="utf-8-sig")
+            assert leaks(text + result.output, values) == [], kind
+            # 20 complaints each; the FCA layout is aggregate only, the others list every complaint with its text.
+            assert "TOTAL,0,20," in text if kind == "fca" else len(text.splitlines()) > 20, kind
+            (tmp_path / f"{kind}.seen").write_text(text)
+    finally:
+        runtime.reset()
+    assert len(reports) == 4
+    for path in reports:
+        text = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True, check=True,
+                              text=True).stdout
+        assert text.strip() and leaks(text, values) == [], path
+    emls = sorted(settings.outbox_path.glob("*.eml"))
+    assert len(emls) > 4  # acknowledgements as well as the four stakeholder emails
+    for path in emls:
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
+        assert leaks(str(msg["Subject"]) + "\n".join(parts), values) == [], path.name
 
 
 def test_forget_erases_one_person_and_keeps_the_statistics(pipeline, app_config: AppConfig) -> None:

@@ -1,4 +1,4 @@
-"""`complaints notify ...`: opt-outs and call-back reply import."""
+"""`complaints notify ...`: opt-outs, call-back reply import, the gateway's reply endpoint."""
 
 from __future__ import annotations
 
@@ -67,3 +67,21 @@ def import_replies(
     )
     if result.errors:
         raise typer.Exit(1)
+
+
+@app.command("serve-replies")
+def serve_replies(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (put a TLS proxy in front)")] = 8088,
+) -> None:
+    """Take the SMS/push gateway's replies (POST, signed with COMPLAINTS_WEBHOOK_SECRET) onto their complaints."""
+    from wsgiref.simple_server import make_server
+
+    from complaints.notify.channels.webhook import inbound_app
+
+    rt = runtime()
+    secret = rt.settings.webhook_secret.get_secret_value()
+    if not secret:
+        raise typer.BadParameter("COMPLAINTS_WEBHOOK_SECRET is empty: replies could not be verified")
+    with make_server("127.0.0.1", port, inbound_app(rt.db_url, secret, rt.settings.pii_key.get_secret_value())) as s:
+        console.print(f"taking replies on http://127.0.0.1:{port}/")
+        s.serve_forever()

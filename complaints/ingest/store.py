@@ -22,6 +22,7 @@ from complaints.core.pii import mask_text
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.ingest.mapping import map_record
 from complaints.ingest.sources import Connector, FileConnector, Window, connector_for, preset_spec
+from complaints.notify.replies import divert_replies
 
 # Fields a source may change after first delivery; a change is recorded in the complaint's history.
 UPDATABLE = ("received_at", "channel", "customer_ref", "contact", "contact_masked", "contact_key", "title",
@@ -42,6 +43,7 @@ class IngestSummary:
     outside_window: int = 0
     resolved: int = 0  # quarantined rows of earlier runs whose location now gave a stored complaint
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    replies: int = 0  # mail replies recorded on their complaints (complaints.notify.replies), not ingested
     # Why this run's output cannot be trusted although it completed (most rows quarantined, no file found).
     degraded: str = ""
 
@@ -283,7 +285,11 @@ def ingest_source(
     session.commit()
     for batch in connector.batches({} if window.backfill else dict(source.state), window):
         summary.batches += 1
-        goods, bads = map_batch(spec, batch.records, pii_key, window, summary, limits)
+        records = batch.records
+        if spec.kind == "imap":  # users' replies to our mails go on their complaints, not in as new ones
+            records, replies = divert_replies(session, records, pii_key)
+            summary.replies += replies
+        goods, bads = map_batch(spec, records, pii_key, window, summary, limits)
         before = {k: getattr(summary, k) for k in _COUNTS}
         try:
             _quarantine(session, bads)

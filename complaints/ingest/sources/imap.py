@@ -124,6 +124,9 @@ def message_record(uid: int, raw: bytes, folder: str, internaldate: datetime | N
             "subject": " ".join(str(msg["Subject"] or "").split()),  # folds CR/LF, even RFC 2047-encoded ones
             "from": addresses[0].addr_spec if addresses else None,
             "body": _body(msg),
+            # What a reply answers: matched against the outbox (complaints.notify.replies), not stored as a complaint.
+            "in_reply_to": " ".join(str(msg["In-Reply-To"] or "").split()) or None,
+            "references": " ".join(str(msg["References"] or "").split()) or None,
         }
     # The email package raises assorted exception types on malformed input; one message must not stop the run.
     except Exception as exc:

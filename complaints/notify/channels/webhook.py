@@ -1,7 +1,8 @@
 """Webhook channel for SMS and in-app push: JSON POSTs to a gateway, signed with HMAC-SHA256.
 
 The gateway checks `X-Complaints-Signature: sha256=<hex>` over the exact body bytes with the shared
-secret, and can drop a re-send by the `Idempotency-Key` header (the outbox row's stable Message-ID).
+secret, and can drop a re-send by the `Idempotency-Key` header (the outbox row's stable Message-ID). Users' replies
+come back the other way (inbound_app), signed the same way, and are recorded on their complaints.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
 
 import httpx
 
@@ -20,6 +24,7 @@ from complaints.core import pii
 from complaints.core.models import Notification
 from complaints.core.settings import Settings
 from complaints.notify.channels.email import InvalidRecipient, Outcome, one_line
+from complaints.notify.replies import Reply, record_reply
 
 SIGNATURE_HEADER = "X-Complaints-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -133,3 +138,62 @@ def make_webhook_sender(settings: Settings) -> WebhookSender | None:
     return WebhookSender(
         settings.webhook_url, settings.webhook_secret.get_secret_value(), timeout=settings.webhook_timeout
     )
+
+
+# --- inbound: the gateway posts users' SMS and push replies back --------------------------------
+
+MAX_INBOUND_BYTES = 64 * 1024
+
+
+class InboundRefused(ValueError):
+    """An inbound request that is not a signed, well-formed reply; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def parse_inbound(body: bytes, secret: str, signature: str | None, now: datetime) -> Reply:
+    """A gateway's reply callback, signed as our own requests are (X-Complaints-Signature over the exact body):
+    {"id": gateway message id, "from": mobile, "text": ..., "reply_to": our message's id (optional),
+    "received_at": ISO 8601 (optional, default now)}."""
+    if not secret or not verify(body, secret, signature):
+        raise InboundRefused(401, "bad or missing signature")
+    try:
+        payload = json.loads(body)
+        received = datetime.fromisoformat(payload["received_at"]) if payload.get("received_at") else now
+        reply = Reply(channel="webhook", message_id=str(payload["id"]), sender=str(payload["from"]),
+                      text=str(payload["text"]), received_at=received if received.tzinfo else received.replace(
+                          tzinfo=UTC), answers=(str(payload["reply_to"]),) if payload.get("reply_to") else ())
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InboundRefused(400, f"not a reply: {type(exc).__name__}") from exc
+    return reply
+
+
+def inbound_app(db_url: str, secret: str, pii_key: str) -> Callable[..., Iterable[bytes]]:
+    """A WSGI application taking the gateway's POSTed replies: 200 with the ticket when recorded on a complaint,
+    404 when no complaint matches (the gateway can then submit it as a new complaint), 400/401/413 when refused."""
+    from complaints.core.db import session_scope
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def answer(status: int, payload: dict[str, Any]) -> list[bytes]:
+            start_response(f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "application/json")])
+            return [json.dumps(payload).encode()]
+
+        if environ.get("REQUEST_METHOD") != "POST":
+            return answer(405, {"error": "POST only"})
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_INBOUND_BYTES:
+            return answer(413, {"error": "too large"})
+        body = environ["wsgi.input"].read(length)
+        try:
+            reply = parse_inbound(body, secret, environ.get("HTTP_X_COMPLAINTS_SIGNATURE"), datetime.now(UTC))
+        except InboundRefused as exc:
+            return answer(exc.status, {"error": str(exc)})
+        with session_scope(db_url) as session:
+            recorded = record_reply(session, reply, pii_key)
+        if recorded is None:
+            return answer(404, {"error": "no complaint matches this reply"})
+        return answer(200, {"ticket": f"C{recorded.complaint_id:08d}", "new": recorded.new, "score": recorded.score})
+
+    return app

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import math
 import random
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +29,8 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from complaints.core.config import AppConfig, FileSourceSpec
-from complaints.core.db import session_scope
+from complaints.core.config import ApiSourceSpec, AppConfig, FileSourceSpec
+from complaints.core.db import migrate, scratch_database, session_scope
 from complaints.core.models import Complaint, Incident, Notification, QuarantinedRecord
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.core.settings import Settings
@@ -36,6 +42,7 @@ from complaints.reports import render_weekly_reports
 from complaints.reports.export import FORMULA_START, neutralise, write
 from tests.reports.test_reports import WEEK as REPORT_WEEK
 from tests.reports.test_reports import Listener, listener, seed  # noqa: F401 (listener: a fixture)
+from tests.stages import run_process
 
 SPEC = FileSourceSpec(name="h", kind="file", channel="app", path="in/*",
                       mapping={"external_id": "id", "received_at": "at", "contact": "contact", "title": "title",
@@ -123,6 +130,185 @@ def test_random_bytes_deep_json_huge_fields_wrong_encoding_never_crash_ingest(
     with session_scope(db_url) as s:
         body = s.scalars(select(Complaint.body).where(Complaint.external_id == "C1")).one()
     assert body == '=HYPERLINK("http://evil.example") 1'  # stored as written; neutralised at export
+
+
+# --- every source format with hostile values: each row stored once or quarantined once (issue 16) ----------------
+
+def _deep(levels: int) -> object:
+    value: object = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+DATES = st.sampled_from([
+    "0001-01-01T00:00:00", "9999-12-31T23:59:59+00:00", "9999-12-31T23:00:00-05:00", "2026-02-30T10:00:00", "",
+    "昨天下午", "2026-11-16T09:00:00+08:00", "2026-11-16", "2026-11-16 09:00", "NaN", "1e10", "\x00",
+]) | st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(datetime.isoformat)
+AMOUNTS = st.none() | st.floats() | st.integers(-10**25, 10**25) | st.sampled_from(
+    ["NaN", "Infinity", "-inf", "¥1,234.50", "1e400", "9" * 40, "-0", "很多钱"])
+NESTED = st.recursive(st.none() | st.floats() | st.text(max_size=5),
+                      lambda inner: st.lists(inner, max_size=2)
+                      | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+                      max_leaves=20) | st.sampled_from([_deep(25), _deep(5), "z" * 250_000])
+ROW = st.fixed_dictionaries({
+    "at": DATES, "text": NASTY | st.just("长" * 60_000) | st.just(""), "amount": AMOUNTS,
+    "title": st.none() | NASTY | st.just("t" * 1_000), "extra": NESTED,
+    "encoding": st.sampled_from(["utf-8", "utf-8", "utf-8", "gbk", "bad bytes"]),
+})
+MAPPING = {"external_id": "id", "received_at": "at", "body": "text", "amount": "amount", "title": "title"}
+HARNESS_FORMATS = ["jsonl", "csv", "xlsx", "cfpb", "api"]
+
+
+def _encode(line: str, encoding: str) -> bytes:
+    if encoding == "gbk":
+        return line.encode("gbk", errors="replace")  # GBK bytes inside a UTF-8 file
+    data = line.encode("utf-8", errors="surrogatepass")
+    return data[: len(data) // 2] + b"\xff\xfe\x80" + data[len(data) // 2 :] if encoding == "bad bytes" else data
+
+
+def _cell(value: object) -> object:
+    """A value as a spreadsheet cell can hold it: no NaN, no control characters, no nesting."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list | dict):
+        value = json.dumps(value)
+    return ILLEGAL_CHARACTERS_RE.sub("", value)[:32_000] if isinstance(value, str) else value
+
+
+def _write_source(fmt: str, folder: Path, name: str, rows: list[dict[str, object]], url: str) -> object:
+    """The rows in the format (ids R<n>x, unique), and the source spec that reads them."""
+    folder.mkdir(parents=True)
+    ids = [f"R{n:03d}x" for n in range(len(rows))]
+    if fmt == "jsonl":
+        lines = [_encode(json.dumps({"id": i, **{k: v for k, v in r.items() if k != "encoding"}},
+                                    ensure_ascii=False), str(r["encoding"])) for i, r in zip(ids, rows, strict=True)]
+        (folder / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+        return FileSourceSpec(name=name, kind="file", channel="app", path=f"{folder.name}/*", mapping=MAPPING)
+    if fmt in ("csv", "cfpb"):
+        header = ["Complaint ID", "Date received", "Consumer complaint narrative", "Issue", "Tags"] if fmt == "cfpb" \
+            else ["id", "at", "text", "amount", "title", "extra"]
+        out = [",".join(header).encode()]
+        for i, r in zip(ids, rows, strict=True):
+            cells = [i, r["at"], r["text"], r["title"], json.dumps(r["extra"])] if fmt == "cfpb" \
+                else [i, r["at"], r["text"], r["amount"], r["title"], json.dumps(r["extra"])]
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="").writerow(["" if c is None else c for c in cells])
+            out.append(_encode(buf.getvalue(), str(r["encoding"])))
+        (folder / "a.csv").write_bytes(b"\n".join(out) + b"\n")
+        kind = "cfpb" if fmt == "cfpb" else "file"
+        return FileSourceSpec(name=name, kind=kind, channel="regulator", path=f"{folder.name}/*.csv",
+                              **({} if fmt == "cfpb" else {"mapping": MAPPING}))
+    if fmt == "xlsx":
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(["id", "at", "text", "amount", "title", "extra"])
+        for i, r in zip(ids, rows, strict=True):
+            sheet.append([_cell(v) for v in (i, r["at"], r["text"], r["amount"], r["title"], r["extra"])])
+        book.save(folder / "a.xlsx")
+        return FileSourceSpec(name=name, kind="file", channel="app", path=f"{folder.name}/*.xlsx", mapping=MAPPING)
+    _PAGES[name] = [{"id": i, "updated_at": T0.isoformat(), **{k: v for k, v in r.items() if k != "encoding"}}
+                    for i, r in zip(ids, rows, strict=True)]
+    return ApiSourceSpec(name=name, kind="api", channel="partner", url=f"{url}/{name}", records_field="items",
+                         cursor_field="next", backoff_seconds=0.01, max_retries=0, mapping=MAPPING)
+
+
+_PAGES: dict[str, list[dict[str, object]]] = {}
+
+
+@pytest.fixture(scope="module")
+def pages_url() -> Iterator[str]:
+    """A JSON API answering one page per source (NaN and Infinity written as Python's json writes them)."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"items": _PAGES[urlparse(self.path).path.strip("/")], "next": None}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def harness_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database for all examples of a format (each example is a source of its own): migrating one
+    per example would cost more than the examples."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('harness') / 'h.db'}"
+    migrate(url)
+    yield url
+
+
+_EXAMPLE = itertools.count()
+
+
+def _check_every_row_once(db_url: str, cfg: AppConfig, spec: object, n: int) -> None:
+    with session_scope(db_url) as s:
+        summary = ingest_source(s, cfg, spec, "k")  # type: ignore[arg-type]
+        run_process(s, cfg)
+    name = spec.name  # type: ignore[attr-defined]
+    with session_scope(db_url) as s:
+        stored = list(s.scalars(select(Complaint.external_id).where(Complaint.source == name)))
+        pending = s.scalar(select(func.count()).select_from(Complaint).where(
+            Complaint.source == name, Complaint.processed_at.is_(None)))
+        quarantined = list(s.execute(select(QuarantinedRecord.raw, QuarantinedRecord.reason).where(
+            QuarantinedRecord.source == name, QuarantinedRecord.replayed_at.is_(None))).tuples())
+    assert pending == 0 and len(stored) == len(set(stored)) == summary.inserted
+    assert all(reason for _, reason in quarantined)
+    for i in (f"R{k:03d}x" for k in range(n)):
+        held = sum(i in raw for raw, _ in quarantined)
+        assert (i in stored, held) in ((True, 0), (False, 1)), (i, stored, [r for _, r in quarantined])
+
+
+@pytest.mark.parametrize("fmt", HARNESS_FORMATS)
+@settings(max_examples=6, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rows=st.lists(ROW, min_size=1, max_size=5))
+def test_every_format_every_row_is_stored_once_or_quarantined_once(
+        harness_db: str, app_config: AppConfig, tmp_path_factory: pytest.TempPathFactory, pages_url: str, fmt: str,
+        rows: list[dict[str, object]]) -> None:
+    """Property (issue 16): records of every source format with non-finite numbers, dates from year 1 to 9999 and
+    malformed ones, 60,000-character bodies, deep and huge nested fields, GBK and broken bytes in UTF-8 files:
+    ingest and process complete, and every row is stored exactly once or quarantined exactly once with a reason."""
+    folder = tmp_path_factory.mktemp(fmt)
+    name = f"{fmt}{next(_EXAMPLE)}"
+    spec = _write_source(fmt, folder / name, name, rows, pages_url)
+    cfg = app_config.model_copy(update={"directory": folder})
+    _check_every_row_once(harness_db, cfg, spec, len(rows))
+
+
+@settings(max_examples=3, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rows=st.lists(ROW, min_size=2, max_size=5))
+def test_hostile_json_lines_on_postgresql(pg_harness_db: str, app_config: AppConfig,
+                                          tmp_path_factory: pytest.TempPathFactory,
+                                          rows: list[dict[str, object]]) -> None:
+    """The same property on PostgreSQL for JSON lines: NaN and Infinity must never reach its json column."""
+    folder = tmp_path_factory.mktemp("pg")
+    name = f"pg{next(_EXAMPLE)}"
+    spec = _write_source("jsonl", folder / name, name, rows, "")
+    _check_every_row_once(pg_harness_db, app_config.model_copy(update={"directory": folder}), spec, len(rows))
+
+
+@pytest.fixture(scope="module")
+def pg_harness_db() -> Iterator[str]:
+    from tests.conftest import PG_ADMIN_URL
+
+    with scratch_database(PG_ADMIN_URL, "ch") as url:
+        migrate(url)
+        yield url
 
 
 @given(NASTY)

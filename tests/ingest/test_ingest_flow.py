@@ -132,6 +132,16 @@ def test_the_pipeline_goes_on_past_a_failed_source_and_says_so(prefect_api: None
     assert {r["source"] for r in results["ingest"]} == {"good"}
 
 
+def test_a_config_error_in_a_source_task_is_not_retried(prefect_api: None, env: Path) -> None:
+    """Issue 16: a config error was retried three times with back-off. An unknown source name fails its task run
+    once; the good source is stored."""
+    from flows.ingest import ingest
+
+    state = ingest(sources=["good", "nope"], return_state=True)
+    assert state.is_failed() and "source nope failed: " in state.message and "no source named 'nope'" in state.message
+    assert _task_runs(state.state_details.flow_run_id) == {"ingest-good": 1, "ingest-nope": 1}
+
+
 def test_reversed_window_is_refused_by_the_cli_and_the_flow(prefect_api: None, env: Path) -> None:
     """Issue 16: reversed --since/--until were accepted (a run that read everything and stored nothing)."""
     from flows.ingest import ingest

@@ -262,13 +262,23 @@ def is_email(value: str | None) -> bool:
 
 
 class MaskingFilter(logging.Filter):
-    """Logging filter that masks personal data in every record it passes."""
+    """Logging filter that masks personal data in every record it passes: the message, and the traceback and stack
+    a handler would print (a database error quotes the row it refused)."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when it is set instead of formatting exc_info again.
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 

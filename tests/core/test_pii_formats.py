@@ -10,6 +10,8 @@ neither the value as written, nor its NFKC form, nor its bare digits survive in 
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import unicodedata
 from datetime import date
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 from stdnum import luhn
 from stdnum.cn import ric
 
-from complaints.core.pii import find_pii, mask_text
+from complaints.core.pii import find_pii, install_log_masking, mask_text
 
 FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 ZWSP = "\u200b"
@@ -171,3 +173,25 @@ NOT_PII = [
 def test_ordinary_numbers_stay(text: str) -> None:
     assert mask_text(text) == text
     assert sum(find_pii(text).values()) == 0
+
+
+def test_log_records_are_masked_with_their_traceback() -> None:
+    """A handler with the masking filter prints neither the message's nor the exception's personal data."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("tests.pii.masking")
+    logger.addHandler(handler)
+    logger.propagate = False
+    install_log_masking("tests.pii.masking")
+    try:
+        try:
+            raise ValueError("duplicate key (contact)=(440306 19851231 1236, +1 415 555 0199)")
+        except ValueError:
+            logger.exception("insert failed for %s", "１３９１２３４５６７８", stack_info=True)
+    finally:
+        logger.removeHandler(handler)
+    printed = out.getvalue()
+    assert "Traceback" in printed and "ValueError: duplicate key" in printed and "Stack (most recent" in printed
+    for value in ("440306 19851231 1236", "415 555 0199", "１３９１２３４５６７８", "13912345678"):
+        assert value not in printed
+    assert "440***********1236" in printed and "139****5678" in printed

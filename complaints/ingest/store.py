@@ -300,6 +300,8 @@ def ingest_source(
             session.rollback()
             for k, v in before.items():
                 setattr(summary, k, v)
+            if spec.kind == "imap":  # the rollback undid the replies recorded: again, with the first half
+                divert_replies(session, batch.records, pii_key)
             refused = _store_isolating(session, goods, summary, exc)
             _count_quarantined(summary, refused)
             refused_at = {r.location for r in refused}

@@ -170,21 +170,40 @@ def evaluate_classifier(
 @evaluate_app.command("dedupe")
 def evaluate_dedupe_cmd(
     pairs: Annotated[list[Path] | None, typer.Option(help="sentence-pair CSVs (sentence1, sentence2, label)")] = None,
+    cfpb: Annotated[Path | None, typer.Option(help="a CFPB export: every row another consumer")] = None,
     n: Annotated[int, typer.Option(help="synthetic complaints for the injected-resubmission test")] = 5000,
+    refit: Annotated[bool, typer.Option(help="refit the shipped pair model on the train halves of --pairs")] = False,
+    intents: Annotated[Path | None, typer.Option(help="with --refit: an intent-labelled query CSV (text, category; "
+                                                      "BANKING77) for English pairs")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Near-duplicate precision/recall on injected resubmissions, and on question-pair corpora for reference."""
-    from complaints.evaluation.dedupe import evaluate_injected, evaluate_pairs
+    """Duplicate-link precision/recall on injected resubmissions; on --pairs (dev halves) the pair model at its
+    threshold against TF-IDF char 1-3 cosine and rapidfuzz ratio; on --cfpb the share marked duplicates."""
+    from complaints.evaluation.dedupe import evaluate_cfpb, evaluate_injected, evaluate_pairs, fit_pair_model
+    from complaints.process.pairs import MODEL_PATH, shipped_model
 
-    cfg = runtime().config.taxonomy.dedupe
+    config = runtime().config
+    cfg = config.taxonomy.dedupe
+    if refit:
+        if not pairs:
+            raise typer.BadParameter("--refit needs --pairs")
+        with console.status("fitting the pair model ..."):
+            fit_pair_model(pairs, intents).save(MODEL_PATH)
+        shipped_model.cache_clear()
+        console.print(f"pair model written to {MODEL_PATH}")
     result: dict[str, Any] = {"injected": evaluate_injected(cfg, n=n)}
     for path in pairs or []:
         result[path.parent.name or path.stem] = evaluate_pairs(path, cfg)
+    if cfpb is not None:
+        result["cfpb"] = evaluate_cfpb(cfpb, config)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     for name, figures in result.items():
-        typer.echo(f"{name}: " + "  ".join(f"{k} {v}" for k, v in figures.items()))
+        flat = {k: v for k, v in figures.items() if not isinstance(v, dict)}
+        typer.echo(f"{name}: " + "  ".join(f"{k} {v}" for k, v in flat.items()))
+        for method, m in ((k, v) for k, v in figures.items() if isinstance(v, dict)):
+            typer.echo(f"  {method:<18} " + "  ".join(f"{k} {v}" for k, v in m.items()))
 
 
 @review_app.command("list")

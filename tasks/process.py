@@ -44,7 +44,8 @@ def next_batch_task(limit: int, partitions: int, holder: str) -> list[list[int]]
 def dedupe_task(ids: list[int]) -> dict[str, int]:
     with stage() as (rt, session):
         summary = dedupe_ids(session, ids, rt.config.taxonomy.dedupe)
-    return {"checked": summary.checked, "exact": summary.exact, "near": summary.near + summary.minhash}
+    return {"checked": summary.checked, "exact": summary.exact, "near": summary.near + summary.keyless,
+            "similar": summary.similar}
 
 
 @stage_task()

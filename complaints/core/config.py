@@ -241,13 +241,26 @@ class ClassifierSettings(Strict):
     embeddings: bool = False
     # No trained model yet: train the bundled bilingual seed set (complaints/process/seed) at first use; off: rules.
     seed_model: bool = True
+    # Seed model only: retrain on the seed set plus classifications at least this confident (and reviews) once
+    # there are `self_train_from` of them, and at each doubling; 0 switches self-training off.
+    self_train_from: int = Field(500, ge=0)
+    self_train_confidence: float = Field(0.6, ge=0, le=1)
 
 
 class KeylessDedupe(Strict):
-    """Near-duplicates among complaints with no customer key: MinHash LSH inside one source and a short window."""
+    """Complaints with no person key (no contact, no customer ref). A duplicate needs evidence of one person: the
+    same order / transaction id in the text, or the identical text with identical metadata (same source and UTC day,
+    equal `same_fields` and `same_raw_fields`). Close texts otherwise (MinHash LSH inside one source and window,
+    verified by ratio) are only recorded as similar: they stay canonical and count as distinct users."""
 
     enabled: bool = True
     window_hours: int = Field(48, ge=1, le=24 * 14)
+    # Metadata that must be equal for an identical text to be the same person's (a record with none proves nothing).
+    same_fields: list[Literal["title", "product", "merchant", "region", "amount"]] = Field(
+        default_factory=lambda: ["title", "product", "merchant", "region", "amount"])
+    # Columns of the source record compared the same way when the record has them (e.g. the CFPB layout's).
+    same_raw_fields: list[str] = Field(default_factory=lambda: [
+        "Company", "Sub-product", "Sub-issue", "ZIP code", "Tags", "Submitted via", "Consumer consent provided?"])
     ngram: int = Field(3, ge=1, le=8)
     num_perm: int = Field(64, ge=16, le=512)
     bands: int = Field(16, ge=1)
@@ -265,8 +278,9 @@ class KeylessDedupe(Strict):
 
 class DedupeSettings(Strict):
     window_days: int = Field(7, ge=1, le=90)
-    # rapidfuzz ratio (0..100) on normalised text, inside one person's complaints.
-    near_threshold: float = Field(85, ge=0, le=100)
+    # P(same problem) of the pair model (complaints/process/pairs.py) from which one person's two complaints in the
+    # window are one; None: the threshold shipped with the model (best dev-half Matthews correlation).
+    pair_threshold: float | None = Field(None, ge=0, le=1)
     keyless: KeylessDedupe = KeylessDedupe()
 
 

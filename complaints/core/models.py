@@ -174,6 +174,19 @@ class DuplicateLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ComplaintSimilarity(Base):
+    """A complaint whose text is close to an earlier one's while nothing shows one person wrote both (no person
+    key): visible, but not a duplicate, so both stay canonical and count as distinct users."""
+
+    __tablename__ = "complaint_similarities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), unique=True)
+    similar_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class ClassifierModel(Base):
     """A trained category model; the newest active version classifies. The artifact is a joblib blob so every
     worker reads the same model from the database."""

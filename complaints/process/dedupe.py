@@ -1,20 +1,27 @@
-"""Dedupe: link one user's resubmissions (same problem, any channel) to a canonical complaint.
+"""Dedupe: link one person's resubmissions of one problem (any channel) to a canonical complaint.
 
-Incremental: each new complaint is compared only with canonical complaints of the same person (contact
-key, else customer reference) inside the window. Complaints with no person key (social media, anonymous
-platforms) are matched by MinHash LSH over character n-grams, verified by a precise similarity, and only
-inside one source and a short window: there, only a near-verbatim repost counts. Different users writing
-the same words are NOT duplicates: that is a collective complaint (see detect).
+A duplicate leaves the counts, so it must mean "the same person". Incremental and blocked: each new complaint
+is compared only with canonical complaints of the same person key (contact key, else customer reference) inside
+the window; there, "the same problem" is decided from the problem signature (order / transaction ids, error
+codes, amounts, merchant) and, when that does not settle it, the pair model's P(same meaning)
+(complaints/process/pairs.py), not from character ratios, which find near-copies only.
+
+Complaints with no person key (CFPB-layout referrals, social posts) are duplicates only on evidence of one
+person: the same order / transaction id, or the identical text with identical metadata. Different people
+writing the same words are a collective complaint (see detect): close keyless texts are recorded as *similar*
+(complaint_similarities), stay canonical and count as distinct users.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import Any, Protocol
 
 from rapidfuzz import fuzz
@@ -25,8 +32,9 @@ from sqlalchemy.orm import Session
 from complaints.core.bulk import in_conditions, rows_by_id, update_by_id
 from complaints.core.config import DedupeSettings, KeylessDedupe
 from complaints.core.db import insert_ignore
-from complaints.core.models import Complaint, DuplicateLink, utcnow
-from complaints.core.normalize import squeeze
+from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink, utcnow
+from complaints.core.normalize import fold, squeeze
+from complaints.process.pairs import PairModel, Text, shipped_model
 
 DEFAULT = DedupeSettings()
 
@@ -34,9 +42,10 @@ DEFAULT = DedupeSettings()
 @dataclass
 class DedupeSummary:
     checked: int = 0
-    exact: int = 0
-    near: int = 0
-    minhash: int = 0
+    exact: int = 0  # same person, same text
+    near: int = 0  # same person, same problem by signature or pair model
+    keyless: int = 0  # no person key: same order id, or identical text and metadata
+    similar: int = 0  # no person key, close text: recorded as similar, not merged
 
 
 class HasPerson(Protocol):
@@ -75,7 +84,12 @@ class Entry:
     contact_key: str | None
     customer_ref: str | None
     text_hash: str
+    title: str | None
     body: str
+    amount: Decimal | None
+    merchant: str | None
+    product: str | None
+    region: str | None
     channels: list[str]
     first_seen_at: datetime
     last_seen_at: datetime
@@ -83,20 +97,67 @@ class Entry:
 
 
 ENTRY_COLUMNS = [getattr(Complaint, f.name) for f in fields(Entry)]
-_NUMBER_RE = re.compile(r"\d{2,}")
+
+# An order / transaction number the text names as one: it identifies one payment, hence one person's problem.
+ORDER_ID_RE = re.compile(
+    r"(?:订单编?号?|交易单?号|流水号|单号|支付单号|退款单号|order\s*(?:no\.?|number|id|#)?|transaction\s*(?:id|no\.?)?|"
+    r"txn\s*(?:id)?|reference\s*(?:no\.?|number)?|ref\.?\s*(?:no\.?)?)\s*[:：#]?\s*([a-z0-9][a-z0-9-]{5,39})",
+    re.IGNORECASE)
+# 500元, ¥1,200.50, $1000.00, 300 yuan: amounts the text states.
+AMOUNT_RE = re.compile(
+    r"(?:[¥￥$]|rmb|cny|usd)\s*(\d[\d,]*(?:\.\d{1,2})?)|(\d[\d,]*(?:\.\d{1,2})?)\s*(?:元|块|rmb|yuan|cny|dollars?|usd)",
+    re.IGNORECASE)
 
 
-def similarity(a: str, b: str, cutoff: float = 0) -> float:
-    """0..100 for two squeezed texts: rapidfuzz ratio, or partial ratio when one text is the other plus a
-    prefix or suffix ("再次投诉：...", "... please respond"). Texts whose numbers (amounts, order numbers)
-    are all different score 0: the same words about another payment are another problem."""
-    na, nb = set(_NUMBER_RE.findall(a)), set(_NUMBER_RE.findall(b))
-    if na and nb and not na & nb:
-        return 0.0
-    score = fuzz.ratio(a, b, score_cutoff=cutoff)
-    if min(len(a), len(b)) * 2 >= max(len(a), len(b)):
-        score = max(score, fuzz.partial_ratio(a, b, score_cutoff=cutoff))
-    return float(score)
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A complaint's problem signature: the entities that tell one payment or fault from another."""
+
+    ids: frozenset[str]
+    error_codes: frozenset[str]
+    amounts: frozenset[Decimal]
+    merchant: str | None
+
+
+class Relation(Enum):
+    SAME = "same"
+    DIFFERENT = "different"
+    UNKNOWN = "unknown"
+
+
+def _amount(text: str) -> Decimal | None:
+    try:
+        return Decimal(text.replace(",", "")).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return None
+
+
+def problem_of(c: Entry) -> Problem:
+    """The problem signature of a complaint, from its text and fields."""
+    # Imported here: detect's signatures module imports person_key from this one.
+    from complaints.detect.signatures import extract_entities
+
+    text = fold(f"{c.title or ''} {c.body}")
+    ids = {m.group(1).upper().replace("-", "") for m in ORDER_ID_RE.finditer(text)}
+    amounts = {a for m in AMOUNT_RE.finditer(text) if (a := _amount(m.group(1) or m.group(2)))}
+    if c.amount is not None:
+        amounts.add(Decimal(c.amount).quantize(Decimal("0.01")))
+    codes = {v for kind, v in extract_entities(text, {}) if kind == "error_code"}
+    return Problem(frozenset(i for i in ids if sum(ch.isdigit() for ch in i) >= 4), frozenset(codes),
+                   frozenset(amounts), fold(c.merchant).lower() if c.merchant else None)
+
+
+def relation(a: Problem, b: Problem) -> Relation:
+    """Same problem when both name one order / transaction id or error code; different when both name ids,
+    error codes, amounts or a merchant and none is shared; else the signature cannot tell."""
+    if a.ids and b.ids:
+        return Relation.SAME if a.ids & b.ids else Relation.DIFFERENT
+    if a.error_codes and b.error_codes:
+        return Relation.SAME if a.error_codes & b.error_codes else Relation.DIFFERENT
+    if (a.amounts and b.amounts and not a.amounts & b.amounts) or (a.merchant and b.merchant
+                                                                  and a.merchant != b.merchant):
+        return Relation.DIFFERENT
+    return Relation.UNKNOWN
 
 
 def _canonical_since(session: Session, since: datetime, *conditions: Any) -> list[Entry]:
@@ -112,12 +173,28 @@ def _canonical_since(session: Session, since: datetime, *conditions: Any) -> lis
 @dataclass
 class _Linker:
     summary: DedupeSummary
+    model: PairModel
+    texts: dict[int, Text] = field(default_factory=dict)
+    problems: dict[int, Problem] = field(default_factory=dict)
     squeezed: dict[int, str] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
+    similar: list[dict[str, Any]] = field(default_factory=list)
     duplicates: list[Entry] = field(default_factory=list)
     canonicals: dict[int, Entry] = field(default_factory=dict)
 
-    def text(self, c: Entry) -> str:
+    def text(self, c: Entry) -> Text:
+        t = self.texts.get(c.id)
+        if t is None:
+            t = self.texts[c.id] = self.model.text(f"{c.title or ''} {c.body}" if c.title else c.body)
+        return t
+
+    def problem(self, c: Entry) -> Problem:
+        p = self.problems.get(c.id)
+        if p is None:
+            p = self.problems[c.id] = problem_of(c)
+        return p
+
+    def squeeze(self, c: Entry) -> str:
         s = self.squeezed.get(c.id)
         if s is None:
             s = self.squeezed[c.id] = squeeze(c.body)
@@ -131,13 +208,17 @@ class _Linker:
         self.duplicates.append(c)
         self.canonicals[match.id] = match
         self.links.append({"complaint_id": c.id, "canonical_id": match.id, "method": method, "score": score})
-        setattr(self.summary, method, getattr(self.summary, method) + 1)
+
+    def mark_similar(self, c: Entry, other: Entry, score: float) -> None:
+        self.similar.append({"complaint_id": c.id, "similar_id": other.id, "method": "text", "score": score})
+        self.summary.similar += 1
 
     def write(self, session: Session) -> None:
-        """Links, duplicates and their canonical complaints' channels and first/last seen, in three statements."""
+        """Links, similarities, duplicates and their canonical complaints' channels and first/last seen."""
         now = utcnow()
         table = Complaint.__table__
         insert_ignore(session, DuplicateLink.__table__, [lk | {"created_at": now} for lk in self.links])
+        insert_ignore(session, ComplaintSimilarity.__table__, [s | {"created_at": now} for s in self.similar])
         update_by_id(session, table, [{"_id": c.id, "duplicate_of_id": c.duplicate_of_id, "status": "duplicate",
                                        "updated_at": now} for c in self.duplicates])
         update_by_id(session, table, [{"_id": m.id, "channels": m.channels, "first_seen_at": m.first_seen_at,
@@ -151,7 +232,7 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     summary = DedupeSummary(checked=len(new))
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
-    linker = _Linker(summary)
+    linker = _Linker(summary, shipped_model())
     new_ids = {c.id for c in new}
     keyed = [c for c in todo if person_key(c)]
     if keyed:
@@ -166,6 +247,7 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
 def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], config: DedupeSettings,
                   linker: _Linker) -> None:
     window = timedelta(days=config.window_days)
+    threshold = linker.model.threshold if config.pair_threshold is None else config.pair_threshold
     earliest = keyed[0].received_at - window
     pool: dict[str, list[Entry]] = defaultdict(list)
     contact_keys = {c.contact_key for c in keyed if c.contact_key}
@@ -178,24 +260,35 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
     for c in keyed:
         key = person_key(c)
         assert key is not None
-        match, method, score = _best_match(c, pool[key], window, config.near_threshold, linker)
+        match, method, score = _best_match(c, pool[key], window, threshold, linker)
         if match is None:
             pool[key].append(c)
         else:
             linker.link(c, match, method, score)
+            if method == "exact":
+                linker.summary.exact += 1
+            else:
+                linker.summary.near += 1
 
 
 def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold: float,
                 linker: _Linker) -> tuple[Entry | None, str, float]:
+    """Within one person's block: the same text, else the same problem by signature, else the pair model."""
     best: tuple[Entry | None, str, float] = (None, "", 0.0)
     for other in candidates:
         if abs(c.received_at - other.received_at) > window:
             continue
         if other.text_hash == c.text_hash:
-            return other, "exact", 100.0
-        score = similarity(linker.text(c), linker.text(other), cutoff=max(threshold, best[2]))
+            return other, "exact", 1.0
+        rel = relation(linker.problem(c), linker.problem(other))
+        if rel is Relation.DIFFERENT:
+            continue
+        if rel is Relation.SAME:
+            score, method = 1.0, "signature"
+        else:
+            score, method = linker.model.probability(linker.text(c), linker.text(other)), "model"
         if score >= threshold and score > best[2]:
-            best = (other, "near", score)
+            best = (other, method, round(score, 4))
     return best
 
 
@@ -218,38 +311,80 @@ def _dedupe_keyless(session: Session, keyless: list[Entry], new_ids: set[int], c
             if c.id not in new_ids:
                 pool[c.source].append(c)
     for source, items in by_source.items():
-        _keyless_source(pool[source], items, cfg, window, linker)
+        _keyless_source(session, pool[source], items, cfg, window, linker)
 
 
-def _keyless_source(pool: list[Entry], new: list[Entry], cfg: KeylessDedupe, window: timedelta,
+def _metadata(session: Session, entries: list[Entry], cfg: KeylessDedupe) -> dict[int, tuple[Any, ...]]:
+    """What must be equal besides the text for two keyless complaints to be one person's: the UTC day, the
+    configured fields and raw record columns; none for a record without any. Read only for complaints whose
+    text another one repeats."""
+    raws = {r.id: r.raw for r in rows_by_id(session, [Complaint.id, Complaint.raw], [c.id for c in entries])} \
+        if cfg.same_raw_fields and entries else {}
+    out: dict[int, tuple[Any, ...]] = {}
+    for c in entries:
+        raw = raws.get(c.id) or {}
+        values = (*(getattr(c, f) for f in cfg.same_fields), *(str(raw.get(f) or "") for f in cfg.same_raw_fields))
+        # A record with no metadata (a bare social post) proves nothing: identical words are what a pasted
+        # collective complaint looks like.
+        if any(v not in (None, "") for v in values):
+            out[c.id] = (c.received_at.astimezone(UTC).date(), *values)
+    return out
+
+
+def _keyless_source(session: Session, pool: list[Entry], new: list[Entry], cfg: KeylessDedupe, window: timedelta,
                     linker: _Linker) -> None:
-    """One source's LSH index over the recent canonical complaints, then each new one in time order."""
+    """One source, each new complaint in time order: a duplicate on evidence of one person (same order id, or the
+    same text and metadata); else the closest text found by MinHash LSH, if close enough, is recorded as similar."""
     lsh = RMinHashLSH(threshold=0.5, num_perm=cfg.num_perm, num_bands=cfg.bands)
     indexed: list[Entry] = []
+    by_hash: dict[str, list[Entry]] = defaultdict(list)
+    by_id: dict[str, list[Entry]] = defaultdict(list)
+    metadata = _metadata(session, _repeated([*pool, *new]), cfg)
 
     def minhash(c: Entry) -> RMinHash:
         m = RMinHash(num_perm=cfg.num_perm, seed=42)
-        m.update(shingles(linker.text(c), cfg.ngram))
+        m.update(shingles(linker.squeeze(c), cfg.ngram))
         return m
 
     def add(c: Entry, m: RMinHash) -> None:
         lsh.insert(len(indexed), m)
         indexed.append(c)
+        by_hash[c.text_hash].append(c)
+        for order_id in linker.problem(c).ids:
+            by_id[order_id].append(c)
+
+    def recent(candidates: Iterable[Entry]) -> list[Entry]:
+        return [o for o in candidates if abs(c.received_at - o.received_at) <= window]
 
     for c in pool:
         add(c, minhash(c))
     for c in new:
+        # A body that is only the title (a CFPB row without narrative carries its Issue) is nobody's own words.
+        own_words = not c.title or squeeze(c.title) != linker.squeeze(c)
+        mine = metadata.get(c.id)
+        same_text = [o for o in recent(by_hash[c.text_hash]) if own_words and mine and metadata.get(o.id) == mine]
+        same_order = recent(o for i in sorted(linker.problem(c).ids) for o in by_id[i])
+        evidence = same_text or same_order
         m = minhash(c)
-        candidates = [indexed[k] for k in lsh.query(m)]
-        candidates = [o for o in candidates if abs(c.received_at - o.received_at) <= window]
+        if evidence:
+            linker.link(c, evidence[0], "keyless", 1.0)
+            linker.summary.keyless += 1
+            continue
         # An overfull bucket (a template many people paste) is cut to the most recent candidates.
-        candidates = sorted(candidates, key=lambda o: (o.received_at, o.id), reverse=True)[:cfg.max_bucket]
+        candidates = sorted(recent(indexed[k] for k in lsh.query(m)), key=lambda o: (o.received_at, o.id),
+                            reverse=True)[:cfg.max_bucket]
         best: tuple[Entry | None, float] = (None, 0.0)
         for other in candidates:
-            score = similarity(linker.text(c), linker.text(other), cutoff=max(cfg.verify_threshold, best[1]))
+            score = fuzz.ratio(linker.squeeze(c), linker.squeeze(other), score_cutoff=max(cfg.verify_threshold,
+                                                                                         best[1]))
             if score >= cfg.verify_threshold and score > best[1]:
                 best = (other, score)
-        if best[0] is None:
-            add(c, m)
-        else:
-            linker.link(c, best[0], "minhash", best[1])
+        if best[0] is not None:
+            linker.mark_similar(c, best[0], round(best[1] / 100, 4))
+        add(c, m)
+
+
+def _repeated(entries: list[Entry]) -> list[Entry]:
+    """The entries whose text hash another one shares."""
+    counts = Counter(c.text_hash for c in entries)
+    return [c for c in entries if counts[c.text_hash] > 1]

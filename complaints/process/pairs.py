@@ -2,10 +2,11 @@
 
 Character fuzz ratios find near-copies only, and score a short text inside a longer one as a match
 ("借款验证码" vs "借款验证码发错了"). This model reads lexical evidence of meaning: TF-IDF cosines over
-character 1-3 grams and (jieba) words, length ratio, ratio / partial / token-sort ratios, n-gram coverage
-each way, the weight of the words only one text has, shared and conflicting numbers, and which words the
-two texts share or do not share (an exclusive 花呗 vs 借呗 is a different product). Dense features enter
-as quantile bins, so the model stays linear and its weights are a small JSON file.
+character 1-3 grams (Latin words count as characters) and (jieba) words, length ratio, ratio / partial /
+token-sort ratios, n-gram coverage each way, the weight of the words only one text has, shared and
+conflicting numbers, and which words the two texts share or do not share (an exclusive 花呗 vs 借呗 is a
+different product). Dense features enter as quantile bins, so the model stays linear and its weights are
+a small JSON file.
 
 It is fitted on the first halves of the AFQMC and BQ same-meaning question pairs (`fit`, run by
 `complaints evaluate dedupe --pairs ... --refit`) and ships as pair_model.json.gz: no network, no training
@@ -40,9 +41,18 @@ FEATURES = ("char_cosine", "word_cosine", "length_ratio", "ratio", "partial_rati
             "numbers_conflict", "cosine_x_length", "log_min_length")
 
 
-def char_grams(s: str) -> list[str]:
-    """Character 1-3 grams of a squeezed text."""
-    return [s[i:i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)]
+_UNIT_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\d_]+|\d+", re.UNICODE)
+
+
+def units(text: str) -> list[str]:
+    """The text as units of meaning: each Chinese character, each Latin word, each number. A Latin word plays
+    the part of a Chinese character, so English texts do not look alike for sharing letters."""
+    return _UNIT_RE.findall(fold(text).lower()[:MAX_CHARS])
+
+
+def char_grams(u: Sequence[str]) -> list[str]:
+    """Unit 1-3 grams (character 1-3 grams for Chinese)."""
+    return ["\x1f".join(u[i:i + n]) for n in (1, 2, 3) for i in range(len(u) - n + 1)]
 
 
 def words(text: str) -> list[str]:
@@ -89,6 +99,7 @@ class Text:
     """What the features read of one text, computed once per text."""
 
     squeezed: str
+    length: int  # in units
     chars: dict[str, float]
     bigrams: frozenset[str]
     words: frozenset[str]
@@ -111,14 +122,15 @@ class PairModel:
     def text(self, raw: str) -> Text:
         """The per-text part of the features."""
         s = squeeze(raw)[:MAX_CHARS]
+        u = units(raw)
         w = words(raw)
-        return Text(s, self.char_idf.vector(char_grams(s)), frozenset(s[i:i + 2] for i in range(len(s) - 1)) or
-                    frozenset({s}), frozenset(w), self.word_idf.vector(w), " ".join(w),
-                    frozenset(_NUMBER_RE.findall(s)))
+        return Text(s, len(u), self.char_idf.vector(char_grams(u)),
+                    frozenset("\x1f".join(u[i:i + 2]) for i in range(len(u) - 1)) or frozenset(u) or frozenset({""}),
+                    frozenset(w), self.word_idf.vector(w), " ".join(w), frozenset(_NUMBER_RE.findall(s)))
 
     def dense(self, a: Text, b: Text) -> list[float]:
         """The dense features of a pair, in FEATURES order."""
-        la, lb = len(a.squeezed), len(b.squeezed)
+        la, lb = a.length, b.length
         length_ratio = min(la, lb) / max(la, lb, 1)
         char_cos = cosine(a.chars, b.chars)
         shared = len(a.bigrams & b.bigrams)
@@ -217,11 +229,11 @@ def _design(model: PairModel, pairs: Sequence[tuple[str, str]], vocab: dict[str,
 
 def best_threshold(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None) -> float:
     """The score cut with the best Matthews correlation, averaged over groups (corpora) if given, so that the
-    larger corpus does not choose it alone. Candidates: score quantiles."""
+    larger corpus does not choose it alone; pairs of a negative group only train. Candidates: score quantiles."""
     from sklearn.metrics import matthews_corrcoef
 
     group_of = np.zeros(len(scores), dtype=int) if groups is None else np.asarray(groups)
-    masks = [group_of == g for g in np.unique(group_of)]
+    masks = [group_of == g for g in np.unique(group_of) if g >= 0]
     candidates = np.unique(np.round(np.quantile(scores, np.linspace(0.01, 0.99, 99)), 4))
 
     def mean_mcc(t: float) -> float:
@@ -237,7 +249,7 @@ def fit(pairs: Sequence[tuple[str, str]], labels: Sequence[int], groups: Sequenc
     from sklearn.linear_model import LogisticRegression
 
     texts = [t for p in pairs for t in p]
-    char_idf = Idf.fit([char_grams(squeeze(t)[:MAX_CHARS]) for t in texts], min_df)
+    char_idf = Idf.fit([char_grams(units(t)) for t in texts], min_df)
     word_lists = [words(t) for t in texts]
     word_idf = Idf.fit(word_lists, min_df)
     vocab_df: Counter[str] = Counter()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cli.model import app as model_cli
 from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
-from complaints.core.models import CategoryReview, ClassifierModel, Complaint, DuplicateLink
+from complaints.core.models import CategoryReview, ClassifierModel, Complaint, ComplaintSimilarity, DuplicateLink
 from complaints.process.classifier import active_model, review_examples, train_and_store
 from complaints.process.review import decide, pending
 from complaints.process.severity import assess
@@ -52,6 +52,10 @@ def _links(session) -> set[tuple[int, int, str]]:
     return {(lk.complaint_id, lk.canonical_id, lk.method) for lk in session.execute(select(DuplicateLink)).scalars()}
 
 
+def _similar(session) -> set[tuple[int, int]]:
+    return {(r.complaint_id, r.similar_id) for r in session.execute(select(ComplaintSimilarity)).scalars()}
+
+
 # --- dedupe -----------------------------------------------------------------------------------
 
 
@@ -64,8 +68,9 @@ def test_keyed_exact_and_near_across_channels_and_punctuation(db_url: str, app_c
         near = complaint(s, "提现一直未到账，已经四天了，错误码E1024，请尽快处理！！", contact="13812345678",
                          channel="regulator", at=T0 + timedelta(days=2))
         d, _ = run(s, app_config)
-        assert (d.exact, d.near, d.minhash) == (1, 1, 0)
-        assert _links(s) == {(exact.id, first.id, "exact"), (near.id, first.id, "near")}
+        assert (d.exact, d.near, d.keyless) == (1, 1, 0)
+        # The same error code from the same person in the window: the same problem.
+        assert _links(s) == {(exact.id, first.id, "exact"), (near.id, first.id, "signature")}
         assert first.channels == ["app", "hotline", "regulator"] and first.last_seen_at == T0 + timedelta(days=2)
         assert near.category == first.category and near.severity == first.severity
 
@@ -77,10 +82,10 @@ def test_keyed_not_duplicates(db_url: str, app_config: AppConfig) -> None:
         complaint(s, "客服态度很差，电话打不通", contact="a@example.com", at=T0 + timedelta(hours=1))  # other problem
         complaint(s, WITHDRAW, contact="a@example.com", at=T0 + timedelta(days=9))  # outside the 7-day window
         d, _ = run(s, app_config)
-        assert (d.exact, d.near, d.minhash) == (0, 0, 0)
+        assert (d.exact, d.near, d.keyless) == (0, 0, 0)
 
 
-def test_keyless_repost_found_by_minhash_only_in_same_source_and_window(db_url: str, app_config: AppConfig) -> None:
+def test_keyless_repost_is_similar_only_in_same_source_and_window(db_url: str, app_config: AppConfig) -> None:
     with session_scope(db_url) as s:
         post = complaint(s, POST, channel="social", source="weibo")
         repost = complaint(s, POST.replace("？", "?").replace("【", "[").replace("】", "]") + "!!",
@@ -92,13 +97,15 @@ def test_keyless_repost_found_by_minhash_only_in_same_source_and_window(db_url: 
         # A keyed complaint with the same words is never matched against anonymous posts.
         keyed = complaint(s, POST, contact="c@example.com", channel="app", at=T0 + timedelta(hours=1))
         d, _ = run(s, app_config)
-        assert (d.exact, d.near, d.minhash) == (0, 0, 1)
-        assert _links(s) == {(repost.id, post.id, "minhash")}
-        assert all(c.duplicate_of_id is None for c in (other_source, late, different, keyed))
+        # Nothing shows one person wrote both: similar (visible), not a duplicate.
+        assert (d.exact, d.near, d.keyless, d.similar) == (0, 0, 0, 1) and _links(s) == set()
+        assert _similar(s) == {(repost.id, post.id)}
+        assert all(c.duplicate_of_id is None for c in (repost, other_source, late, different, keyed))
     with session_scope(db_url) as s:  # incremental: a later batch matches against stored canonical posts
         again = complaint(s, POST + " 顶", channel="social", source="weibo", at=T0 + timedelta(hours=20))
         d, _ = run(s, app_config)
-        assert d.minhash == 1 and s.get(Complaint, again.id).duplicate_of_id == post.id
+        assert d.similar == 1 and {(again.id, post.id), (again.id, repost.id)} & _similar(s)
+        assert s.get(Complaint, again.id).duplicate_of_id is None
 
 
 # --- classification, versions, review ---------------------------------------------------------
@@ -130,12 +137,12 @@ def test_cold_start_seed_model_then_newest_model_version(db_url: str, app_config
 
 def test_review_queue_correction_feeds_next_training(db_url: str, app_config: AppConfig) -> None:
     with session_scope(db_url) as s:
-        unclear = complaint(s, "我的问题到现在还没有解决")  # says nothing of the problem: low confidence
+        unclear = complaint(s, "我的问题到现在还没有解决", contact="u@example.com")  # says nothing of the problem
         clear = complaint(s, "客服态度很差，电话打不通")
-        dup = complaint(s, "我的问题到现在还没有解决!", contact=None, at=T0 + timedelta(hours=1), source="app")
+        dup = complaint(s, "我的问题到现在还没有解决!", contact="u@example.com", at=T0 + timedelta(hours=1))
         run(s, app_config)
         assert unclear.needs_review and not clear.needs_review
-        # Its keyless repost is not listed: it is reviewed with its canonical complaint.
+        # Its resubmission is not listed: it is reviewed with its canonical complaint.
         assert dup.duplicate_of_id == unclear.id and [c.id for c in pending(s)] == [unclear.id]
         review = decide(s, app_config.taxonomy, unclear.id, "customer_service", reviewer="ops1")
         decide(s, app_config.taxonomy, clear.id)

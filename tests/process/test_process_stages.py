@@ -32,7 +32,7 @@ def test_resubmission_across_channels_is_linked_not_deleted(db_url: str, app_con
         assert s.get(Complaint, again.id).duplicate_of_id == first.id
         assert s.get(Complaint, near.id).status == "duplicate"
         links = {(lk.complaint_id, lk.method) for lk in s.execute(select(DuplicateLink)).scalars()}
-        assert links == {(again.id, "exact"), (near.id, "near")}
+        assert links == {(again.id, "exact"), (near.id, "signature")}  # the same error code: the same problem
         assert s.execute(select(func.count()).select_from(Complaint)).scalar_one() == 3
         # Repeat complaints raise severity, with the reason recorded.
         assert canon.severity == "major" and "repeat complaint (3 submissions)" in canon.severity_reasons

@@ -1,0 +1,130 @@
+"""A duplicate is the same person: keyless complaints need evidence of one person; one person's paraphrased
+resubmission is found by problem signature and the pair model, not by character ratios."""
+
+from datetime import timedelta
+
+from rapidfuzz import fuzz
+from sqlalchemy import select
+
+from complaints.core.config import AppConfig, DedupeSettings
+from complaints.core.db import session_scope
+from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink
+from complaints.core.normalize import squeeze
+from complaints.detect.signatures import user_of
+from complaints.process.pairs import shipped_model
+from tests.factories import T0, complaint
+from tests.stages import dedupe, unprocessed
+
+NARRATIVE = ("I disputed an account on my credit report that is not mine. The bureau verified it without any "
+             "investigation and it is still reporting. I want it removed.")
+CFPB_RAW = {"Sub-product": "Credit reporting", "Sub-issue": "Information belongs to someone else", "State": "CA",
+            "ZIP code": "92374", "Submitted via": "Web", "Company": "EQUIFAX, INC."}
+
+
+def _referral(s, body: str, raw: dict[str, str], at=T0, title: str = "Incorrect information on your report"):
+    c = complaint(s, body, channel="regulator", source="cfpb", title=title,
+                  product="Credit reporting, credit repair services, or other personal consumer reports",
+                  region=raw.get("State"))
+    c.raw, c.received_at = raw, at
+    s.flush()
+    return c
+
+
+def _run(s, cfg: DedupeSettings):
+    summary = dedupe(s, unprocessed(s, 10_000), cfg)
+    s.commit()
+    return summary
+
+
+def _links(s) -> dict[int, tuple[int, str, float]]:
+    return {lk.complaint_id: (lk.canonical_id, lk.method, lk.score)
+            for lk in s.execute(select(DuplicateLink)).scalars()}
+
+
+def test_keyless_near_identical_referrals_of_different_consumers_are_similar_not_duplicates(
+        db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        # A collective complaint through the regulator: the same words, other consumers (other ZIP codes).
+        first = _referral(s, NARRATIVE, CFPB_RAW)
+        others = [_referral(s, NARRATIVE.replace("removed", "deleted") if k else NARRATIVE,
+                            CFPB_RAW | {"ZIP code": f"9{k}0XX"}, at=T0 + timedelta(hours=k)) for k in range(1, 4)]
+        # No narrative: the body is the Issue, a label shared by thousands, never evidence of one person.
+        issue_only = [_referral(s, "Incorrect information on your report", CFPB_RAW, at=T0 + timedelta(hours=k))
+                      for k in (5, 6)]
+        summary = _run(s, app_config.taxonomy.dedupe)
+        assert (summary.exact, summary.near, summary.keyless) == (0, 0, 0)
+        assert _links(s) == {}
+        everyone = [first, *others, *issue_only]
+        assert all(c.duplicate_of_id is None for c in everyone)
+        assert len({user_of(c) for c in everyone}) == len(everyone)  # distinct users for detection
+        similar = {r.complaint_id: r.similar_id for r in s.execute(select(ComplaintSimilarity)).scalars()}
+        assert set(similar) >= {c.id for c in others} and summary.similar == len(similar)
+        assert issue_only[1].id in similar  # visible as similar, not merged
+
+
+def test_keyless_identical_text_and_metadata_is_a_duplicate(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        first = _referral(s, NARRATIVE, CFPB_RAW)
+        again = _referral(s, NARRATIVE, CFPB_RAW, at=T0 + timedelta(hours=3))  # same day, same everything
+        next_day = _referral(s, NARRATIVE, CFPB_RAW, at=T0 + timedelta(days=1, hours=1))
+        other_firm = _referral(s, NARRATIVE, CFPB_RAW | {"Company": "TRANSUNION"}, at=T0 + timedelta(hours=4))
+        summary = _run(s, app_config.taxonomy.dedupe)
+        assert summary.keyless == 1 and _links(s) == {again.id: (first.id, "keyless", 1.0)}
+        assert next_day.duplicate_of_id is None and other_firm.duplicate_of_id is None
+        # A keyless repost naming the same order number is the same person's too.
+        post = complaint(s, "某某钱包退款一直不到账，订单号 2026111500123，太坑了", channel="social", source="weibo",
+                         at=T0 + timedelta(hours=2))
+        repost = complaint(s, "还是没退款！订单号2026111500123 求关注", channel="social", source="weibo",
+                           at=T0 + timedelta(hours=9))
+        stranger = complaint(s, "某某钱包退款一直不到账，订单号 2026111500999，太坑了", channel="social",
+                             source="weibo", at=T0 + timedelta(hours=10))
+        _run(s, app_config.taxonomy.dedupe)
+        assert s.get(Complaint, repost.id).duplicate_of_id == post.id
+        assert s.get(Complaint, stranger.id).duplicate_of_id is None
+
+
+def test_paraphrased_cross_channel_resubmission_of_one_person_is_linked(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        app = complaint(s, "提现500元到招商银行一直没到账，已经三天了", contact="13812345678", channel="app")
+        # The hotline agent's paraphrase of the call, the same phone number written another way.
+        call = complaint(s, "客户来电反映：三天前提现500元到招商银行卡，至今未到账，要求尽快处理",
+                         contact="+86 138-1234-5678", channel="hotline", at=T0 + timedelta(hours=6))
+        assert fuzz.ratio(squeeze(app.body), squeeze(call.body)) < 50  # no near-copy
+        order = complaint(s, "Refund for order 88123456 never came back to my wallet", contact="13812345678",
+                          at=T0 + timedelta(days=1))
+        order_call = complaint(s, "客户称订单88123456的退款未退回", contact="13812345678", channel="hotline",
+                               at=T0 + timedelta(days=2))
+        summary = _run(s, app_config.taxonomy.dedupe)
+        links = _links(s)
+        assert links[call.id][:2] == (app.id, "model") and links[order_call.id] == (order.id, "signature", 1.0)
+        assert summary.near == 2 and s.get(Complaint, app.id).channels == ["app", "hotline"]
+
+
+def test_short_text_inside_a_longer_one_is_judged_by_the_model(db_url: str, app_config: AppConfig) -> None:
+    short, longer = "借款验证码", "借款验证码发错了"
+    assert fuzz.partial_ratio(short, longer) == 100  # what the old rule saw: a perfect match
+    p = shipped_model().score(short, longer)
+    assert 0 < p < 0.99
+    for threshold, linked in ((round(p - 0.01, 4), True), (round(p + 0.01, 4), False)):
+        with session_scope(db_url) as s:
+            s.query(DuplicateLink).delete()
+            s.query(Complaint).delete()
+            first = complaint(s, short, contact="a@example.com")
+            second = complaint(s, longer, contact="a@example.com", channel="hotline", at=T0 + timedelta(hours=1))
+            _run(s, app_config.taxonomy.dedupe.model_copy(update={"pair_threshold": threshold}))
+            assert (s.get(Complaint, second.id).duplicate_of_id == first.id) is linked
+            if linked:
+                assert _links(s)[second.id] == (first.id, "model", round(p, 4))
+
+
+def test_same_person_different_problem_in_the_window_is_not_linked(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        complaint(s, "提现500元一直未到账", contact="a@example.com")
+        other = complaint(s, "花呗还款扣了两次，多扣了300元", contact="a@example.com", at=T0 + timedelta(hours=2))
+        # Same words, another payment: the order numbers say it is another problem.
+        complaint(s, "在京东买的东西申请退款3天了还没退回，订单4595277837", contact="b@example.com")
+        second_order = complaint(s, "在京东买的东西申请退款3天了还没退回，订单1899868512", contact="b@example.com",
+                                 at=T0 + timedelta(days=1))
+        summary = _run(s, app_config.taxonomy.dedupe)
+        assert (summary.exact, summary.near) == (0, 0)
+        assert other.duplicate_of_id is None and second_order.duplicate_of_id is None

@@ -227,6 +227,18 @@ def mask_text(text: str | None) -> str:
     return "".join(out)
 
 
+def mask_contact(value: str | None) -> str | None:
+    """The masked form of a value known to be a contact: as mask_text masks it, or, when mask_text sees nothing
+    personal in it (a bare 10-digit US number, a non-ASCII address), its ends only."""
+    if not value:
+        return value
+    masked = mask_text(value)
+    if masked != value:
+        return masked
+    kept = value.strip()
+    return f"{kept[:2]}***{kept[-2:]}" if len(kept) > 6 else "***"
+
+
 def find_pii(text: str) -> dict[str, int]:
     """Counts of each kind of personal data found in text."""
     counts = dict.fromkeys(("email", "phone", "id_number", "bank_card", "ssn"), 0)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from complaints.core.config import IngestLimits, SourceSpec
 from complaints.core.normalize import detect_language, fold, parse_amount, text_hash, tidy
-from complaints.core.pii import contact_key, mask_text
+from complaints.core.pii import contact_key, mask_contact
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.process.extract import claimed_amount, primary_demand
 
@@ -181,7 +181,7 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         language="zh" if language.lower().startswith("zh") else "en",
         customer_ref=clean("customer_ref"),
         contact=contact,
-        contact_masked=mask_text(contact) if contact else None,
+        contact_masked=mask_contact(contact) if contact else None,
         contact_key=contact_key(contact, pii_key),
         title=title,
         amount=amount,

@@ -173,7 +173,7 @@ def route_user(
         channel = "email"
     elif settings.webhook_url and pii.PHONE_RE.fullmatch(value):
         channel = "webhook"
-    recipient = value if channel else pii.mask_text(value)  # an unreachable contact is kept masked only
+    recipient = value if channel else pii.mask_contact(value)  # an unreachable contact is kept masked only
     when = max(at or now, now)
     if kind in policy.quiet_hours.kinds:
         when = earliest_send(when, tz, policy.quiet_hours)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from stdnum import luhn
 from stdnum.cn import ric
 
-from complaints.core.pii import find_pii, install_log_masking, mask_text
+from complaints.core.pii import find_pii, install_log_masking, mask_contact, mask_text
 
 FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 ZWSP = "\u200b"
@@ -195,3 +195,11 @@ def test_log_records_are_masked_with_their_traceback() -> None:
     for value in ("440306 19851231 1236", "415 555 0199", "１３９１２３４５６７８", "13912345678"):
         assert value not in printed
     assert "440***********1236" in printed and "139****5678" in printed
+
+
+@pytest.mark.parametrize(("contact", "masked"), [
+    ("2025550143", "20***43"), ("张三@例子.中国", "张三***中国"), ("n/a", "***"),
+    ("+1 (202) 555-0143", "202****0143"), ("zhang@example.cn", "z***@example.cn"), ("13912345678", "139****5678"),
+])
+def test_a_contact_is_always_masked(contact: str, masked: str) -> None:
+    assert mask_contact(contact) == masked

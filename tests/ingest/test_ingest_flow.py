@@ -114,22 +114,27 @@ def test_a_degraded_run_is_completed_named_degraded_and_the_cli_exits_1(prefect_
     assert state.message.startswith("source mistyped degraded: 11 of 11 records quarantined")
 
 
-def test_the_pipeline_goes_on_past_a_failed_source_and_says_so(prefect_api: None, env: Path) -> None:
-    """The stages after ingest run for the sources that worked; the pipeline's final state is Failed and names
-    the source."""
-    from flows.pipeline import pipeline
+def test_the_pipeline_goes_on_past_a_failed_source_and_says_so(prefect_api: None, env: Path, tmp_path: Path) -> None:
+    """The stages after ingest run for the sources that worked; the pipeline ends Failed naming the sources, and
+    `complaints demo` (the pipeline) prints that in one line and exits 1."""
+    from sqlalchemy import func, select
+
+    from complaints.core.db import session_scope
+    from complaints.core.models import Complaint
 
     (env / "bad" / "a.jsonl").unlink()
     (env / "bad").rmdir()
     (env / "sources.yaml").write_text(SOURCES.replace("path: bad/*.jsonl", "path: bad/a.jsonl"), encoding="utf-8")
     runtime_module.reset()
-    state = pipeline(week="2026-W47", now="2026-11-23T09:00:00+08:00", return_state=True)
-    assert state.is_failed(), state
-    assert "source missing failed" in state.message and "source mistyped failed" in state.message
-    assert "the later stages ran" in state.message
-    results = state.result(raise_on_failure=False)
-    assert results["process"]["processed"] == 12 and len(results["weekly_report"]) == 4
-    assert {r["source"] for r in results["ingest"]} == {"good"}
+    out = CliRunner().invoke(app, ["demo"])
+    assert out.exit_code == 1
+    [line] = [x for x in out.output.splitlines() if x.strip() and "running flow" not in x]
+    assert line.startswith("flow pipeline failed: ingest: source missing failed: ")
+    assert "source mistyped failed: " in line and line.endswith("(the later stages ran)")
+    with session_scope(runtime_module.runtime().db_url) as s:
+        processed = s.scalar(select(func.count()).select_from(Complaint).where(Complaint.processed_at.is_not(None)))
+    assert processed == 12
+    assert len(list((tmp_path / "var" / "reports" / "2026-W47").glob("*.pdf"))) == 4  # the weekly report ran
 
 
 def test_a_config_error_in_a_source_task_is_not_retried(prefect_api: None, env: Path) -> None:

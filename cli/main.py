@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.customer import app as customer_app
 from cli.detect import app as detect_app
 from cli.forget import app as forget_app
 from cli.model import app as model_app
@@ -36,6 +37,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(regulatory_app)  # clocks, outcome, returns, major-event, retention
 app.add_typer(detect_app)  # detect; adds `evaluate detection` to cli_model's evaluate group
 app.add_typer(forget_app)  # forget CUSTOMER
+app.add_typer(customer_app, name="customer")
 console = Console(stderr=True)
 
 DEMO_WEEK = "2026-W47"  # the ISO week the bundled demo data covers (see demo/README.md)

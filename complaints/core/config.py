@@ -552,6 +552,10 @@ class IncidentUpdates(Strict):
     # Incident status -> the progress note every affected user gets once when the incident reaches it.
     progress: dict[str, StatusNote] = Field(default_factory=dict)
     resolution: StatusNote = StatusNote(zh="问题已处理完毕。", en="The problem has been resolved.")
+    # A complaint of a team's queue whose answer deadline passed without an outcome: one progress message.
+    late: StatusNote = StatusNote(zh="您的投诉仍在处理中，答复将晚于我们此前告知的时间，对此深表歉意。",
+                                  en="Your complaint is still being worked on, and our answer will come later than "
+                                     "we told you. We apologise for the delay.")
     # Incidents resolved or plans closed longer ago than this are not announced (e.g. on first deployment).
     lookback_days: int = Field(30, ge=1)
 

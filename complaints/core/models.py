@@ -123,6 +123,11 @@ class Complaint(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The queue of a complaint without a plan of its own (minor ones): team by routing.yaml, an owner from its roster,
+    # and the answer's deadline (the SLA's or the earliest statutory clock's, whichever is first).
+    team: Mapped[str | None] = mapped_column(String(100))
+    owner: Mapped[str | None] = mapped_column(String(100), index=True)
+    answer_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set once detection has evaluated the hour it was received in, in the transaction that wrote the links: a run
     # that dies between classification and detection leaves it for the next run.
     detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

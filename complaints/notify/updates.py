@@ -1,9 +1,13 @@
-"""Updates that follow a complaint's life: incident progress, resolution, and the call-back (回访).
+"""Updates that follow a complaint's life: progress, resolution (the decision, the remedy, thanks), and the
+call-back (回访).
 
-Each message goes once to every affected user, one per person: the members of an incident (or the
-complaint with a closed plan) and the complaints merged into them as duplicates are grouped by
-contact_key, so a user who complained three times gets one message. Idempotency keys carry the
-subject, the status and the user, e.g. progress:incident:12:investigating:<contact_key>.
+A resolution follows every way a complaint ends: its recorded outcome (`complaints outcome record`), its own plan's
+closing, its incident's resolution. Progress follows an incident's status, and a queued complaint whose answer
+deadline passed without an outcome ("late"). Each message goes once to every affected user, one per person: the
+members of an incident (or the complaint) and the complaints merged into them as duplicates are grouped by
+contact_key, so a user who complained three times gets one message. Idempotency keys carry the subject, the status
+and the user, e.g. progress:incident:12:investigating:<contact_key>, resolution:complaint:34:<contact_key> (the
+same key whether the outcome or the plan's closing came first).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from complaints.core.config import AppConfig
-from complaints.core.models import Complaint, Incident, Notification, Plan
+from complaints.core.models import Complaint, ComplaintOutcome, Incident, Notification, Plan
 from complaints.core.settings import Settings
 from complaints.core.statuses import INCIDENT_RESOLVED
 from complaints.notify.outbox import (
@@ -32,6 +36,8 @@ from complaints.notify.outbox import (
     ticket_number,
 )
 from complaints.notify.signoff import footer_context, jurisdictions_of
+from complaints.plans.create import sla_target
+from complaints.regulatory.outcomes import closed_at_column, with_closure
 
 
 @dataclass(frozen=True)
@@ -167,10 +173,54 @@ def _subjects(session: Session, since: datetime, progress_statuses: list[str]) -
         select(Complaint.id, Complaint.category, Plan.closed_at)
         .join(Plan, (Plan.subject_type == "complaint") & (Plan.subject_id == Complaint.id))
         .where(Plan.closed_at >= since)
+    ).all()
+    decided = session.execute(
+        select(Complaint.id, Complaint.category, ComplaintOutcome.decided_at.label("closed_at"))
+        .join(ComplaintOutcome, ComplaintOutcome.complaint_id == Complaint.id)
+        .where(ComplaintOutcome.decided_at >= since)
+    ).all()
+    # A complaint decided and with its plan closed is one subject, resolved at the earlier of the two.
+    closed: dict[int, Any] = {}
+    for c in sorted([*plans, *decided], key=lambda r: (r.id, r.closed_at)):
+        closed.setdefault(c.id, c)
+    subjects += [Subject("complaint", c.id, c.category, c.closed_at) for c in closed.values()]
+    return subjects
+
+
+def _outcomes(session: Session, subject: Subject) -> dict[int, Any]:
+    """The recorded decisions on the subject's complaints (the tickets its users know), by complaint id."""
+    members = select(Complaint.id).where(
+        Complaint.incident_id == subject.id if subject.kind == "incident" else Complaint.id == subject.id)
+    rows = session.execute(select(ComplaintOutcome).where(ComplaintOutcome.complaint_id.in_(members))).scalars()
+    return {o.complaint_id: o for o in rows}
+
+
+def _decision(outcome: Any, lang: str, tz: ZoneInfo) -> dict[str, Any]:
+    """What the resolution says of a recorded decision: upheld or not, the remedy (amount, currency, when), the
+    basis. Empty without a decision: the message then gives the plan's or incident's resolution note only."""
+    if outcome is None:
+        return {}
+    amount = outcome.redress_amount
+    return {
+        "outcome": outcome.outcome,
+        "relief": outcome.relief,
+        "redress": f"{amount:,.2f}" if amount else None,
+        "currency": outcome.redress_currency or "",
+        "remedy_on": format_day(outcome.remedy_at.astimezone(tz).date(), lang) if outcome.remedy_at else None,
+        "basis": outcome.basis,
+    }
+
+
+def _late(session: Session, since: datetime, now: datetime) -> list[Any]:
+    """Queued complaints whose answer deadline passed (since `since`) with no outcome, plan closing or incident
+    resolution yet."""
+    return session.execute(
+        with_closure(select(Complaint.id, Complaint.category, Complaint.severity, Complaint.channel,
+                            Complaint.answer_due_at))
+        .where(Complaint.owner.is_not(None), Complaint.answer_due_at < now, Complaint.answer_due_at >= since,
+               closed_at_column().is_(None))
         .order_by(Complaint.id)
     ).all()
-    subjects += [Subject("complaint", p.id, p.category, p.closed_at) for p in plans]
-    return subjects
 
 
 def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: datetime) -> dict[str, int]:
@@ -179,7 +229,20 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
     updates, callbacks = ncfg.incident_updates, ncfg.callbacks
     tz = ZoneInfo(settings.timezone)
     counts = {"progress": 0, "resolution": 0, "callback": 0}
-    for subject in _subjects(session, now - timedelta(days=updates.lookback_days), list(updates.progress)):
+    since = now - timedelta(days=updates.lookback_days)
+    for late in _late(session, since, now):
+        # The answer is late: say so once, and by when it will come (the SLA's extension).
+        answer_by = late.answer_due_at + timedelta(days=sla_target(cfg.sla, late.severity, late.channel).extension_days)
+        counts["progress"] += _queue_for_users(
+            session, cfg, settings, now, Subject("complaint", late.id, late.category, None),
+            kind="progress", key_prefix=f"progress:complaint:{late.id}:late",
+            context=lambda u, lang, by=answer_by: {
+                "ticket": ticket_number(u.ticket_id),
+                "progress_note": updates.late.zh if lang == "zh" else updates.late.en,
+                "next_update_by": format_day(by.astimezone(tz).date(), lang),
+            },
+        )
+    for subject in _subjects(session, since, list(updates.progress)):
         prefix = f"{subject.kind}:{subject.id}"
         if subject.resolved_at is None:
             assert subject.status is not None
@@ -199,6 +262,7 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
             )
             continue
         resolved_at = subject.resolved_at
+        outcomes = _outcomes(session, subject)
         counts["resolution"] += _queue_for_users(
             session,
             cfg,
@@ -207,10 +271,11 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
             subject,
             kind="resolution",
             key_prefix=f"resolution:{prefix}",
-            context=lambda u, lang, at=resolved_at: {
+            context=lambda u, lang, at=resolved_at, outcomes=outcomes: {
                 "ticket": ticket_number(u.ticket_id),
                 "resolution": updates.resolution.zh if lang == "zh" else updates.resolution.en,
                 "resolved_on": format_day(at.astimezone(tz).date(), lang),
+                **_decision(outcomes.get(u.ticket_id), lang, tz),
             },
         )
         if callbacks.enabled:

@@ -16,8 +16,17 @@ from complaints.core.bulk import chunks, expire_loaded, rows_by_id, update_by_id
 from complaints.core.business_time import BusinessCalendar
 from complaints.core.config import AppConfig, SlaConfig, SlaTarget, Team
 from complaints.core.db import insert_ignore
-from complaints.core.models import Complaint, Escalation, Incident, Plan, PlanEvent, PlanStep, utcnow
-from complaints.core.statuses import STEP_OPEN
+from complaints.core.models import (
+    Complaint,
+    ComplaintClock,
+    Escalation,
+    Incident,
+    Plan,
+    PlanEvent,
+    PlanStep,
+    utcnow,
+)
+from complaints.core.statuses import CLOCK_RUNNING, STEP_OPEN
 
 PLAN_CHUNK = 20_000  # subjects planned per statement batch
 ESCALATE_CHUNK = 50_000  # open steps read and escalated per batch
@@ -32,6 +41,7 @@ _EPOCH_MONDAY = date(1970, 1, 5)
 class PlanSummary:
     created: list[int] = field(default_factory=list)
     steps: int = 0
+    queued: int = 0  # complaints without a plan of their own given a team, an owner and an answer deadline
 
 
 @dataclass
@@ -215,7 +225,61 @@ def create_plans(session: Session, cfg: AppConfig, now: datetime | None = None) 
             summary.steps += len(templates)
         insert_ignore(session, PlanStep, steps)
         insert_events(session, events)
+    summary.queued = assign_queues(session, cfg, now, load)
     return summary
+
+
+def _earliest_clocks(session: Session, ids: list[int]) -> dict[int, datetime]:
+    rows = session.execute(
+        select(ComplaintClock.complaint_id, func.min(ComplaintClock.due_at))
+        .where(ComplaintClock.complaint_id.in_(ids), ComplaintClock.status.in_(CLOCK_RUNNING))
+        .group_by(ComplaintClock.complaint_id)
+    ).all()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def assign_queues(session: Session, cfg: AppConfig, now: datetime, load: Counter[str] | None = None) -> int:
+    """Give every classified complaint that has no plan of its own and is in no incident (the minor ones) its
+    team's queue: the team by routing.yaml, the roster member with the fewest open items (plan steps and queued
+    complaints not yet due) as owner, and the answer deadline: the SLA's resolve_days from receipt, or the earliest
+    running statutory clock when that is sooner. Each complaint once (owner IS NULL); returns how many."""
+    session.flush()
+    load = load if load is not None else _open_load(session)
+    load.update(dict(session.execute(  # type: ignore[arg-type]
+        select(Complaint.owner, func.count())
+        .where(Complaint.owner.is_not(None), Complaint.answer_due_at >= now)
+        .group_by(Complaint.owner)
+    ).all()))
+    week_day = now.astimezone(BusinessCalendar(cfg.sla).tz).date()
+    planned = select(Plan.subject_id).where(Plan.subject_type == "complaint")
+    query = (
+        select(Complaint.id, Complaint.category, Complaint.severity, Complaint.channel, Complaint.merchant,
+               Complaint.region, Complaint.received_at)
+        .where(Complaint.owner.is_(None), Complaint.severity.is_not(None), Complaint.duplicate_of_id.is_(None),
+               Complaint.incident_id.is_(None), Complaint.id.not_in(planned))
+        .order_by(Complaint.id)
+    )
+    assigned = 0
+    for rows in chunks(list(session.execute(query)), PLAN_CHUNK):
+        clocks = _earliest_clocks(session, [r.id for r in rows])
+        updates = []
+        for r in rows:
+            subject = Subject("complaint", r.id, r.category or cfg.taxonomy.fallback, r.severity, r.channel,
+                              r.merchant, r.region, r.received_at)
+            team_name, team = route(cfg, subject)
+            order = roster(team, week_day)
+            owner = min(order, key=lambda m: (load[m], order.index(m)))
+            load[owner] += 1
+            due = r.received_at + timedelta(days=sla_target(cfg.sla, r.severity, r.channel).resolve_days)
+            clock_due = clocks.get(r.id)
+            updates.append({"_id": r.id, "team": team_name, "owner": owner,
+                            "answer_due_at": min(due, clock_due) if clock_due else due})
+        update_by_id(session, Complaint.__table__, updates)
+        assigned += len(updates)
+    for obj in list(session.identity_map.values()):  # loaded complaints show their queue (and only that reloads)
+        if isinstance(obj, Complaint) and obj.owner is None:
+            session.expire(obj, ["team", "owner", "answer_due_at"])
+    return assigned
 
 
 def insert_events(session: Session, events: list[dict[str, Any]]) -> None:

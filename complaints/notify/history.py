@@ -1,0 +1,124 @@
+"""One customer's history across channels: every complaint, every message both ways, outcomes and call-back scores,
+masked. Found by customer ref, email or phone: the keyed contact hash (the person key) joins the channels, and the
+complaints of a customer ref bring in their contacts' other complaints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from complaints.core.models import CallbackResult, Complaint, ComplaintOutcome, InboundMessage, Notification
+from complaints.core.pii import contact_key, mask_text
+from complaints.notify.outbox import ticket_number
+
+EXCERPT = 160
+
+
+@dataclass(frozen=True)
+class Message:
+    at: datetime
+    direction: str  # out | in
+    channel: str  # email | webhook
+    kind: str  # acknowledgement, progress, resolution, callback, ... | reply
+    text: str  # masked: the subject of what we sent, the reply's text
+    status: str = ""  # delivery status of what we sent
+    score: int | None = None
+
+
+@dataclass
+class ComplaintHistory:
+    ticket: str
+    received_at: datetime
+    channel: str
+    contact: str | None  # masked
+    category: str | None
+    severity: str | None
+    status: str
+    amount: Decimal | None
+    currency: str | None
+    demand: str | None
+    owner: str | None
+    excerpt: str  # masked
+    duplicate_of: str | None
+    outcome: str | None = None  # "upheld, monetary 800.00 CNY, root cause system_fault"
+    score: int | None = None  # the call-back's
+    messages: list[Message] = field(default_factory=list)
+
+
+def person_complaints(session: Session, key: str, pii_key: str) -> list[Complaint]:
+    """The complaints of one person: by the key as customer ref, or as an email or phone (its keyed hash), plus
+    every complaint of the contacts those complaints were sent from."""
+    ck = contact_key(key, pii_key)
+    found = list(session.execute(
+        select(Complaint).where(or_(Complaint.customer_ref == key, Complaint.contact_key == ck) if ck
+                                else Complaint.customer_ref == key)).scalars())
+    keys = {c.contact_key for c in found if c.contact_key}
+    refs = {c.customer_ref for c in found if c.customer_ref}
+    if keys or refs:
+        found = list(session.execute(
+            select(Complaint).where(or_(Complaint.contact_key.in_(keys), Complaint.customer_ref.in_(refs)))
+        ).scalars())
+    return sorted(found, key=lambda c: (c.received_at, c.id))
+
+
+def _outcome(o: ComplaintOutcome) -> str:
+    parts = [o.outcome, o.relief]
+    if o.redress_amount:
+        parts.append(f"{o.redress_amount:,.2f} {o.redress_currency or ''}".strip())
+    if o.root_cause:
+        parts.append(f"root cause {o.root_cause}")
+    return ", ".join(parts)
+
+
+def customer_history(session: Session, key: str, pii_key: str) -> list[ComplaintHistory]:
+    """Every complaint of the person with its messages (both directions, in time order), outcome and score."""
+    complaints = person_complaints(session, key, pii_key)
+    ids = [c.id for c in complaints]
+    outcomes = {o.complaint_id: o for o in session.execute(
+        select(ComplaintOutcome).where(ComplaintOutcome.complaint_id.in_(ids))).scalars()}
+    scores = dict(session.execute(
+        select(CallbackResult.complaint_id, CallbackResult.score).where(CallbackResult.complaint_id.in_(ids))).all())
+    messages: dict[int, list[Message]] = {i: [] for i in ids}
+    for n in session.execute(select(Notification).where(Notification.complaint_id.in_(ids))).scalars():
+        if n.contact_key is None:
+            continue  # staff mail about the complaint (escalations) is not part of the conversation
+        messages[n.complaint_id or 0].append(Message(n.sent_at or n.created_at, "out", n.channel, n.kind,
+                                                     mask_text(n.subject), n.status))
+    for m in session.execute(select(InboundMessage).where(InboundMessage.complaint_id.in_(ids))).scalars():
+        messages[m.complaint_id].append(Message(m.received_at, "in", m.channel, "reply", m.body_masked, score=m.score))
+    out = []
+    for c in complaints:
+        o = outcomes.get(c.id)
+        out.append(ComplaintHistory(
+            ticket=ticket_number(c.id), received_at=c.received_at, channel=c.channel, contact=c.contact_masked,
+            category=c.category, severity=c.severity, status=c.status, amount=c.amount, currency=c.currency,
+            demand=c.demand, owner=c.owner, excerpt=mask_text(" ".join(f"{c.title or ''} {c.body}".split()))[:EXCERPT],
+            duplicate_of=ticket_number(c.duplicate_of_id) if c.duplicate_of_id else None,
+            outcome=_outcome(o) if o else None, score=scores.get(c.id),
+            messages=sorted(messages[c.id], key=lambda m: m.at)))
+    return out
+
+
+def history_markdown(key_masked: str, history: list[ComplaintHistory]) -> str:
+    """The history as markdown (the CLI prints it; review flows can publish it as an artifact)."""
+    lines = [f"# Customer {key_masked}: {len(history)} complaint(s)", ""]
+    for h in history:
+        money = f" · {h.amount:,.2f} {h.currency or ''}".rstrip() if h.amount else ""
+        dup = f" · duplicate of {h.duplicate_of}" if h.duplicate_of else ""
+        lines += [
+            f"## {h.ticket} · {h.received_at:%Y-%m-%d %H:%M} UTC · {h.channel} · {h.contact or '-'}{dup}",
+            f"{h.category or 'unclassified'} · {h.severity or '-'} · {h.status} · demand {h.demand or '-'}{money}"
+            f" · owner {h.owner or '-'}",
+            f"> {h.excerpt}",
+            f"- outcome: {h.outcome or 'none yet'}; call-back score: {h.score if h.score is not None else '-'}",
+        ]
+        for m in h.messages:
+            arrow = "→" if m.direction == "out" else "←"
+            extra = f" [{m.status}]" if m.status else (f" [score {m.score}]" if m.score is not None else "")
+            lines.append(f"  - {m.at:%Y-%m-%d %H:%M} {arrow} {m.channel} {m.kind}{extra}: {' '.join(m.text.split())}")
+        lines.append("")
+    return "\n".join(lines)

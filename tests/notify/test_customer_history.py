@@ -1,0 +1,60 @@
+"""`complaints customer show KEY`: one person's complaints across channels, messages both ways, outcome, score."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from complaints.core.db import session_scope
+from complaints.core.models import CallbackResult, InboundMessage, Notification
+from complaints.core.pii import contact_key
+from complaints.core.settings import get_settings
+from complaints.regulatory.outcomes import record_outcome
+from tests.factories import complaint
+
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+def test_customer_show_every_channel_masked(app_env: str) -> None:
+    with session_scope(app_env) as s:
+        # The same person: by email in the app, by phone on the hotline; the customer ref links the two contacts.
+        first = complaint(s, "提现八百元未到账，请退款，我的卡号 6222021234567890128", contact="li.na@example.com",
+                          channel="app", customer_ref="U-1001", at=NOW - timedelta(days=10), amount="800",
+                          demand="refund", owner="payops.wang")
+        second = complaint(s, "客服电话一直打不通", contact="13812345678", channel="hotline",
+                           customer_ref="U-1001", at=NOW - timedelta(days=2))
+        stranger = complaint(s, "别人的投诉", contact="someone@example.com", at=NOW)
+        pii_key = get_settings().pii_key.get_secret_value()
+        for c in (first, second, stranger):  # keyed as the command keys them
+            c.contact_key = contact_key(c.contact, pii_key)
+        s.add(Notification(idempotency_key="ack:1", kind="acknowledgement", recipient="li.na@example.com",
+                           language="zh", subject=f"【C{first.id:08d}】我们已收到您的投诉", body_text="x",
+                           message_id="<a@x>", complaint_id=first.id, status="sent", sent_at=NOW - timedelta(days=10),
+                           contact_key=first.contact_key))
+        s.add(Notification(idempotency_key="esc:1", kind="escalation", recipient="cs.lead@wallet.example",
+                           language="zh", subject="升级", body_text="x", message_id="<e@x>", complaint_id=first.id))
+        s.flush()
+        s.add(InboundMessage(complaint_id=first.id, channel="email", message_id="<r@x>", received_at=NOW,
+                             contact_key=first.contact_key, body_masked="5分 谢谢", score=5))
+        s.add(CallbackResult(complaint_id=first.id, reached=True, score=5))
+        record_outcome(s, first.id, decided_at=NOW - timedelta(days=5), decided_by="payops.wang", outcome="upheld",
+                       relief="monetary", redress_amount=Decimal("800"), redress_currency="CNY",
+                       root_cause="system_fault")
+        ids = (first.id, second.id, stranger.id)
+    runner = CliRunner()
+    for key in ("13812345678", "li.na@example.com", "U-1001"):
+        result = runner.invoke(app, ["customer", "show", key])
+        assert result.exit_code == 0, result.output
+        out = result.output
+        assert f"C{ids[0]:08d}" in out and f"C{ids[1]:08d}" in out and f"C{ids[2]:08d}" not in out
+        assert "2 complaint(s)" in out and "hotline" in out and "app" in out
+        assert "upheld, monetary, 800.00 CNY, root cause system_fault" in out and "call-back score: 5" in out
+        assert "→ email acknowledgement [sent]" in out and "← email reply [score 5]: 5分 谢谢" in out
+        assert "escalation" not in out  # staff mail is not the customer's conversation
+        for raw in ("13812345678", "li.na@example.com", "6222021234567890128"):
+            assert raw not in out
+    missing = runner.invoke(app, ["customer", "show", "nobody@example.com"])
+    assert missing.exit_code == 1 and "nobody@example.com" not in missing.output

@@ -223,3 +223,30 @@ def test_a_path_that_matches_no_file_marks_the_run_degraded(db_url: str, cfg: Ap
     (tmp_path / "inbox").mkdir()
     assert run(db_url, cfg, folder).degraded == ""
 
+
+
+def test_migration_0006_keys_quarantine_rows_on_content_and_merges_the_doubled(db_url: str) -> None:
+    """Rows quarantined before 0006 (fingerprint of reason + raw), one of them doubled by a replay that changed its
+    reason: after the migration one row each, keyed as ingest now keys them."""
+    import hashlib
+
+    from complaints.core.db import downgrade, migrate
+    from complaints.ingest.store import quarantine_fingerprint
+
+    downgrade(db_url, "0005")
+    rows = [("a.jsonl:line 2", "missing body (column 'text' is empty)", '{"id": "A2"}'),
+            ("a.jsonl:line 2", "missing body (column 'text|txt' is empty)", '{"id": "A2"}'),
+            ("a.jsonl:line 3", "not valid JSON", '{"_raw": "{x"}')]
+    with session_scope(db_url) as s:
+        for location, reason, raw in rows:
+            s.execute(text("INSERT INTO quarantine (source, location, reason, raw, fingerprint, created_at) "
+                           "VALUES ('app', :l, :r, :w, :f, CURRENT_TIMESTAMP)"),
+                      {"l": location, "r": reason, "w": raw,
+                       "f": hashlib.sha256(f"{reason}\x00{raw}".encode()).hexdigest()})
+    migrate(db_url)
+    with session_scope(db_url) as s:
+        left = s.execute(select(QuarantinedRecord.raw, QuarantinedRecord.fingerprint, QuarantinedRecord.reason)
+                         .order_by(QuarantinedRecord.id)).all()
+    assert [(raw, fp) for raw, fp, _ in left] == [(raw, quarantine_fingerprint(raw)) for raw in
+                                                 ('{"id": "A2"}', '{"_raw": "{x"}')]
+    assert left[0].reason == "missing body (column 'text' is empty)"  # the earliest is kept

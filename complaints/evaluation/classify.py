@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from pathlib import Path
@@ -185,7 +186,7 @@ def expected_calibration_error(right: np.ndarray, confidence: np.ndarray, bins: 
 def cold_start(datasets: dict[str, pd.DataFrame], taxonomy: TaxonomyConfig) -> dict[str, dict[str, Any]]:
     """A fresh install's classification of each labelled frame: the seed model and keyword rules alone,
     as `classify` decides them (rule overrides included; keyword ties without a model go to the fallback)."""
-    from complaints.process.classifier import seed_pipeline
+    from complaints.process.classifier import seed_examples, seed_pipeline
     from complaints.process.classify import KeywordClassifier, decide
 
     seeded = seed_pipeline(taxonomy.categories)
@@ -204,6 +205,9 @@ def cold_start(datasets: dict[str, pd.DataFrame], taxonomy: TaxonomyConfig) -> d
             "keywords": _figures(y_true, [d.category for d in keywords], [d.confidence for d in keywords],
                                  taxonomy.fallback, threshold),
         }
+        if len(frame) >= 2 * taxonomy.classifier.self_train_from > 0:
+            out[f"{name}/self-trained"] = _self_trained(frame, taxonomy, rules, seed_examples(taxonomy.categories),
+                                                        seeded[1])
         if "lang" in frame.columns:
             for lang in sorted(frame.lang.unique()):
                 idx = [i for i, v in enumerate(frame.lang) if v == lang]
@@ -213,4 +217,26 @@ def cold_start(datasets: dict[str, pd.DataFrame], taxonomy: TaxonomyConfig) -> d
                     "keywords": _figures([y_true[i] for i in idx], [keywords[i].category for i in idx],
                                          [keywords[i].confidence for i in idx], taxonomy.fallback, threshold),
                 }
+    return out
+
+
+def _self_trained(frame: pd.DataFrame, taxonomy: TaxonomyConfig, rules: Any, seed: pd.DataFrame,
+                  pipeline: Any) -> dict[str, dict[str, Any]]:
+    """Self-training as the seed model does it, measured fairly: one half of the frame is the unlabelled stream
+    (its confident classifications join the seed set), the other half is scored, by the seed model and by the
+    retrained one (rows split by a hash of the text)."""
+    from complaints.process.classify import decide
+
+    stream = frame.text.map(lambda t: int(hashlib.sha256(t.encode()).hexdigest(), 16) % 2 == 0)
+    pool, scored = frame[stream], frame[~stream]
+    threshold = taxonomy.classifier.review_threshold
+    confident = [(t, d.category) for t, d in zip(pool.text, decide(taxonomy, rules, pool.text.tolist(), pipeline),
+                                                strict=True)
+                 if d.source == "model" and d.confidence >= taxonomy.classifier.self_train_confidence]
+    retrained = fit(seed.text.tolist() + [t for t, _ in confident], seed.label.tolist() + [c for _, c in confident])
+    out: dict[str, dict[str, Any]] = {}
+    for which, model in (("seed_model", pipeline), ("seed+self", retrained)):
+        ds = decide(taxonomy, rules, scored.text.tolist(), model)
+        out[which] = _figures(scored.label.tolist(), [d.category for d in ds], [d.confidence for d in ds],
+                              taxonomy.fallback, threshold) | {"n_stream": len(pool), "n_pseudo": len(confident)}
     return out

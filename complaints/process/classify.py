@@ -192,7 +192,8 @@ def _shared(values: dict[str, Any]) -> dict[str, Any]:
 
 def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]) -> list[dict[str, Any]]:
     """The newest model's prediction (the seed model on a fresh install), keyword overrides where configured."""
-    model = model_for(session, taxonomy.categories) if taxonomy.classifier.seed_model else active_model(session)
+    settings = taxonomy.classifier
+    model = model_for(session, taxonomy.categories, settings) if settings.seed_model else active_model(session)
     texts = [complaint_text(r.title, r.body) for r in todo]
     threshold = taxonomy.classifier.review_threshold
     return [{"category": d.category, "category_confidence": d.confidence, "category_source": d.source,

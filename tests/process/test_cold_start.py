@@ -113,3 +113,23 @@ def test_seed_model_is_trained_once_and_reused(db_url: str, app_config: AppConfi
         model = active_model(s)
         assert model is not None and (model.version, model.sha256) == first and model.is_seed
     assert not classifier._seed_fits  # nothing was fitted in the second process
+
+
+def test_seed_model_self_trains_on_its_confident_classifications(db_url: str, app_config: AppConfig) -> None:
+    settings = app_config.taxonomy.classifier.model_copy(update={"self_train_from": 20})
+    tax = app_config.taxonomy.model_copy(update={"classifier": settings})
+    texts = [t for _, zh, en in PARAPHRASES for t in (zh, en)]
+    first = _classify(db_url, tax, texts)  # 24 complaints by the seed model: the stream to learn from
+    with session_scope(db_url) as s:
+        confident = sum(c.category_confidence >= settings.self_train_confidence for c in first)
+        assert s.execute(select(func.count()).select_from(ClassifierModel)).scalar_one() == 1
+    assert confident >= 20, "the test needs 20 confident classifications to start self-training"
+    _classify(db_url, tax, ["提现两天了还没到账"])  # the next batch: seed set + the confident ones, retrained first
+    with session_scope(db_url) as s:
+        model = active_model(s)
+        assert model is not None and model.is_seed and model.data_source.endswith(f"+self-{confident}")
+        row = s.execute(select(ClassifierModel).where(ClassifierModel.version == model.version)).scalar_one()
+        assert row.n_train == len(seed_examples(tax.categories)) + confident
+    _classify(db_url, tax, ["my payout is late again"])  # fewer than twice as many: no retraining
+    with session_scope(db_url) as s:
+        assert s.execute(select(func.count()).select_from(ClassifierModel)).scalar_one() == 2

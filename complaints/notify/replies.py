@@ -4,7 +4,8 @@ A reply is matched to its complaint by the message it answers (In-Reply-To / Ref
 against the outbox's Message-IDs), else by a ticket number (C00000012) in its subject or text when it comes from the
 complaint's own contact. A matched reply is recorded on the complaint as an inbound message (masked), not stored as
 a new complaint; a reply to a call-back (回访) with a score ("5", "4分", "满意", "very satisfied") records the
-call-back result. An unmatched one is left to ingest as a complaint.
+call-back result, and the time of day it asks to be phoned in (上午/afternoon, ...) goes on its reply_received event
+for the call-back step. An unmatched one is left to ingest as a complaint.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ _SCORE_WORDS = (("非常不满意", 1), ("很不满意", 1), ("very dissatisfied
                 ("very satisfied", 5), ("满意", 4), ("satisfied", 4), ("一般", 3), ("还行", 3), ("neutral", 3))
 
 
+# The time of day a user picks for the call-back's phone call (the call-back message offers the three).
+_WINDOWS = (("morning", ("上午", "早上", "morning")), ("afternoon", ("下午", "中午", "afternoon")),
+            ("evening", ("晚上", "傍晚", "evening", "tonight")))
+
+
 @dataclass(frozen=True)
 class Reply:
     channel: str  # email | webhook
@@ -60,6 +66,7 @@ class Recorded:
     complaint_id: int
     new: bool  # False when this reply was recorded before (an IMAP re-read, a webhook retry)
     score: int | None
+    window: str | None = None  # morning | afternoon | evening: when to phone for the call-back
 
 
 def fresh_text(text: str) -> str:
@@ -80,6 +87,14 @@ def read_score(text: str) -> int | None:
     if match:
         return _DIGITS[match.group(1)]
     return next((score for word, score in _SCORE_WORDS if word in fresh), None)
+
+
+def read_time_window(text: str) -> str | None:
+    """The time of day the reply asks to be called back in (morning, afternoon, evening); None when it names none,
+    or several ("上午不行，下午可以": the specialist reads the reply)."""
+    fresh = fold(fresh_text(text)).lower()
+    found = [name for name, words in _WINDOWS if any(w in fresh for w in words)]
+    return found[0] if len(found) == 1 else None
 
 
 def message_ids(*headers: str | None) -> tuple[str, ...]:
@@ -125,7 +140,9 @@ def record_reply(session: Session, reply: Reply, pii_key: str) -> Recorded | Non
         return None
     complaint_id, answered = matched
     masked = mask_text(fresh_text(reply.text) or reply.text)[:MAX_TEXT]
-    score = read_score(reply.text) if _answers_callback(session, complaint_id, answered) else None
+    callback = _answers_callback(session, complaint_id, answered)
+    score = read_score(reply.text) if callback else None
+    window = read_time_window(reply.text) if callback else None
     inserted = insert_ignore(session, InboundMessage, [{
         "complaint_id": complaint_id, "channel": reply.channel, "message_id": reply.message_id[:200],
         "received_at": reply.received_at, "contact_key": contact_key(reply.sender, pii_key), "body_masked": masked,
@@ -134,13 +151,13 @@ def record_reply(session: Session, reply: Reply, pii_key: str) -> Recorded | Non
     if inserted:
         session.add(ComplaintEvent(complaint_id=complaint_id, at=reply.received_at, kind="reply_received",
                                    detail={"channel": reply.channel, "inbound_message_id": inserted[0].id,
-                                           "score": score}))
+                                           "score": score, "callback_window": window}))
         if score is not None:
             # The first scored reply is the call-back's result (one per complaint, as with the CSV import).
             insert_ignore(session, CallbackResult, [{"complaint_id": complaint_id, "reached": True, "score": score,
                                                      "comment": masked[:2000], "replied_at": reply.received_at}])
     session.flush()
-    return Recorded(complaint_id, bool(inserted), score)
+    return Recorded(complaint_id, bool(inserted), score, window)
 
 
 def mail_reply(record: RawRecord) -> Reply | None:

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from complaints.core.db import session_scope
-from complaints.core.models import CallbackResult, InboundMessage, Notification
+from complaints.core.models import CallbackResult, ComplaintEvent, InboundMessage, Notification
 from complaints.notify.channels.webhook import inbound_app, sign
-from complaints.notify.replies import Reply, fresh_text, message_ids, read_score, record_reply
+from complaints.notify.replies import Reply, fresh_text, message_ids, read_score, read_time_window, record_reply
 from tests.factories import complaint
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -32,6 +32,15 @@ KEY = "test-key"  # tests.factories keys contacts with it
 ])
 def test_score_read_from_the_reply_in_both_languages(text: str, score: int | None) -> None:
     assert read_score(text) == score
+
+
+@pytest.mark.parametrize(("text", "window"), [
+    ("5分，请下午打电话", "afternoon"), ("4, call me in the morning please", "morning"),
+    ("晚上七点以后方便", "evening"),
+    ("5", None), ("上午不行，下午可以", None), ("Thanks!\n> morning, afternoon or evening", None),
+])
+def test_call_back_time_window_from_the_reply(text: str, window: str | None) -> None:
+    assert read_time_window(text) == window
 
 
 def test_the_quoted_message_is_not_the_reply() -> None:
@@ -64,7 +73,7 @@ def test_gateway_replies_signed_matched_and_recorded_once(db_url: str) -> None:
         other = complaint(s, "扣费不明", contact="13900001111").id
         _callback(s, cid, "<notif-1@wallet.example>")
     app = inbound_app(db_url, SECRET, KEY)
-    body = json.dumps({"id": "sms-1", "from": "+86 138 1234 5678", "text": "非常满意",
+    body = json.dumps({"id": "sms-1", "from": "+86 138 1234 5678", "text": "非常满意，回访请晚上打",
                        "reply_to": "<notif-1@wallet.example>", "received_at": NOW.isoformat()}).encode()
     assert _call(app, body, None)[0] == 401
     assert _call(app, body, sign(body, "wrong"))[0] == 401
@@ -76,7 +85,10 @@ def test_gateway_replies_signed_matched_and_recorded_once(db_url: str) -> None:
     assert _call(app, stranger, sign(stranger, SECRET))[0] == 404
     with session_scope(db_url) as s:
         (msg,) = s.execute(select(InboundMessage)).scalars()
-        assert (msg.complaint_id, msg.channel, msg.score, msg.body_masked) == (cid, "webhook", 5, "非常满意")
+        assert (msg.complaint_id, msg.channel, msg.score) == (cid, "webhook", 5)
+        assert msg.body_masked == "非常满意，回访请晚上打"
+        event = s.execute(select(ComplaintEvent).where(ComplaintEvent.kind == "reply_received")).scalar_one()
+        assert (event.complaint_id, event.detail["callback_window"], event.detail["score"]) == (cid, "evening", 5)
         result = s.execute(select(CallbackResult)).scalar_one()
         assert (result.complaint_id, result.score, result.reached) == (cid, 5, True)
 

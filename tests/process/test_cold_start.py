@@ -31,7 +31,7 @@ PARAPHRASES = [
 ]
 # In ordinary words, none of them a keyword of taxonomy.yaml: rules alone leave these to `other`.
 ORDINARY = [
-    ("privacy", "你们怎么能把我的家庭住址给别人"),
+    ("privacy", "我没同意，你们凭什么把我的联系方式给了合作商家"),
     ("privacy", "why does a loan company know how much money I keep with you"),
     ("feature_limit", "我这个账号怎么不能给家人转钱了"),
     ("feature_limit", "the app won't let me pay rent above a certain amount"),

@@ -564,10 +564,21 @@ class IncidentUpdates(Strict):
     lookback_days: int = Field(30, ge=1)
 
 
+class PeriodicCallbacks(Strict):
+    """Satisfaction call-backs to a sample of recent complainants once a calendar month (ops timezone)."""
+
+    enabled: bool = False
+    share: float = Field(0.05, gt=0, le=1)  # of the people with a complaint closed in the last lookback_days
+    lookback_days: int = Field(90, ge=1)
+    # Nobody who had a call-back of any kind in the last rest_days is asked again.
+    rest_days: int = Field(30, ge=0)
+
+
 class Callbacks(Strict):
     enabled: bool = True
     default_days: int = Field(3, ge=0)
     by_category: dict[str, int] = Field(default_factory=dict)
+    periodic: PeriodicCallbacks = PeriodicCallbacks()
 
 
 Bilingual = StatusNote  # any text a message or report shows in both languages

@@ -12,6 +12,7 @@ same key whether the outcome or the plan's closing came first).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -223,6 +224,42 @@ def _late(session: Session, since: datetime, now: datetime) -> list[Any]:
     ).all()
 
 
+def _sampled(period: str, contact_key: str, share: float) -> bool:
+    """A fixed share of people, drawn anew each period, the same on every run of it."""
+    digest = hashlib.sha256(f"{period}:{contact_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < share * 2**64
+
+
+def queue_periodic_callbacks(session: Session, cfg: AppConfig, settings: Settings, now: datetime) -> int:
+    """Once a calendar month, a satisfaction call-back to a sample of the people with a complaint closed in the last
+    lookback_days, about their latest one; nobody who had a call-back in the last rest_days. Sending applies the
+    same per-person frequency cap, quiet hours and opt-outs as every call-back."""
+    periodic = cfg.notifications.callbacks.periodic
+    tz = ZoneInfo(settings.timezone)
+    period = now.astimezone(tz).strftime("%Y-%m")
+    closed_at = closed_at_column()
+    rows = session.execute(
+        with_closure(select(Complaint.id, Complaint.category, Complaint.contact_key, closed_at.label("closed_at")))
+        .where(Complaint.duplicate_of_id.is_(None), Complaint.contact_key.is_not(None),
+               closed_at >= now - timedelta(days=periodic.lookback_days), closed_at <= now)
+        .order_by(closed_at, Complaint.id)
+    ).all()
+    latest = {r.contact_key: r for r in rows}  # ordered by closing: the last one per person wins
+    rested = set(session.scalars(select(Notification.contact_key).where(
+        Notification.kind == "callback", Notification.created_at >= now - timedelta(days=periodic.rest_days))))
+    queued = 0
+    for key, r in latest.items():
+        if key in rested or not _sampled(period, key, periodic.share):
+            continue
+        queued += _queue_for_users(
+            session, cfg, settings, now, Subject("complaint", r.id, r.category, r.closed_at),
+            kind="callback", key_prefix=f"callback:periodic:{period}",
+            context=lambda u, lang, at=r.closed_at: {
+                "ticket": ticket_number(u.ticket_id), "resolved_on": format_day(at.astimezone(tz).date(), lang)},
+        )
+    return queued
+
+
 def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: datetime) -> dict[str, int]:
     """Queue progress, resolution and call-back messages for every affected user; counts newly queued."""
     ncfg = cfg.notifications
@@ -294,4 +331,6 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
                 },
                 at=resolved_at + timedelta(days=days),
             )
+    if callbacks.periodic.enabled:
+        counts["callback"] += queue_periodic_callbacks(session, cfg, settings, now)
     return counts

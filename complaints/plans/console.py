@@ -108,12 +108,12 @@ def plan_sheet(session: Session, plan_id: int, now: datetime, tz: ZoneInfo) -> P
         complaint = session.get(Complaint, plan.subject_id)
         lines.append(f"**Complaint {ref}**: {complaint.title if complaint else ''}")
     lines += ["", f"- team **{plan.team}**, category {plan.category}, final deadline {_local(plan.due_at, tz)} "
-              f"({late_by(plan.due_at, now)}), approved: {plan.approved_by or 'no'}", "",
-              "| # | step | owner | status | due | |", "|---|---|---|---|---|---|"]
+              f"({late_by(plan.due_at, now)}), approved: {plan.approved_by or 'no'}", "", "### Steps", ""]
+    # A list, not a table: the resume form is a narrow dialog, where a table's owner and due columns scroll away.
     for s in plan.steps:
         when = late_by(s.due_at, now) if s.status in STEP_OPEN else f"done {_local(s.done_at, tz)}"
-        flag = "**OVERDUE**" if s.status in STEP_OPEN and s.due_at < now else ""
-        lines.append(f"| {s.seq} | {s.title} | {s.owner} | {s.status} | {_local(s.due_at, tz)} ({when}) | {flag} |")
+        flag = " · **OVERDUE**" if s.status in STEP_OPEN and s.due_at < now else ""
+        lines.append(f"{s.seq}. {s.title} — **{s.owner}** · {s.status} · due {_local(s.due_at, tz)} ({when}){flag}")
     history = plan_events(session, plan.id)
     lines += ["", "### History", ""] + [
         f"- {_local(e.at, tz)} **{e.action}** by {e.actor}" + (f": {e.note}" if e.note else "")

@@ -231,7 +231,7 @@ def test_review_plan_pauses_with_the_plan_and_resumes_with_a_choice(worker: tupl
     keys = run["state"]["state_details"]["run_input_keyset"]
     description = server.http.get(f"/flow_runs/{run['id']}/input/{keys['description']}").json()
     schema = server.http.get(f"/flow_runs/{run['id']}/input/{keys['schema']}").json()
-    assert f"## Plan {plan_id}" in description and "| # | step | owner |" in description
+    assert f"## Plan {plan_id}" in description and "### Steps" in description
     owner = schema["properties"]["owner"]["enum"][1]
     refused = server.http.post(f"/flow_runs/{run['id']}/resume", json={"run_input": {"owner": "someone.else"}}).json()
     assert refused["status"] == "REJECT"

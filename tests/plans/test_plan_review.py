@@ -75,7 +75,8 @@ def test_review_shows_the_plan_refuses_invalid_input_and_applies_a_choice(
     description, schema = _form(run.id)
     # The plan beside the form: subject, steps with owners and due dates, overdue flags, history.
     assert f"Plan {plan_id}" in description and f"I{incident_id:08d}" in description
-    assert "Written report to the regulator | compliance" in description and "**OVERDUE**" in description
+    assert "Written report to the regulator — **compliance** · pending · due" in description
+    assert "**OVERDUE**" in description
     assert "### History" in description and "team **payments_ops**" in description
     owners = schema["properties"]["owner"]["enum"]
     assert owners[1:4] == ["payops.wang", "payops.chen", "payops.zhao"]  # the plan's team first

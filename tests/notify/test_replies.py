@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from complaints.notify.replies import Reply, fresh_text, message_ids, read_score
 from tests.factories import complaint
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-SECRET = "gateway-secret"
+SECRET = secrets.token_hex(16)  # made per run: the repository holds no credential, not even a test one
 KEY = "test-key"  # tests.factories keys contacts with it
 
 

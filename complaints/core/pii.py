@@ -126,8 +126,9 @@ def _mask_mobile(digits: str) -> str:
 
 
 def _card_grouping(sizes: list[int]) -> bool:
-    """Groups as card numbers are written: fours (the last one shorter or longer), or Amex's 4-6-5 / Diners' 4-6-4."""
-    return all(size == 4 for size in sizes[:-1]) or sizes in ([4, 6, 5], [4, 6, 4])
+    """Groups as card numbers are written: fours (the last one up to four), Amex's 4-6-5, Diners' 4-6-4, or
+    UnionPay's 6-13; a mobile after a card-like prefix (0001 0086 13900000000) is not one."""
+    return (all(size == 4 for size in sizes[:-1]) and sizes[-1] <= 4) or sizes in ([4, 6, 5], [4, 6, 4], [6, 13])
 
 
 def _phone(groups: list[str], seps: list[str], lead: str, context: str) -> str | None:
@@ -190,11 +191,18 @@ def _readings(norm: str, run: re.Match[str]) -> Iterator[tuple[int, int, str, in
                 yield 0 if hit[0] in ("id_number", "bank_card") else 1, -length, hit[0], start, end, hit[1]
 
 
+def _inside_token(norm: str, start: int, end: int) -> bool:
+    """Digits with a Latin letter right before and right after them are part of an identifier (a hex hash, a
+    run id: c18100564509c364), not a number someone wrote."""
+    return start > 0 and end < len(norm) and norm[start - 1].isascii() and norm[start - 1].isalpha() \
+        and norm[end].isascii() and norm[end].isalpha()
+
+
 def _numbers(norm: str, taken: list[tuple[int, int]]) -> Iterator[tuple[str, int, int, str]]:
     """Personal numbers in the normalised text: (kind, start, end, masked), none overlapping `taken` or each other.
     In a run of groups the longest checksummed reading wins, then the longest by shape."""
     for run in _RUN_RE.finditer(norm):
-        if sum(ch.isdigit() for ch in run.group()) < _MIN_DIGITS:
+        if sum(ch.isdigit() for ch in run.group()) < _MIN_DIGITS or _inside_token(norm, run.start(), run.end()):
             continue
         chosen: list[tuple[int, int]] = []
         for _rank, _length, kind, start, end, masked in sorted(_readings(norm, run)):

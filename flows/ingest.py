@@ -43,7 +43,10 @@ def ingest(sources: Sources = (), since: Since = None, until: Until = None) -> l
     # does not stop the others, and the flow's state says which failed (Failed) or which delivered output
     # that cannot be trusted (Completed, named "Degraded"), with the summaries as its result either way.
     Window(since, until)  # WindowError before any work if it is reversed
-    names = sources or [s.name for s in runtime().config.sources.sources if s.enabled]
+    # runtime() here, not first in the task threads: two first calls at once run two migrations at once (a
+    # KeyError out of Alembic in one of them).
+    rt = runtime()
+    names = list(sources) or [s.name for s in rt.config.sources.sources if s.enabled]
     futures = [ingest_source_task.submit(name, since, until) for name in names]
     results: list[dict[str, Any]] = []
     failed: dict[str, str] = {}

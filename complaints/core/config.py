@@ -344,7 +344,7 @@ class IncidentSeverityRules(Strict):
 class DetectionConfig(Strict):
     # The long (daily) window and its thresholds; short_windows catch a burst within its first hours.
     window_hours: int = Field(24, ge=1, le=24 * 14)
-    min_distinct_users: int = Field(10, ge=2)
+    min_distinct_users: int = Field(5, ge=2)
     alpha: float = Field(1e-5, gt=0, lt=0.5)
     short_windows: list[BurstWindow] = Field(default_factory=lambda: [BurstWindow(hours=1, min_users=6)])
     # Baseline: the same hour-of-week over this many previous weeks, +- smoothing_hours.
@@ -352,8 +352,28 @@ class DetectionConfig(Strict):
     smoothing_hours: int = Field(1, ge=0, le=12)
     # Expected distinct users per hour never below this: sparse series would otherwise alarm on 2 users.
     floor_per_hour: float = Field(0.02, gt=0)
-    # Without any week of history, the level of the previous level_hours stands in for the baseline.
-    level_hours: int = Field(72, ge=1)
+    # The group's overall level (distinct users per hour over the level_hours before the window's day) is the
+    # prior the same-hour-of-week samples are shrunk towards, weighted as prior_weeks weekly samples once it
+    # covers a week (less before). dispersion: squared coefficient of variation of the rate itself (negative
+    # binomial), the day-to-day variation more history does not remove.
+    level_hours: int = Field(168, ge=1)
+    prior_weeks: float = Field(2.0, gt=0)
+    dispersion: float = Field(0.1, ge=0)
+    # A window's minimum of distinct users is its min_users, or this share of all complaints received in the
+    # window, whichever is larger: a quiet deployment alarms on a handful, a large one needs more.
+    min_users_share: float = Field(0.01, ge=0, lt=1)
+    # A window's alpha is its alpha, or alpha_volume / (complaints received in the window) up to alpha_max,
+    # whichever is larger: a quiet deployment tests few signatures, so it can afford a larger alpha for the same
+    # false alarms a week (5 one-star reviews in a day are news there; 5 complaints in a day are noise at 3,000).
+    alpha_volume: float = Field(0.01, ge=0)
+    alpha_max: float = Field(1e-3, gt=0, lt=0.5)
+    # Sources whose received_at carries a day only (stored at midnight of the source's timezone): their
+    # complaints count in windows of 24 hours and more, never in the hourly ones.
+    date_only_sources: list[str] = Field(default_factory=list)
+    # Active incidents whose complaints overlap in time (within merge_hours) and in users or in a problem
+    # (a shared entity or a distinctive phrase, held by merge_share of each) are one incident.
+    merge_hours: int = Field(24, ge=0)
+    merge_share: float = Field(0.3, gt=0, le=1)
     # Signature = category plus one entity; a complaint is tested under each entity it has, strongest first.
     entities: list[Literal["error_code", "app_version", "merchant", "product", "region", "text", "any"]] = Field(
         default_factory=lambda: ["error_code", "app_version", "merchant", "product", "text", "region"]

@@ -17,8 +17,11 @@ the evaluation (complaints.evaluation.detection) feeds it a synthetic stream. Bo
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import itertools
+import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,10 +34,25 @@ from complaints.core.bulk import in_conditions
 from complaints.core.config import BurstWindow, DetectionConfig, TaxonomyConfig
 from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, Incident, utcnow
-from complaints.detect.baseline import HOUR, Baseline, baseline, tail_probability
-from complaints.detect.incidents import ACTIVE, LEVELS, Figures, figures
-from complaints.detect.signatures import ITEM_COLUMNS, Item, item_of, signature, text_key, top_phrases
+from complaints.detect.baseline import HOUR, Baseline, baseline
+from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
+from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, related
+from complaints.detect.signatures import (
+    ANY_CATEGORY,
+    CROSS_CATEGORY,
+    ITEM_COLUMNS,
+    Item,
+    item_of,
+    signature,
+    text_key,
+    top_phrases,
+)
 
+# An alarm on an error code, an app version or a near-identical description takes every complaint of it in the
+# longest window, not only those of the window that fired: they are the same problem (a merchant's or region's
+# earlier complaints of the day may be its everyday ones).
+WHOLE_DAY_KINDS = CROSS_CATEGORY | {"text"}
+RATIO_PSEUDO_USERS = 10.0
 MIN_TEXT = 8  # characters of skeleton: one- or two-word texts ("bad app") are no shared description
 PREFETCH = timedelta(hours=48)  # hours read from the database per query, ahead of the one asked for
 NO_USERS: frozenset[str] = frozenset()
@@ -55,7 +73,7 @@ class Group:
         return signature(self.category, self.kind, self.value)
 
     def matches(self, it: Item, similarity: float) -> bool:
-        if it.category != self.category:
+        if self.category not in (it.category, ANY_CATEGORY):
             return False
         if self.kind == "any":
             return True
@@ -80,11 +98,13 @@ class Alarm:
     baseline: Baseline
     p_value: float
     members: tuple[Item, ...]
+    min_users: int  # the window's minimum at this hour (its min_users or its share of the volume)
+    alpha: float  # the window's alpha at this hour (its alpha, or larger on a small volume)
 
     def reason(self, top: int) -> dict[str, object]:
         end = self.hour + HOUR
         return {
-            "rule": "Poisson tail of distinct users vs own same-hour-of-week baseline",
+            "rule": "negative-binomial tail of distinct users vs own same-hour-of-week baseline shrunk to its level",
             "signature": self.group.signature,
             "window_hours": self.window.hours,
             "window_start": (end - timedelta(hours=self.window.hours)).isoformat(),
@@ -92,9 +112,14 @@ class Alarm:
             "observed_users": self.observed,
             "expected_users": round(self.baseline.expected, 3),
             "baseline": self.baseline.method,
+            "level_users": round(self.baseline.level, 3),
+            "weeks_of_history": len(self.baseline.samples),
+            "history_hours": self.baseline.history_hours,
+            "nb_size": round(self.baseline.size, 3),
+            "category_ratio": round(self.baseline.category_ratio, 3),
             "p_value": float(f"{self.p_value:.3g}"),
-            "alpha": self.window.alpha,
-            "min_users": self.window.min_users,
+            "alpha": float(f"{self.alpha:.3g}"),
+            "min_users": self.min_users,
             "top_phrases": top_phrases(list(self.members), top),
         }
 
@@ -105,20 +130,31 @@ class HourBucket:
     def __init__(self, items: list[Item]) -> None:
         self.items = items  # by (at, id)
         self.by_category: dict[str, list[Item]] = defaultdict(list)
-        self._users: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        self._users = self._index(items)
+        # Date-only complaints count in daily windows only; most hours have none and share one index.
+        self._timed = self._index([it for it in items if not it.dated]) if any(it.dated for it in items) \
+            else self._users
         for it in items:
             self.by_category[it.category].append(it)
-            self._users[(it.category, "any", "*")].add(it.user)
-            for kind, value in it.entities:
-                self._users[(it.category, kind, value)].add(it.user)
-        self._text_users: dict[tuple[str, str], frozenset[str]] = {}
+        self._text_users: dict[tuple[str, str, bool], frozenset[str]] = {}
 
-    def users(self, g: Group, similarity: float) -> frozenset[str] | set[str]:
+    @staticmethod
+    def _index(items: list[Item]) -> dict[tuple[str, str, str], set[str]]:
+        users: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        for it in items:
+            users[(it.category, "any", "*")].add(it.user)
+            users[(ANY_CATEGORY, "any", "*")].add(it.user)
+            for kind, value in it.entities:
+                users[(ANY_CATEGORY if kind in CROSS_CATEGORY else it.category, kind, value)].add(it.user)
+        return users
+
+    def users(self, g: Group, similarity: float, dated: bool = True) -> frozenset[str] | set[str]:
+        """The group's distinct users in this hour; without the date-only complaints unless dated."""
         if g.kind != "text":
-            return self._users.get((g.category, g.kind, g.value), NO_USERS)
-        key = (g.category, g.anchor or "")
+            return (self._users if dated else self._timed).get((g.category, g.kind, g.value), NO_USERS)
+        key = (g.category, g.anchor or "", dated)
         if key not in self._text_users:
-            peers = self.by_category.get(g.category, [])
+            peers = [it for it in self.by_category.get(g.category, []) if dated or not it.dated]
             self._text_users[key] = frozenset(
                 it.user for it in similar_to(key[1], peers, [p.skeleton for p in peers], similarity))
         return self._text_users[key]
@@ -135,7 +171,9 @@ class ItemSource:
     def __init__(self) -> None:
         # Distinct users per (group, window start), by window end: consecutive hours' smoothed baselines share
         # two of every three windows.
-        self._counts: dict[datetime, dict[tuple[Group, datetime], int]] = defaultdict(dict)
+        self._counts: dict[datetime, dict[tuple[Group, datetime, bool], int]] = defaultdict(dict)
+        # A group's level per (group, start, dated), by end: one per group and day.
+        self._levels: dict[datetime, dict[tuple[Group, datetime, bool], tuple[int, int]]] = defaultdict(dict)
 
     def bucket(self, hour: datetime) -> HourBucket:
         raise NotImplementedError
@@ -143,17 +181,27 @@ class ItemSource:
     def items(self, lo: datetime, hi: datetime) -> list[Item]:
         return [it for h in hour_range(lo, hi) for it in self.bucket(h).items]
 
-    def users(self, g: Group, similarity: float, lo: datetime, hi: datetime) -> int:
-        """Distinct users of the group received in [lo, hi)."""
+    def users(self, g: Group, similarity: float, lo: datetime, hi: datetime, dated: bool = True) -> int:
+        """Distinct users of the group received in [lo, hi) (without date-only complaints unless dated)."""
         counts = self._counts[hi]
-        if (g, lo) not in counts:
-            counts[g, lo] = len(set().union(*(self.bucket(h).users(g, similarity) for h in hour_range(lo, hi))))
-        return counts[g, lo]
+        if (g, lo, dated) not in counts:
+            counts[g, lo, dated] = len(set().union(
+                *(self.bucket(h).users(g, similarity, dated) for h in hour_range(lo, hi))))
+        return counts[g, lo, dated]
+
+    def level(self, g: Group, similarity: float, lo: datetime, hi: datetime, dated: bool) -> tuple[int, int]:
+        """(sum of the group's distinct users per hour, hours) over [lo, hi): its overall level."""
+        levels = self._levels[hi]
+        if (g, lo, dated) not in levels:
+            hours = hour_range(lo, hi)
+            levels[g, lo, dated] = (sum(len(self.bucket(h).users(g, similarity, dated)) for h in hours), len(hours))
+        return levels[g, lo, dated]
 
     def evict(self, before: datetime) -> None:
         """Forget what only hours before this needed."""
-        for end in [end for end in self._counts if end < before]:
-            del self._counts[end]
+        for cache in (self._counts, self._levels):
+            for end in [end for end in cache if end < before]:
+                del cache[end]
 
 
 class MemorySource(ItemSource):
@@ -172,9 +220,10 @@ class MemorySource(ItemSource):
 class DbSource(ItemSource):
     """Reads each hour once, a few days per query, and forgets hours older than any baseline looks back."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, date_only_sources: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.session = session
+        self.date_only = date_only_sources
         self.buckets: dict[datetime, HourBucket] = {}
         self.until: datetime | None = None  # nothing at or after this is ever asked for: no prefetch past it
         first = session.execute(
@@ -199,7 +248,7 @@ class DbSource(ItemSource):
                    Complaint.received_at >= start, Complaint.received_at < end)
             .order_by(Complaint.received_at, Complaint.id)
         ):
-            by_hour[floor_hour(row.received_at)].append(item_of(row))
+            by_hour[floor_hour(row.received_at)].append(item_of(row, self.date_only))
         for h in hour_range(start, end):
             self.buckets[h] = HourBucket(by_hour[h]) if h in by_hour else EMPTY_HOUR
 
@@ -257,7 +306,7 @@ def groups_of(cfg: DetectionConfig, current: list[Item], recent: list[Item]) -> 
     for it in recent:
         by_category[it.category].append(it)
         for kind, value in it.entities:
-            by_entity[(it.category, kind, value)].append(it)
+            by_entity[(ANY_CATEGORY if kind in CROSS_CATEGORY else it.category, kind, value)].append(it)
     clusters: dict[str, dict[str, tuple[str, list[Item]]]] = {}
     if "text" in cfg.entities:
         now: dict[str, list[Item]] = defaultdict(list)
@@ -278,33 +327,81 @@ def groups_of(cfg: DetectionConfig, current: list[Item], recent: list[Item]) -> 
             else:
                 for k, v in it.entities:
                     if k == kind:
-                        g = Group(it.category, k, v)
-                        found.setdefault(g.signature, (rank, g, by_entity[(it.category, k, v)]))
+                        g = Group(ANY_CATEGORY if k in CROSS_CATEGORY else it.category, k, v)
+                        found.setdefault(g.signature, (rank, g, by_entity[(g.category, k, v)]))
     return [(g, members) for _, g, members in sorted(found.values(), key=lambda r: (r[0], r[1].signature))]
 
 
-def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource) -> list[Alarm]:
-    """Signatures whose distinct users in some window ending at hour+1h are improbably many."""
+def group_baseline(cfg: DetectionConfig, g: Group, w: BurstWindow, end: datetime, source: ItemSource) -> Baseline:
+    """The baseline of a group's distinct users in the window ending at end."""
+    dated = w.hours >= 24
+
+    def users(lo: datetime, hi: datetime) -> int:
+        return source.users(g, cfg.text_similarity, lo, hi, dated)
+
+    def level(lo: datetime, hi: datetime) -> tuple[int, int]:
+        return source.level(g, cfg.text_similarity, lo, hi, dated)
+
+    return baseline(cfg, w, end, source.history_from, users, level)
+
+
+class CategoryRatio:
+    """How far a category's other complaints run above their own baseline in a window: a signature's expected
+    is raised by as much, so a busy day for a whole category (every signature of it up) is no burst of one;
+    a real burst concentrates on its signature and leaves the rest of the category as usual. Damped by
+    RATIO_PSEUDO_USERS, never below 1 (a quiet day does not make ordinary traffic look like a burst)."""
+
+    def __init__(self, cfg: DetectionConfig, end: datetime, source: ItemSource, taken: Set[str]) -> None:
+        self.cfg, self.end, self.source, self.taken = cfg, end, source, taken
+        self._seen: dict[tuple[str, int], tuple[int, float]] = {}
+
+    def scale(self, category: str, w: BurstWindow, base: Baseline, observed: int) -> Baseline:
+        key = (category, w.hours)
+        if key not in self._seen:
+            g = Group(category, "any", "*")
+            # Users of active incidents are no ordinary traffic: a crisis must not hide its own other signatures.
+            users = set().union(*(self.source.bucket(h).users(g, self.cfg.text_similarity, w.hours >= 24)
+                                  for h in hour_range(self.end - timedelta(hours=w.hours), self.end)))
+            self._seen[key] = (len(users - self.taken), group_baseline(self.cfg, g, w, self.end, self.source).expected)
+        total, expected = self._seen[key]
+        rest_observed, rest_expected = max(total - observed, 0), max(expected - base.expected, 0.0)
+        ratio = max(1.0, (rest_observed + RATIO_PSEUDO_USERS) / (rest_expected + RATIO_PSEUDO_USERS))
+        return dataclasses.replace(base, expected=base.expected * ratio, category_ratio=ratio)
+
+
+def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource,
+                taken: Set[str] = frozenset()) -> list[Alarm]:
+    """Signatures whose distinct users in some window ending at hour+1h are improbably many; taken: the users of
+    active incidents."""
     end = hour + HOUR
     windows = cfg.windows()
     recent = source.items(end - timedelta(hours=windows[-1].hours), end)
     current = source.items(hour, end)
+    # The minimum grows with the deployment's volume: complaints of every group received in the window.
+    volume = {w.hours: sum(len(source.bucket(h).items) for h in hour_range(end - timedelta(hours=w.hours), end))
+              for w in windows}
+    least = {w.hours: max(w.min_users, math.ceil(cfg.min_users_share * volume[w.hours])) for w in windows}
+    alpha = {w.hours: max(w.alpha, min(cfg.alpha_max, cfg.alpha_volume / max(volume[w.hours], 1))) for w in windows}
     alarms = []
+    category_ratio = CategoryRatio(cfg, end, source, taken)
     for g, matching in groups_of(cfg, current, recent):
         for w in windows:
+            dated = w.hours >= 24  # date-only complaints are spread over their day: daily windows only
             # matching is in received order
             members = matching[bisect.bisect_left(matching, end - timedelta(hours=w.hours), key=lambda it: it.at):]
+            if not dated:
+                members = [it for it in members if not it.dated]
             observed = len({it.user for it in members})
-            if observed < w.min_users:
+            if observed < least[w.hours]:
                 continue
 
-            def users(lo: datetime, hi: datetime, g: Group = g) -> int:
-                return source.users(g, cfg.text_similarity, lo, hi)
-
-            base = baseline(cfg, w, end, source.history_from, users)
-            p = tail_probability(observed, base.expected)
-            if p <= w.alpha:
-                alarms.append(Alarm(g, hour, w, observed, base, p, tuple(members)))
+            base = category_ratio.scale(g.category, w, group_baseline(cfg, g, w, end, source), observed)
+            p = base.tail(observed)
+            if p <= alpha[w.hours]:
+                if g.kind in WHOLE_DAY_KINDS:  # the problem's complaints of the whole day, the date-only ones too
+                    members = matching[bisect.bisect_left(matching, end - timedelta(hours=windows[-1].hours),
+                                                          key=lambda it: it.at):]
+                alarms.append(Alarm(g, hour, w, observed, base, p, tuple(members), least[w.hours], alpha[w.hours]))
                 break
     return alarms
 
@@ -322,7 +419,7 @@ def route(alarm: Alarm, by_signature: int | None, member_incident: dict[int, int
         incident_id, n = min(linked.items(), key=lambda kv: (-kv[1], kv[0]))
         if 2 * n >= len(alarm.members):
             return "absorbed", incident_id
-    if len({it.user for it in alarm.members if it.id not in member_incident}) < alarm.window.min_users:
+    if len({it.user for it in alarm.members if it.id not in member_incident}) < alarm.min_users:
         return "skip", None
     return "open", None
 
@@ -343,10 +440,34 @@ class Track:
     joined: list[int] = field(default_factory=list)  # members this replay added
     figures: Figures | None = None  # as of the last hour it was touched in this replay
     severity_reasons: list[str] | None = None  # why it has its severity, when this replay set it
+    extra: list[Group] = field(default_factory=list)  # the groups of the incidents merged into it
+    merged: list[dict[str, object]] = field(default_factory=list)  # their evidence, merged in this replay
+    merged_into: int | None = None  # merged into that incident: takes nothing more
+    pinned: bool = False  # split by hand: never merged automatically
+    _phrases: tuple[int, list[str]] = (-1, [])
 
     @property
     def signature(self) -> str:
         return self.group.signature
+
+    @property
+    def category(self) -> str:
+        """Its group's category; for a group across categories, its members' most common one."""
+        return self.group.category if self.group.category != ANY_CATEGORY else majority(self.members.values())
+
+    @property
+    def signatures(self) -> set[str]:
+        return {g.signature for g in (self.group, *self.extra)}
+
+    def matches(self, it: Item, similarity: float) -> bool:
+        return any(g.matches(it, similarity) for g in (self.group, *self.extra))
+
+    def phrases(self) -> list[str]:
+        """Top phrases of its members, recomputed only when they changed."""
+        n = min(len(self.members), PHRASE_SAMPLE)
+        if self._phrases[0] != n:
+            self._phrases = (n, top_phrases(list(itertools.islice(self.members.values(), n)), PHRASES))
+        return self._phrases[1]
 
     @property
     def detected_at(self) -> datetime:
@@ -358,7 +479,7 @@ class Track:
 
     def active_at(self, hour: datetime, quiet: timedelta) -> bool:
         """Active as of this hour (a replay sees it as the live run did)."""
-        return (self.opened_window <= hour
+        return (self.merged_into is None and self.opened_window <= hour
                 and (self.active or (self.resolved_at is not None and self.resolved_at > hour + HOUR))
                 and self.last is not None and self.last >= hour - quiet)
 
@@ -375,6 +496,7 @@ class Replay:
         self.tracks = sorted(tracks, key=lambda t: (t.opened_window, t.id))
         self.by_id = {t.id: t for t in self.tracks}
         self.member_of = {i: t.id for t in self.tracks for i in t.members}
+        self.merges: list[tuple[int, int]] = []  # (absorbed, into), in the order they happened
 
     def incident_of(self, it: Item) -> int | None:
         return self.member_of.get(it.id, it.incident_id)
@@ -393,11 +515,12 @@ class Replay:
             if self.incident_of(it) is not None:
                 continue
             for track in young:
-                if track.group.matches(it, cfg.text_similarity) and self.link(track, [it]):
+                if track.matches(it, cfg.text_similarity) and self.link(track, [it]):
                     touched.add(track.id)
                     break
-        for alarm in find_alarms(cfg, hour, self.source):
-            by_signature = next((t.id for t in active if t.signature == alarm.group.signature), None)
+        taken = {m.user for t in active for m in t.members.values()}
+        for alarm in find_alarms(cfg, hour, self.source, taken):
+            by_signature = next((t.id for t in active if alarm.group.signature in t.signatures), None)
             links = {it.id: i for it in alarm.members if (i := self.incident_of(it)) is not None}
             action, incident_id = route(alarm, by_signature, links, {t.id for t in active})
             if action in ("absorbed", "skip"):
@@ -406,6 +529,8 @@ class Replay:
                 track = self.opener(alarm)
                 if track.id in self.by_id:
                     track = self.by_id[track.id]
+                    if track.merged_into is not None:  # a re-run: its members went to the other incident
+                        continue
                 else:
                     self.by_id[track.id] = track
                     self.tracks.append(track)
@@ -415,16 +540,69 @@ class Replay:
                 track = self.by_id[incident_id]  # type: ignore[index]
             if self.link(track, alarm.members):
                 touched.add(track.id)
+        self.merge_related(hour, active, touched)
         out = []
         for track in active:
-            if track.id in touched:
-                track.figures = figures(cfg.severity, track.group.category, track.severity,
+            if track.id in touched and track.merged_into is None:
+                track.figures = figures(cfg.severity, track.category, track.severity,
                                         list(track.members.values()))
                 went_up = LEVELS.index(track.figures.severity) > LEVELS.index(track.severity)
                 track.severity = track.figures.severity
                 track.severity_reasons = track.figures.severity_reasons or track.severity_reasons
                 out.append((track, went_up))
         return out
+
+    def merge_related(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
+        """Merge every younger active incident into an older one that is the same problem (see
+        complaints.detect.merge), when one of the two changed in this hour."""
+        recent: list[Item] | None = None
+
+        def background() -> list[Item]:
+            nonlocal recent
+            if recent is None:
+                recent = [it for it in self.source.items(hour + HOUR - timedelta(days=1), hour + HOUR)
+                          if self.incident_of(it) is None]
+            return recent
+
+        while True:
+            live = sorted((t for t in active if t.merged_into is None and not t.pinned),
+                          key=lambda t: (t.opened_window, t.id))
+            pair = None
+            for n, older in enumerate(live):
+                for younger in live[n + 1:]:
+                    if older.id not in touched and younger.id not in touched:
+                        continue
+                    evidence = related(self.cfg, list(older.members.values()), list(younger.members.values()),
+                                       background, lambda o=older, y=younger: (o.phrases(), y.phrases()),
+                                       (older.detected_at, younger.detected_at))
+                    if evidence:
+                        pair = (older, younger, evidence)
+                        break
+                if pair:
+                    break
+            if pair is None:
+                return
+            self.absorb(*pair, hour=hour)
+            touched.add(pair[0].id)
+
+    def absorb(self, into: Track, other: Track, evidence: list[str], hour: datetime, note: str | None = None) -> None:
+        """Make other's members into's, keep other's signature and evidence in into's reason."""
+        for i, it in other.members.items():
+            into.members[i] = it
+            self.member_of[i] = into.id
+        lasts = [t for t in (into.last, other.last) if t is not None]
+        into.last = max(lasts) if lasts else None
+        into.extra += [other.group, *other.extra]
+        into.merged.append({
+            "incident_id": other.id, "signature": other.signature, "anchor_text": other.group.anchor,
+            "at": (hour + HOUR).isoformat(), "evidence": evidence, **({"note": note} if note else {}),
+            "extra": [{"signature": g.signature, "anchor_text": g.anchor} for g in other.extra],
+            **({"reason": other.alarm.reason(self.cfg.top_phrases)} if other.alarm else {}),
+        })
+        if LEVELS.index(other.severity) > LEVELS.index(into.severity):
+            into.severity = other.severity
+        other.members, other.merged_into, other.active = {}, into.id, False
+        self.merges.append((other.id, into.id))
 
     def link(self, track: Track, items: Iterable[Item]) -> int:
         """Make the items that belong to no incident yet members of this one; how many joined."""
@@ -453,7 +631,7 @@ class Detector:
 
     def __init__(self, session: Session, cfg: DetectionConfig, taxonomy: TaxonomyConfig) -> None:
         self.session, self.cfg, self.taxonomy = session, cfg, taxonomy
-        self.source = DbSource(session)
+        self.source = DbSource(session, frozenset(cfg.date_only_sources))
         self.summary = DetectSummary()
 
     def run(self, hours: Iterable[datetime], progress: Progress | None = None) -> DetectSummary:
@@ -471,7 +649,7 @@ class Detector:
                         self.summary.escalated.append(track.id)
                     if track.id not in self.summary.opened and track.id not in self.summary.grown:
                         self.summary.grown.append(track.id)
-            self._write(replay.tracks)
+            self._write(replay)
         if progress:
             progress(len(ordered), len(ordered))
         self.summary.hours = len(ordered)
@@ -487,19 +665,41 @@ class Detector:
         else:
             query = query.where(Incident.id.in_(list(ids)))
         tracks = {i.id: Track(id=i.id, group=group_of(i), opened_window=i.opened_window, severity=i.severity,
-                              active=i.status in ACTIVE, resolved_at=i.resolved_at, last=i.last_complaint_at)
+                              active=i.status in ACTIVE, resolved_at=i.resolved_at, last=i.last_complaint_at,
+                              extra=[parse_group(m["signature"], m.get("anchor_text"))
+                                     for r in i.reason.get("merged", []) for m in (r, *r.get("extra", []))],
+                              merged_into=i.reason.get("merged_into"), pinned=bool(i.reason.get("pinned")))
                   for i in self.session.execute(query).scalars()}
         columns = [getattr(Complaint, c) for c in ITEM_COLUMNS]
         for condition in in_conditions(self.session, Complaint.incident_id, tracks):
             for row in self.session.execute(select(*columns).where(condition)
                                             .order_by(Complaint.received_at, Complaint.id)):
-                tracks[row.incident_id].members[row.id] = item_of(row)
+                tracks[row.incident_id].members[row.id] = item_of(row, self.source.date_only)
         return list(tracks.values())
+
+    def _merges(self, replay: Replay) -> None:
+        """The replay's merges, in order: complaints moved, evidence in the surviving incident's reason and
+        history; an incident opened and merged in this run is dropped before anyone heard of it."""
+        if not replay.merges:
+            return
+        for absorbed, into in replay.merges:
+            record = next(m for m in replay.by_id[into].merged if m["incident_id"] == absorbed)
+            drop = absorbed in self.summary.opened
+            record_merge(self.session, self.session.get_one(Incident, into), self.session.get_one(Incident, absorbed),
+                         record, at=datetime.fromisoformat(str(record["at"])), drop=drop)
+            if drop:
+                for ids in (self.summary.opened, self.summary.grown, self.summary.escalated):
+                    if absorbed in ids:
+                        ids.remove(absorbed)
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Complaint):  # a caller's objects show the move on next access
+                self.session.expire(obj, ["incident_id"])
 
     def _open(self, alarm: Alarm) -> Track:
         """The incident of (signature, hour): new, or the one an earlier run made."""
         g = alarm.group
-        label = self.taxonomy.categories.get(g.category) or self.taxonomy.categories[self.taxonomy.fallback]
+        category = g.category if g.category != ANY_CATEGORY else majority(alarm.members)
+        label = self.taxonomy.categories.get(category) or self.taxonomy.categories[self.taxonomy.fallback]
         reason = alarm.reason(self.cfg.top_phrases)
         phrases = reason["top_phrases"]
         entity = (f"“{phrases[0]}”" if phrases else "") if g.kind == "text" else "" if g.kind == "any" else g.value
@@ -507,7 +707,7 @@ class Detector:
         inserted = insert_ignore(self.session, Incident, [{
             "signature": g.signature[:300],
             "opened_window": alarm.hour,
-            "category": g.category,
+            "category": category,
             "title": title[:500],
             "severity": "P3",
             "status": "open",
@@ -528,8 +728,10 @@ class Detector:
         self.summary.opened.append(inserted[0].id)
         return Track(id=inserted[0].id, group=g, opened_window=alarm.hour, alarm=alarm, last=alarm.members[-1].at)
 
-    def _write(self, tracks: list[Track]) -> None:
-        """Links as set-based updates (never taking a complaint from another incident), then the figures."""
+    def _write(self, replay: Replay) -> None:
+        """Links as set-based updates (never taking a complaint from another incident), the merges, then the
+        figures."""
+        tracks = replay.tracks
         loaded = {obj.id: obj for obj in self.session.identity_map.values() if isinstance(obj, Complaint)}
         for track in tracks:
             for condition in in_conditions(self.session, Complaint.id, track.joined):
@@ -540,8 +742,10 @@ class Detector:
                 if i in loaded:  # a caller's objects show the link on next access
                     self.session.expire(loaded[i], ["incident_id"])
             self.summary.linked += len(track.joined)
+        self._merges(replay)
+        for track in tracks:
             f = track.figures
-            if f is None:
+            if f is None or track.merged_into is not None:
                 continue
             incident = self.session.get_one(Incident, track.id)
             incident.user_count, incident.complaint_count = f.user_count, f.complaint_count
@@ -552,10 +756,21 @@ class Detector:
         self.session.flush()
 
 
+def parse_group(sig: str, anchor: str | None) -> Group:
+    """The group of a stored signature (a split-off incident's is its origin's)."""
+    category, entity = sig.split(SPLIT_MARK, 1)[0].removeprefix("category=").split("|", 1)
+    kind, _, value = entity.partition("=")
+    return Group(category, kind, value, anchor)
+
+
+def majority(items: Iterable[Item]) -> str:
+    """The most common category of these items (the first seen among equals)."""
+    return Counter(it.category for it in items).most_common(1)[0][0]
+
+
 def group_of(incident: Incident) -> Group:
     """The group a stored incident was opened for, rebuilt from its signature and anchor text."""
-    kind, _, value = incident.signature.split("|", 1)[1].partition("=")
-    return Group(incident.category, kind, value, incident.anchor_text)
+    return parse_group(incident.signature, incident.anchor_text)
 
 
 def detect_pending(session: Session, cfg: DetectionConfig, taxonomy: TaxonomyConfig,

@@ -20,10 +20,11 @@ from complaints.core.normalize import fold
 from complaints.core.pii import mask_text
 from complaints.process.dedupe import person_key
 
-# E1024, 错误码 E-1024, error code 502; only codes that look like codes (letters optional, 3-6 digits).
+# E1024, 错误码 E-1024, error code 502; only codes that look like codes (letters optional, 3-6 digits), and may end a
+# sentence ("failed with error E7301."), but not an amount or version ("E1.5", "502.3").
 ERROR_CODE_RE = re.compile(
-    r"(?:错误码|错误代码|故障码|error\s*code|err(?:or)?)\s*[:：#]?\s*([a-z]{0,3}-?\d{3,6})(?![\d.])"
-    r"|(?<![a-z0-9])(e-?\d{3,5})(?![a-z0-9.])",
+    r"(?:错误码|错误代码|故障码|error\s*code|err(?:or)?)\s*[:：#]?\s*([a-z]{0,3}-?\d{3,6})(?!\d|\.\d)"
+    r"|(?<![a-z0-9])(e-?\d{3,5})(?![a-z0-9]|\.\d)",
     re.IGNORECASE,
 )
 # v5.2.1, 版本 5.2, version 3.4: a bare x.y needs a prefix, since amounts look the same.
@@ -43,6 +44,10 @@ STOPWORDS = frozenset({
     "some", "such", "only", "own", "same", "so",
 })
 FIELD_ENTITIES = ("merchant", "product", "region")
+# An error code or app version names one problem whatever the category a complaint was classified in (an outage
+# is a system fault to one user, a failed transfer or `other` to the next): their groups span categories.
+CROSS_CATEGORY = frozenset({"error_code", "app_version"})
+ANY_CATEGORY = "*"
 
 
 @dataclass(frozen=True)
@@ -59,12 +64,14 @@ class Item:
     amount: Decimal | None = None
     threat: bool = False
     incident_id: int | None = None  # the incident it belonged to when read
+    dated: bool = False  # received_at carries a day only: counts in daily windows, never in hourly ones
 
 
 class ComplaintFields(Protocol):
     """What detection reads of a complaint: an ORM row or a row of just these columns (ITEM_COLUMNS)."""
 
     id: int
+    source: str
     received_at: datetime
     contact_key: str | None
     customer_ref: str | None
@@ -107,24 +114,24 @@ def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str
 def make_item(
     *, id: int, at: datetime, user: str, category: str, text: str,
     fields: dict[str, str | None] | None = None, amount: Decimal | None = None, threat: bool = False,
-    incident_id: int | None = None,
+    incident_id: int | None = None, dated: bool = False,
 ) -> Item:
     """An Item with masked, folded, lower-cased text, its skeleton and its entities, truncated for memory."""
     masked = mask_text(fold(text)).lower()
     return Item(id=id, at=at, user=user, category=category, skeleton=skeleton(masked)[:300], text=masked[:2000],
                 entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat,
-                incident_id=incident_id)
+                incident_id=incident_id, dated=dated)
 
 
-def item_of(c: ComplaintFields) -> Item:
-    """The Item detection works on for a stored complaint."""
+def item_of(c: ComplaintFields, date_only_sources: frozenset[str] = frozenset()) -> Item:
+    """The Item detection works on for a stored complaint; a complaint of a date-only source is dated."""
     return make_item(
         id=c.id, at=c.received_at, user=user_of(c), category=c.category or "other",
         text=f"{c.title or ''} {c.body}", fields={f: getattr(c, f) for f in FIELD_ENTITIES},
         amount=c.amount,
         # Threats of media, court or regulator, and regulator referrals: the reasons severity recorded.
         threat=any(r.startswith(("threat", "regulator")) for r in c.severity_reasons or []),
-        incident_id=c.incident_id,
+        incident_id=c.incident_id, dated=c.source in date_only_sources,
     )
 
 

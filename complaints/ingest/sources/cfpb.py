@@ -30,13 +30,14 @@ CFPB_COLUMNS = (
 )
 
 # Most CFPB complaints have no published narrative; the issue is then the best body there is.
+# `Company` is the firm complained about (for a wallet's own regulator referrals: the wallet itself), not a merchant
+# the consumer paid: it stays in the raw row (Complaint.raw["Company"]) and is no detection entity.
 CFPB_MAPPING: dict[str, str] = {
     "external_id": "Complaint ID",
     "received_at": "Date received",
     "body": "Consumer complaint narrative|Issue",
     "title": "Issue",
     "product": "Product",
-    "merchant": "Company",
     "region": "State",
 }
 CFPB_DATE_FORMAT = "%Y-%m-%d"

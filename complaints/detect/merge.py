@@ -1,0 +1,81 @@
+"""One crisis, one incident: when two incidents are the same problem.
+
+A crisis reaches detection through several signatures at once: its error code in the app and hotline rows, the
+firm or product of the regulator referrals, the rows classification left in `other`. Two incidents are one when
+their complaints overlap in time (within merge_hours of each other; a date-only complaint spans its day) and in
+users or in the problem:
+- users: at least merge_share of the smaller incident's distinct users are in both;
+- an entity (error code, app version, merchant, product; never a region) that at least merge_share of each
+  incident's complaints carry;
+- a distinctive phrase: among both incidents' top phrases, in at least merge_share of each one's complaints, and
+  in at most a quarter of that share of the other complaints received in the last day (ordinary wording such as
+  "please fix this" is in the background too);
+- or both bursts are of one (most common) category and were detected within ONSET_HOURS of each other.
+The evidence is kept in the surviving incident's reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from complaints.core.config import DetectionConfig
+from complaints.detect.signatures import Item, top_phrases
+
+MERGE_KINDS = frozenset({"error_code", "app_version", "merchant", "product"})
+MIN_PHRASE = 4  # characters: two-character Chinese words and short English words are no problem description
+PHRASES = 8
+PHRASE_SAMPLE = 200  # members whose text the top phrases are read from: a bound on the cost of a large incident
+ONSET_HOURS = 3  # two bursts of one category detected this close together are one problem
+
+
+def span(items: Sequence[Item]) -> tuple[datetime, datetime]:
+    """First and last received time; a date-only complaint spans the whole day it was received."""
+    lo = min(it.at for it in items)
+    hi = max(it.at + (timedelta(days=1) if it.dated else timedelta(0)) for it in items)
+    return lo, hi
+
+
+def _shares(items: Sequence[Item]) -> dict[tuple[str, str], float]:
+    counts = Counter(e for it in items for e in set(it.entities) if e[0] in MERGE_KINDS)
+    return {e: n / len(items) for e, n in counts.items()}
+
+
+def _share_with(phrase: str, items: Sequence[Item]) -> float:
+    return sum(phrase in it.text for it in items) / len(items) if items else 0.0
+
+
+def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], background: Callable[[], Sequence[Item]],
+            phrases: Callable[[], tuple[list[str], list[str]]] | None = None,
+            onsets: tuple[datetime, datetime] | None = None) -> list[str]:
+    """Why incidents with members a and b are one problem (empty: they are not). background: the other
+    complaints of the last day; phrases: both incidents' top phrases; onsets: when each was detected. The
+    costlier evidence is only looked for while the cheaper found none."""
+    if not a or not b:
+        return []
+    (a_lo, a_hi), (b_lo, b_hi) = span(a), span(b)
+    slack = timedelta(hours=cfg.merge_hours)
+    if a_lo > b_hi + slack or b_lo > a_hi + slack:
+        return []
+    evidence = []
+    ua, ub = {it.user for it in a}, {it.user for it in b}
+    shared = ua & ub
+    if shared and len(shared) >= cfg.merge_share * min(len(ua), len(ub)):
+        evidence.append(f"{len(shared)} users in both")
+    sa, sb = _shares(a), _shares(b)
+    evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
+                 for kind, value in sorted(sa.keys() & sb.keys())
+                 if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share]
+    if onsets and abs(onsets[0] - onsets[1]) <= timedelta(hours=ONSET_HOURS):
+        ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))
+        if ca == cb:
+            evidence.append(f"both {ca}, detected within {ONSET_HOURS} h of each other")
+    if evidence:
+        return evidence
+    pa, pb = phrases() if phrases else (top_phrases(list(a), PHRASES), top_phrases(list(b), PHRASES))
+    for phrase in [p for p in pa if p in pb and len(p) >= MIN_PHRASE]:
+        least = min(_share_with(phrase, a), _share_with(phrase, b))
+        if least >= cfg.merge_share and _share_with(phrase, background()) <= least / 4:
+            evidence.append(f"phrase “{phrase}” in {least:.0%} or more of each")
+    return evidence

@@ -1,0 +1,212 @@
+"""Detection's judgement on small data: a cold start without false alarms, date-only rows, one crisis = one
+incident, merging and splitting by hand, a burst on a quiet source."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from scipy.stats import nbinom
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from complaints.core.config import AppConfig
+from complaints.core.db import session_scope
+from complaints.core.models import Complaint, Incident
+from complaints.detect.baseline import tail_probability
+from complaints.detect.incidents import MergeError, merge_incidents, split_incident
+from complaints.detect.signatures import Item, make_item
+from complaints.evaluation.detection import live, replay
+from tests.factories import T0, complaint
+from tests.stages import classify_complaints, dedupe, detect, unprocessed
+
+MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _item(n: int, at: datetime, user: str, text: str, merchant: str | None = None, category: str = "transfer_delay",
+          dated: bool = False) -> Item:
+    return make_item(id=n, at=at, user=user, category=category, text=text, fields={"merchant": merchant},
+                     dated=dated)
+
+
+def _ordinary_week(rng: np.random.Generator, start: datetime, days: int, first_id: int) -> list[Item]:
+    """Ordinary traffic: ~120 complaints a day over 6 categories and 30 merchants, weekends at half, the daily
+    level itself varying (gamma, CV 0.3), one merchant busier on some days than others."""
+    out: list[Item] = []
+    texts = ["提现一直未到账", "退款还没退回", "客服电话打不通", "手续费太高了", "优惠券用不了", "页面一直白屏"]
+    cats = ["transfer_delay", "refund_after_sales", "customer_service", "fees_pricing", "marketing", "system_fault"]
+    for d in range(days):
+        day = start + timedelta(days=d)
+        lam = 120 * (0.5 if day.weekday() >= 5 else 1.0) * rng.gamma(11, 1 / 11)
+        for _ in range(rng.poisson(lam)):
+            c = int(rng.integers(len(cats)))
+            at = day + timedelta(hours=int(rng.integers(0, 15)), seconds=int(rng.integers(3600)))
+            merchant = f"商户{min(int(rng.zipf(1.5)), 30):02d}"
+            out.append(_item(first_id + len(out), at, f"u{first_id + len(out)}", f"{texts[c]} {rng.integers(99)}",
+                             merchant, cats[c]))
+    return out
+
+
+def test_negative_binomial_tail_is_scipys() -> None:
+    for observed, mean, size in [(10, 2.3, 4.1), (8, 0.5, 2.3), (300, 100.0, 10.0)]:
+        assert tail_probability(observed, mean, size) == pytest.approx(
+            nbinom.sf(observed - 1, size, size / (size + mean)), rel=1e-9)
+
+
+def test_cold_start_with_one_week_of_history_raises_nothing_for_ordinary_variation(app_config: AppConfig) -> None:
+    cfg = app_config.detection
+    rng = np.random.default_rng(5)
+    items = _ordinary_week(rng, MONDAY, 14, 1)
+    incidents = live(replay(cfg, items))
+    in_second_week = [t for t in incidents if t.detected_at >= MONDAY + timedelta(days=7)]
+    assert in_second_week == [], [t.alarm.reason(3) for t in in_second_week if t.alarm]
+
+    # A real burst in the second week is still caught, within its first hours.
+    start = MONDAY + timedelta(days=10, hours=3)
+    burst = [_item(100_000 + i, start + timedelta(minutes=4 * i), f"b{i}", "提现一直未到账，错误码E4410", "商户07")
+             for i in range(30)]
+    incidents = live(replay(cfg, items + burst))
+    [caught] = [t for t in incidents if t.detected_at >= MONDAY + timedelta(days=7)]
+    assert caught.signature == "category=*|error_code=E4410"
+    assert caught.detected_at <= start + timedelta(hours=2)
+    assert {b.id for b in burst} <= caught.members.keys()
+
+
+def test_small_volume_burst_is_caught_on_a_quiet_source(app_config: AppConfig) -> None:
+    """An app-review-sized source: a complaint every other day for four weeks, then six users in one day, at the
+    shipped configuration (date-only rows: the hourly windows do not count them)."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(3)
+    items = [_item(n, MONDAY + timedelta(days=d), f"q{n}", "app keeps crashing", "BankApp", "app_review", dated=True)
+             for n, d in enumerate(d for d in range(28) for _ in range(rng.poisson(0.5)))]
+    quiet = live(replay(cfg, items))
+    assert quiet == []
+    day = MONDAY + timedelta(days=29)
+    burst = [_item(10_000 + i, day, f"s{i}", "cannot log in after the update", "BankApp", "app_review", dated=True)
+             for i in range(6)]
+    [inc] = live(replay(cfg, items + burst))
+    assert {b.id for b in burst} <= inc.members.keys()
+    assert inc.alarm is not None and inc.alarm.min_users == 5 and inc.alarm.alpha > cfg.alpha
+
+
+def _stage(s: Session, cfg: AppConfig, categories: dict[int, str] | None = None) -> list[int]:
+    """Dedupe, classify (then the categories given, as a classifier might have put them), detect; opened ids."""
+    batch = unprocessed(s, 100_000)
+    dedupe(s, batch)
+    classify_complaints(s, cfg.taxonomy, batch)
+    for c in batch:
+        if c.id in (categories or {}):
+            c.category = (categories or {})[c.id]
+    s.flush()
+    opened = detect(s, cfg.detection, cfg.taxonomy, batch).opened
+    s.commit()
+    return opened
+
+
+def test_date_only_rows_do_not_make_a_midnight_burst(db_url: str, app_config: AppConfig) -> None:
+    assert "regulator" in app_config.detection.date_only_sources
+    with session_scope(db_url) as s:
+        # A regulator source sends ~25 referrals a day, every one stamped at midnight New York (05:00 UTC).
+        for d in range(10):
+            for i in range(24 + d % 3):
+                complaint(s, f"Money was not available when promised, case {d}-{i}", source="regulator",
+                          channel="regulator", contact=f"r{d}-{i}@example.com", merchant=None,
+                          at=T0 + timedelta(days=d, hours=4), product="Money transfer")
+        opened = [s.get(Incident, i) for i in _stage(s, app_config)]
+        # Never in an hourly window; and once there is a day of history, not at all. (The first day has none: 25
+        # referrals on one product against nothing may alarm in the daily window.)
+        assert all(i.reason["window_hours"] >= 24 and i.opened_window < T0 + timedelta(days=1) for i in opened)
+        # The same volume from a source with times would be one hour holding a whole day: a burst.
+        later = T0 + timedelta(days=10, hours=4)
+        for i in range(25):
+            complaint(s, f"Money was not available when promised, app {i}", source="app", channel="app",
+                      contact=f"a{i}@example.com", at=later + timedelta(minutes=i), product="Money transfer")
+        [burst] = _stage(s, app_config)
+        assert s.get(Incident, burst).reason["window_hours"] < 24
+
+
+def _crisis(s: Session, start: datetime) -> tuple[list[Complaint], dict[int, str]]:
+    """An outage with error code E7301: app rows (some classified `other`), hotline calls paraphrased by agents
+    (no code), regulator referrals by different consumers (a day only)."""
+    rows, categories = [], {}
+    for i in range(40):
+        c = complaint(s, ["付款失败，提示错误码E7301", "payment failed with error E7301", "转账报错E7301"][i % 3],
+                      contact=f"app{i}@example.com", at=start + timedelta(minutes=3 * i))
+        rows.append(c)
+        categories[c.id] = "other" if i % 4 == 0 else "system_fault"
+    for i in range(15):
+        c = complaint(s, "客户来电称无法付款，系统故障，要求尽快恢复", channel="hotline", contact=f"1390000{i:04d}",
+                      at=start + timedelta(minutes=30 + 4 * i))
+        rows.append(c)
+        categories[c.id] = "system_fault"
+    for i in range(12):
+        c = complaint(s, "The wallet had an outage and my payment failed with error E7301.", source="regulator",
+                      channel="regulator", contact=f"reg{i}@example.com", product="Money transfer",
+                      at=start.replace(hour=5, minute=0))
+        rows.append(c)
+        categories[c.id] = "transfer_delay"
+    return rows, categories
+
+
+def test_one_crisis_across_channels_and_categories_is_one_incident(db_url: str, app_config: AppConfig) -> None:
+    with session_scope(db_url) as s:
+        for d in range(7):  # a week of ordinary traffic first
+            for i in range(20):
+                complaint(s, ["退款还没退回", "客服电话打不通", "优惠券用不了", "页面一直白屏"][i % 4] + f" {d}{i}",
+                          contact=f"bg{d}-{i}@example.com", at=T0 + timedelta(days=d, hours=i % 12))
+        _stage(s, app_config)
+        rows, categories = _crisis(s, T0 + timedelta(days=7, hours=6))
+        _stage(s, app_config, categories)
+        canonical = [c for c in rows if c.duplicate_of_id is None]
+        incidents = list(s.execute(select(Incident)).scalars())
+        assert len(incidents) == 1, [(i.signature, i.complaint_count) for i in incidents]
+        [inc] = incidents
+        held = [c for c in canonical if c.incident_id == inc.id]
+        assert len(held) >= 0.9 * len(canonical)
+        # Every signature it was seen through is in its reason, with the evidence that merged it.
+        assert inc.signature == "category=*|error_code=E7301"
+        assert any("text=" in m["signature"] for m in inc.reason["merged"])
+        assert all(m["evidence"] for m in inc.reason["merged"])
+        assert any(h.get("action") == "merge" for h in inc.history)
+
+
+def test_manual_merge_and_split_are_recorded(db_url: str, app_config: AppConfig) -> None:
+    cfg = app_config.detection
+    with session_scope(db_url) as s:
+        for i in range(12):
+            complaint(s, f"提现一直未到账 订单{i}", contact=f"m{i}@example.com", merchant="快捷支付通道",
+                      at=T0 + timedelta(minutes=4 * i))
+            complaint(s, f"优惠券用不了 {i}", contact=f"c{i}@example.com", merchant="周末大促",
+                      at=T0 + timedelta(minutes=4 * i + 1))
+        opened = _stage(s, app_config)
+        assert len(opened) == 2
+        a, b = sorted(opened)
+        users_before = s.get(Incident, a).user_count + s.get(Incident, b).user_count
+        merged = merge_incidents(s, cfg, a, b, "same payment channel outage, ops call")
+        s.commit()
+        other = s.get(Incident, b)
+        assert merged.user_count == users_before and other.complaint_count == 0
+        assert other.reason["merged_into"] == a and other.status == "resolved"
+        assert merged.history[-1]["action"] == "merge" and "ops call" in merged.history[-1]["note"]
+        assert other.history[-1]["note"].startswith(f"merged into incident {a}")
+        with pytest.raises(MergeError):
+            merge_incidents(s, cfg, a, b, "again")
+
+        members = list(s.execute(select(Complaint.id).where(Complaint.incident_id == a)
+                                 .order_by(Complaint.id)).scalars())
+        coupons = [c.id for c in s.execute(select(Complaint).where(Complaint.incident_id == a)).scalars()
+                   if c.merchant == "周末大促"]
+        new = split_incident(s, cfg, a, coupons, "coupons are a different problem")
+        s.commit()
+        assert s.get(Incident, a).complaint_count == len(members) - len(coupons)
+        assert new.complaint_count == len(coupons) and new.reason["split_from"] == a
+        assert s.get(Incident, a).history[-1]["action"] == "split"
+        assert new.history[0]["note"].startswith(f"split from incident {a}")
+        with pytest.raises(MergeError):
+            split_incident(s, cfg, a, members, "everything")  # not all of them: some moved already
+        # Detection does not merge them back: both are pinned.
+        complaint(s, "提现一直未到账 又一次", contact="late@example.com", merchant="快捷支付通道",
+                  at=T0 + timedelta(hours=2))
+        _stage(s, app_config)
+        assert s.get(Incident, new.id).complaint_count == len(coupons)

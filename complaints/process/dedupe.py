@@ -53,23 +53,44 @@ class HasPerson(Protocol):
     customer_ref: str | None
 
 
-def person_key(c: HasPerson) -> str | None:
-    """Who a complaint is from: its contact key, else its customer reference, else None (unknown)."""
+def identities(c: HasPerson) -> list[str]:
+    """Every identifier a complaint carries for its person; sharing any one is evidence of the same person
+    (the app knows the account and an email, the hotline the account and a phone)."""
+    found = [f"ref:{c.customer_ref}"] if c.customer_ref else []
     if c.contact_key:
-        return f"contact:{c.contact_key}"
-    if c.customer_ref:
-        return f"ref:{c.customer_ref}"
-    return None
+        found.append(f"contact:{c.contact_key}")
+    return found
+
+
+def person_key(c: HasPerson) -> str | None:
+    """Who a complaint is from: its customer reference (the account), else its contact key, else None."""
+    found = identities(c)
+    return found[0] if found else None
 
 
 def partition(rows: Iterable[Any], parts: int) -> list[list[int]]:
-    """Split complaint ids (rows with id, contact_key, customer_ref, source) into at most `parts` disjoint lists
-    by a stable hash of the person key (keyless complaints: of the source). A resubmission and every complaint
-    it can be matched with share that key, so dedupe and classify of each part give the single-part results."""
+    """Split complaint ids (rows with id, contact_key, customer_ref, source) into at most `parts` disjoint lists.
+
+    Complaints sharing any identifier are joined into one group (keyless ones: by source), and a group goes
+    whole to the part its stable hash picks: a resubmission and everything it can be matched with land together,
+    so dedupe and classify of each part give the single-part results."""
+    rows = list(rows)
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    keys = [identities(r) or [f"source:{r.source}"] for r in rows]
+    for found in keys:
+        for other in found[1:]:
+            a, b = sorted((root(found[0]), root(other)))
+            parent[b] = a
     out: list[list[int]] = [[] for _ in range(max(parts, 1))]
-    for r in rows:
-        key = person_key(r) or f"source:{r.source}"
-        out[zlib.crc32(key.encode()) % len(out)].append(r.id)
+    for r, found in zip(rows, keys, strict=True):
+        out[zlib.crc32(root(found[0]).encode()) % len(out)].append(r.id)
     return [ids for ids in out if ids]
 
 
@@ -249,20 +270,24 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
     window = timedelta(days=config.window_days)
     threshold = linker.model.threshold if config.pair_threshold is None else config.pair_threshold
     earliest = keyed[0].received_at - window
-    pool: dict[str, list[Entry]] = defaultdict(list)
+    pool: dict[str, list[Entry]] = defaultdict(list)  # by every identifier of the person
     contact_keys = {c.contact_key for c in keyed if c.contact_key}
-    refs = {c.customer_ref for c in keyed if not c.contact_key and c.customer_ref}
+    refs = {c.customer_ref for c in keyed if c.customer_ref}
+    pooled: set[int] = set()
     for column, values in ((Complaint.contact_key, contact_keys), (Complaint.customer_ref, refs)):
         for condition in in_conditions(session, column, values):
             for c in _canonical_since(session, earliest, condition):
-                if c.id not in new_ids:
-                    pool[person_key(c)].append(c)  # type: ignore[index]
+                if c.id not in new_ids and c.id not in pooled:
+                    pooled.add(c.id)
+                    for key in identities(c):
+                        pool[key].append(c)
     for c in keyed:
-        key = person_key(c)
-        assert key is not None
-        match, method, score = _best_match(c, pool[key], window, threshold, linker)
+        candidates = sorted({o.id: o for key in identities(c) for o in pool[key]}.values(),
+                            key=lambda o: (o.received_at, o.id))
+        match, method, score = _best_match(c, candidates, window, threshold, linker)
         if match is None:
-            pool[key].append(c)
+            for key in identities(c):
+                pool[key].append(c)
         else:
             linker.link(c, match, method, score)
             if method == "exact":

@@ -2,7 +2,7 @@
 
 A person is named by their customer reference, email address or mobile number. Their complaints are the ones
 naming them (that reference, that contact, or its keyed hash) and, following the person key dedupe matches on
-(complaints.process.dedupe.person_key: the contact key, else the customer reference), every complaint sharing a
+(complaints.process.dedupe.identities: the customer reference and the contact key), every complaint sharing a
 contact key or a customer reference with those: the same person writing from another channel with the same
 email or phone and no customer reference is the same person here too. One hop only: a contact shared with a
 further reference is not chased, so one shared family phone does not erase a household.

@@ -364,8 +364,8 @@ def _dialect(session: Session) -> str:
 def _user_key() -> ColumnElement[str]:
     """Same person key as complaints.process.dedupe.person_key; complaints with neither count alone."""
     return case(
-        (Complaint.contact_key.is_not(None), literal("contact:") + Complaint.contact_key),
         (Complaint.customer_ref.is_not(None), literal("ref:") + Complaint.customer_ref),
+        (Complaint.contact_key.is_not(None), literal("contact:") + Complaint.contact_key),
         else_=literal("anonymous:") + cast(Complaint.id, String),
     )
 

@@ -128,3 +128,33 @@ def test_same_person_different_problem_in_the_window_is_not_linked(db_url: str, 
         summary = _run(s, app_config.taxonomy.dedupe)
         assert (summary.exact, summary.near) == (0, 0)
         assert other.duplicate_of_id is None and second_order.duplicate_of_id is None
+
+
+def test_one_account_two_contacts_is_one_person(db_url: str, app_config: AppConfig) -> None:
+    """The app knows the account and an email, the hotline the account and a phone: the shared account is
+    evidence of one person, so the agent's paraphrase is linked, and both count as one user."""
+    with session_scope(db_url) as s:
+        app = complaint(s, "提现到银行卡失败，提示E7731，钱扣了但没到", contact="li.na@example.cn",
+                        customer_ref="W7001")
+        call = complaint(s, "来电人称提现到银行卡失败，提示E7731，要求处理。", contact="13912345678",
+                         customer_ref="W7001", channel="hotline", at=T0 + timedelta(hours=3))
+        other = complaint(s, "提现到银行卡失败，提示E7731，钱扣了但没到", contact="13987654321", channel="hotline",
+                          customer_ref="W7002", at=T0 + timedelta(hours=4))
+        _run(s, app_config.taxonomy.dedupe)
+        assert _links(s) == {call.id: (app.id, "signature", 1.0)}
+        assert user_of(app) == user_of(call) != user_of(other)
+        assert s.get(Complaint, other.id).duplicate_of_id is None
+
+
+def test_partition_keeps_a_person_with_several_identifiers_together() -> None:
+    from types import SimpleNamespace
+
+    from complaints.process.dedupe import partition
+
+    row = lambda i, ref, contact: SimpleNamespace(id=i, customer_ref=ref, contact_key=contact, source="s")  # noqa: E731
+    # 1-2 share the account, 2, 3 and 4 the phone: one person for dedupe; 5 is someone else.
+    rows = [row(1, "W1", "mail-a"), row(2, "W1", "phone-b"), row(3, None, "phone-b"), row(4, "W9", "phone-b"),
+            row(5, "W5", "mail-z")]
+    for parts in (2, 3, 8):
+        together = next(p for p in partition(rows, parts) if 1 in p)
+        assert {1, 2, 3, 4} <= set(together)

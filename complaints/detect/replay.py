@@ -395,8 +395,11 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource,
             if observed < least[w.hours]:
                 continue
 
-            base = category_ratio.scale(g.category, w, group_baseline(cfg, g, w, end, source), observed)
+            base = group_baseline(cfg, g, w, end, source)
             p = base.tail(observed)
+            if p <= alpha[w.hours]:  # the category ratio only raises the expected: worth it only for an alarm
+                base = category_ratio.scale(g.category, w, base, observed)
+                p = base.tail(observed)
             if p <= alpha[w.hours]:
                 if g.kind in WHOLE_DAY_KINDS:  # the problem's complaints of the whole day, the date-only ones too
                     members = matching[bisect.bisect_left(matching, end - timedelta(hours=windows[-1].hours),

@@ -74,7 +74,7 @@ def pipeline(since: Since = None, until: Until = None, week: Week = LAST_WEEK,
         ("regulatory", lambda: regulatory(now=now, return_state=True)),
         ("plan", lambda: plan(now=now, return_state=True)),
         ("notify", lambda: notify(now=now, return_state=True)),
-        ("weekly_report", lambda: weekly_report(week=week, return_state=True)),
+        ("weekly_report", lambda: weekly_report(week=week, now=now, return_state=True)),
     ]
     results: dict[str, Any] = {}
     states: dict[str, State[Any]] = {}

@@ -51,7 +51,9 @@ def decision_form(cfg: AppConfig, team: str, incident: bool) -> type[PlanDecisio
     first = [*roster.members, roster.lead] if roster else []
     staff = [*first, *sorted(known_staff(cfg) - set(first))]
     owners = Literal[(KEEP_OWNERS, *staff)]  # type: ignore[valid-type]
-    causes = Literal[(NO_ROOT_CAUSE, *(cfg.plans.root_causes if incident else ()))]  # type: ignore[valid-type]
+    # outcomes.yaml's list, the one the lessons report counts, in both languages.
+    labels = [f"{c.en} · {c.zh}" for c in cfg.outcomes.root_causes.values()] if incident else []
+    causes = Literal[(NO_ROOT_CAUSE, *labels)]  # type: ignore[valid-type]
     fields = PlanDecision.model_fields
     return create_model(  # type: ignore[call-overload,no-any-return]
         "PlanDecision", __base__=PlanDecision,

@@ -504,8 +504,6 @@ class PlansConfig(Strict):
     templates: dict[str, list[StepTemplate]]
     default_template: str = "default"
     plan_severities: list[str] = Field(default_factory=lambda: ["major", "critical"])
-    # The root causes a review picks from (the Prefect UI offers them as choices); details go in the note.
-    root_causes: list[str] = Field(default_factory=lambda: ["other"], min_length=1)
 
     @model_validator(mode="after")
     def _default(self) -> PlansConfig:
@@ -882,6 +880,9 @@ def load_config(directory: Path) -> AppConfig:
 
 
 def _cross_check(cfg: AppConfig) -> None:
+    # The CFPB layout carries a day, not a time: such a source is date-only whatever its name.
+    cfpb = [s.name for s in cfg.sources.sources if s.kind == "cfpb" and s.name not in cfg.detection.date_only_sources]
+    cfg.detection.date_only_sources.extend(cfpb)
     cats = set(cfg.taxonomy.categories)
     problems = [
         f"{cfg.directory / 'routing.yaml'}: field routes.{i}.category: unknown category {r.category!r}"

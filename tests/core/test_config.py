@@ -85,3 +85,13 @@ def test_a_bad_database_url_is_one_line_not_a_traceback(tmp_path: Path, url: str
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(line), lines
     assert "s3cret" not in done.stderr
     assert not Path("/missing").exists()
+
+
+def test_a_cfpb_source_is_date_only_whatever_its_name(tmp_path: Path) -> None:
+    config = copy_config(tmp_path)
+    sources = config / "sources.yaml"
+    sources.write_text(sources.read_text(encoding="utf-8").replace("name: regulator", "name: cfpb_portal"),
+                       encoding="utf-8")
+    cfg = load_config(config)
+    assert "cfpb_portal" in cfg.detection.date_only_sources
+    assert "app_feedback" not in cfg.detection.date_only_sources

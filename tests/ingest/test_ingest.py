@@ -148,7 +148,9 @@ def test_demo_regulator_file_through_cfpb_preset(db_url: str, app_config: AppCon
     assert result.inserted > 0 and result.records == result.inserted + result.quarantined
     with session_scope(db_url) as s:
         c = s.execute(select(Complaint).order_by(Complaint.id).limit(1)).scalar_one()
-        assert c.channel == "regulator" and c.language == "en" and c.product and c.merchant
+        assert c.channel == "regulator" and c.language == "en" and c.product
+        # The CFPB Company column is the firm complained about, not a merchant: kept in raw, not grouped on.
+        assert c.merchant is None and c.raw.get("Company")
         assert c.received_at.tzinfo is not None
 
 

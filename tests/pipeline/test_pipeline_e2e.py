@@ -51,13 +51,16 @@ def test_demo_pipeline_end_to_end(prefect_api: None, app_env: str, tmp_path: Pat
     assert len(emails) == first["notifications"]["sent"] >= first["notifications_by_kind"]["acknowledgement"] > 100
     assert any("crisis-zh.pdf" in e.read_text(errors="ignore") for e in emails)  # reports went out as attachments
 
-    # The burst of the demo week (44 users, merchant 快捷支付通道) is an incident.
+    # The burst of the demo week (44 users, merchant 快捷支付通道, 18 name error code E1024) is ONE incident: the
+    # code's and the merchant's signatures are one crisis. 38 of the 44 users are in it today (the 6 that name
+    # neither the code nor a merchant-only burst of their own stay out: README's detection limits).
     runner = CliRunner()
     exported = runner.invoke(app, ["export", "incidents", "--format", "jsonl"])
     assert exported.exit_code == 0, exported.output
     incidents = [json.loads(line) for line in exported.stdout.splitlines() if line.startswith("{")]
-    burst = [i for i in incidents if "快捷支付通道" in i["signature"]]
-    assert len(burst) == 1 and burst[0]["user_count"] >= 40 and burst[0]["category"] == "transfer_delay"
+    assert len(incidents) == 1, [i["signature"] for i in incidents]
+    burst = incidents[0]
+    assert "E1024" in burst["signature"] and burst["user_count"] >= 38 and burst["category"] == "transfer_delay"
 
     # Every flow left its summary; nothing personal is in any artifact.
     artifacts = _artifacts()

@@ -80,14 +80,14 @@ def test_review_shows_the_plan_refuses_invalid_input_and_applies_a_choice(
     assert "### History" in description and "team **payments_ops**" in description
     owners = schema["properties"]["owner"]["enum"]
     assert owners[1:4] == ["payops.wang", "payops.chen", "payops.zhao"]  # the plan's team first
-    assert "expired certificate or credential" in schema["properties"]["root_cause"]["enum"]
+    assert "System fault · 系统故障" in schema["properties"]["root_cause"]["enum"]
     assert all(p.get("description") for p in schema["properties"].values())
 
     with pytest.raises(RuntimeError, match="Cannot resume"):  # not a choice: refused, the run keeps waiting
         resume_flow_run(run.id, run_input={"owner": "nobody.at.all", "reviewer": "alice"})
     assert _paused_run(time.monotonic() + 10).id == run.id
     resume_flow_run(run.id, run_input={"approve": True, "owner": "payops.zhao", "reviewer": "alice",
-                                       "root_cause": "expired certificate or credential", "note": "plan ok"})
+                                       "root_cause": "System fault · 系统故障", "note": "plan ok"})
     runner.join(timeout=120)
     assert not runner.is_alive() and result == {"plan_id": plan_id, "approved": True, "owner": "payops.zhao"}
 
@@ -98,7 +98,7 @@ def test_review_shows_the_plan_refuses_invalid_input_and_applies_a_choice(
         assert owners_now["reg_written"] == "compliance"  # a role's step stays with the role
         assert owners_now["lessons_learned"] == "payops.lead"
         assert {st.owner for st in plan.steps if st.kind == "task"} == {"payops.zhao"}
-        assert s.get(Incident, incident_id).root_cause == "expired certificate or credential"
+        assert s.get(Incident, incident_id).root_cause == "System fault · 系统故障"
         actions = {a for (a,) in s.execute(select(PlanEvent.action).where(PlanEvent.plan_id == plan_id))}
         assert {"approve", "reassign", "root_cause"} <= actions
 

@@ -262,7 +262,7 @@ def _phone_variants(rng: random.Random, phone: str) -> str:
 
 def _fill(rng: random.Random, template: str) -> str:
     return template.format(
-        amt=rng.choice([38, 120, 560, 1288, 2500, 8800]),
+        amt=rng.choice([rng.randint(10, 999), rng.randint(1000, 9999), round(rng.uniform(5, 500), 2)]),
         merchant=rng.choice(MERCHANTS),
         order=f"DD{rng.randint(10**9, 10**10 - 1)}",
         code=f"E{rng.randint(1000, 6999)}",
@@ -346,13 +346,13 @@ def generate(seed: int = 11, per_day: float = 300, weeks: int = 5, start: dateti
         rows.append(Row(channel, at, person.pid, _text(rng, channel, lang, core, ask), category, problem))
         if channel != "regulator" and rng.random() < 0.12:  # the same person again, other channel, in other words
             again = "hotline" if channel == "app" else "app"
-            core2 = _fill(rng, core_zh if lang == "zh" else core_en)
             rows.append(
                 Row(
                     again,
                     at + timedelta(hours=rng.uniform(1, 72)),
                     person.pid,
-                    _text(rng, again, lang, core2, rng.choice(ASKS)),
+                    # The same facts (amount, merchant, order) in another register and with another ask.
+                    _text(rng, again, lang, core, rng.choice(ASKS)),
                     category,
                     problem,
                 )

@@ -44,6 +44,7 @@ from complaints.notify.channels.email import (
 from complaints.notify.channels.webhook import WebhookMessage, WebhookSender, build_webhook_message, make_webhook_sender
 from complaints.notify.policy import earliest_send, opted_out, quiet_until, user_timezone
 from complaints.notify.signoff import footer_context
+from complaints.plans.create import sla_target
 
 LANGUAGES = ("zh", "en")
 ACK_KIND = "acknowledgement"
@@ -93,10 +94,8 @@ def ticket_number(complaint_id: int) -> str:
 
 
 def resolve_due(sla: SlaConfig, received_at: datetime, severity: str | None, channel: str) -> datetime:
-    """Received + resolve_days calendar days; the strictest of the severity and channel targets applies."""
-    targets = [t for t in (sla.by_severity.get(severity or ""), sla.by_channel.get(channel)) if t]
-    days = min((t.resolve_days for t in targets), default=sla.default.resolve_days)
-    return received_at + timedelta(days=days)
+    """Received + resolve_days calendar days of the complaint's SLA target (the strictest rule applies)."""
+    return received_at + timedelta(days=sla_target(sla, severity, channel).resolve_days)
 
 
 # --- queuing ----------------------------------------------------------------------------------

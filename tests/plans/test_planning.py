@@ -248,10 +248,10 @@ def test_late_run_sends_one_digest_per_owner(app_env: str, app_config: AppConfig
 
 def test_a_long_digest_lists_the_first_steps_and_counts_all(app_env: str, app_config: AppConfig,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import tasks.plan
+    import complaints.notify.escalations
     from tasks.plan import escalate_task
 
-    monkeypatch.setattr(tasks.plan, "DIGEST_ITEMS", 1)
+    monkeypatch.setattr(complaints.notify.escalations, "DIGEST_ITEMS", 1)
     with session_scope(app_env) as s:
         _incident(s)
         create_plans(s, app_config, T0)

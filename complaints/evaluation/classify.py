@@ -10,38 +10,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
 from complaints.core.config import TaxonomyConfig
-from complaints.process.classifier import DEFAULT_PARAMS, ModelParams, fit, predict, prepare
+from complaints.process.classifier import DEFAULT_PARAMS, ModelParams, fit, predict, prepare, scores
 
 _WORD_RE = re.compile(r"[a-z]{3,}")
 _STOP = frozenset({"the", "and", "for", "with", "not", "was", "are", "you", "your", "have", "has", "from", "when",
                    "other", "about", "what", "can", "did"})
-
-
-def scores(y_true: list[str], y_pred: list[str], top_confusions: int = 10) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the most frequent confusions, rounded."""
-    labels = sorted(set(y_true) | set(y_pred))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
-    per_class = {
-        label: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
-                "support": int(n)}
-        for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True)
-        if n  # labels only ever predicted carry no recall; they still count in macro-F1 below via f1_score
-    }
-    confused = Counter((t, p) for t, p in zip(y_true, y_pred, strict=True) if t != p)
-    return {
-        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
-        # Macro over the labels present in the test set, as usually reported.
-        "macro_f1": round(float(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro",
-                                          zero_division=0)), 4),
-        "per_class": per_class,
-        "confusions": [{"true": t, "predicted": p, "count": n} for (t, p), n in confused.most_common(top_confusions)],
-    }
 
 
 def split(frame: pd.DataFrame, *, split_column: str | None = None, train_value: str = "train",

@@ -32,6 +32,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
@@ -254,10 +255,31 @@ def _dump(pipeline: Pipeline) -> bytes:
     return buf.getvalue()
 
 
+def scores(y_true: list[str], y_pred: list[str], top_confusions: int = 10) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the most frequent confusions, rounded."""
+    labels = sorted(set(y_true) | set(y_pred))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    per_class = {
+        label: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
+                "support": int(n)}
+        for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True)
+        if n  # labels only ever predicted carry no recall; they still count in macro-F1 below via f1_score
+    }
+    confused = Counter((t, p) for t, p in zip(y_true, y_pred, strict=True) if t != p)
+    return {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        # Macro over the labels present in the test set, as usually reported.
+        "macro_f1": round(float(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro",
+                                          zero_division=0)), 4),
+        "per_class": per_class,
+        "confusions": [{"true": t, "predicted": p, "count": n} for (t, p), n in confused.most_common(top_confusions)],
+    }
+
+
 def holdout_metrics(texts: list[str], labels: list[str], params: ModelParams) -> dict[str, Any]:
     """Scores on a stratified 20 % holdout (trained on the other 80 %), stored with the version."""
-    from complaints.evaluation.classify import scores
-
     counts = Counter(labels)
     keep = [i for i, y in enumerate(labels) if counts[y] >= 2]  # stratifying needs 2 per class
     if len(keep) < 50:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -225,6 +225,21 @@ def _refusal_reason(error: BaseException) -> str:
 _COUNTS = ("inserted", "updated", "unchanged")
 
 
+def _refusal_of(session: Session, summary: IngestSummary, write: Callable[[], None]) -> BaseException | None:
+    """Run a write; when the database refuses it, roll back, put the counts back and return the refusal."""
+    before = {k: getattr(summary, k) for k in _COUNTS}
+    try:
+        write()
+    except Exception as exc:
+        if not _refused(exc):
+            raise
+        session.rollback()
+        for k, v in before.items():
+            setattr(summary, k, v)
+        return exc
+    return None
+
+
 def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: IngestSummary,
                      first_error: BaseException) -> list[BadRecord]:
     """After the database refused a whole batch: store it by halves, each half in its own transaction, down to
@@ -236,23 +251,20 @@ def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: 
     pending = [latest]
     while pending:
         part = pending.pop()
-        before = {k: getattr(summary, k) for k in _COUNTS}
-        try:
+
+        def write(part: list[IncomingComplaint] = part) -> None:
             store_batch(session, part, summary)
             session.commit()
+
+        exc = _refusal_of(session, summary, write)
+        if exc is None:
             continue
-        except Exception as exc:
-            if not _refused(exc):
-                raise
-            session.rollback()
-            for k, v in before.items():
-                setattr(summary, k, v)
-            if len(part) == 1:
-                c = part[0]
-                refused.append(BadRecord(c.source, c.location, _refusal_reason(exc),
-                                         json.dumps(c.raw, ensure_ascii=False, default=str)
-                                         .encode("utf-8", "backslashreplace").decode()))
-                continue
+        if len(part) == 1:
+            c = part[0]
+            refused.append(BadRecord(c.source, c.location, _refusal_reason(exc),
+                                     json.dumps(c.raw, ensure_ascii=False, default=str)
+                                     .encode("utf-8", "backslashreplace").decode()))
+            continue
         mid = len(part) // 2
         pending += [part[mid:], part[:mid]]
     if len(latest) > 1 and len(refused) == len(latest):
@@ -290,16 +302,13 @@ def ingest_source(
             records, replies = divert_replies(session, records, pii_key)
             summary.replies += replies
         goods, bads = map_batch(spec, records, pii_key, window, summary, limits)
-        before = {k: getattr(summary, k) for k in _COUNTS}
-        try:
+
+        def write(goods: list[IncomingComplaint] = goods, bads: list[BadRecord] = bads) -> None:
             _quarantine(session, bads)
             store_batch(session, goods, summary)
-        except Exception as exc:
-            if not _refused(exc):
-                raise
-            session.rollback()
-            for k, v in before.items():
-                setattr(summary, k, v)
+
+        exc = _refusal_of(session, summary, write)
+        if exc is not None:
             if spec.kind == "imap":  # the rollback undid the replies recorded: again, with the first half
                 divert_replies(session, batch.records, pii_key)
             refused = _store_isolating(session, goods, summary, exc)

@@ -127,8 +127,13 @@ def _deployment(server: Server, name: str) -> dict[str, Any]:
 
 
 def _create_run(server: Server, deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    response = server.http.post(f"/deployments/{_deployment(server, deployment)['id']}/create_flow_run",
-                                json={"parameters": parameters})
+    url = f"/deployments/{_deployment(server, deployment)['id']}/create_flow_run"
+    for attempt in range(5):
+        response = server.http.post(url, json={"parameters": parameters})
+        # A busy server answers 503 (its SQLite database locked); Prefect's own client retries those too.
+        if response.status_code not in (502, 503):
+            break
+        time.sleep(2 * (attempt + 1))
     assert response.status_code == 201, response.text
     return response.json()
 

@@ -19,7 +19,9 @@ CFPB_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "cfpb" / "complaints_sam
 @evaluate_app.command("stream")
 def evaluate_stream(
     per_day: Annotated[list[float], typer.Option(help="complaints a day; repeat for several volumes")] = [300.0],  # noqa: B006
-    seed: Annotated[int, typer.Option(help="the stream's random seed")] = 11,
+    seed: Annotated[int, typer.Option(help="the first stream's random seed")] = 11,
+    second: Annotated[bool, typer.Option(help="also the hold-out stream another hand wrote "
+                                              "(complaints/evaluation/adversary)")] = True,
     pg: Annotated[str | None, typer.Option(help="PostgreSQL server URL: each run gets a scratch database there "
                                                 "(default: a scratch SQLite file)")] = None,
     cfpb: Annotated[Path, typer.Option(help="the real CFPB sample, for the false-merge rate")] = CFPB_SAMPLE,
@@ -27,7 +29,7 @@ def evaluate_stream(
     """Five weeks of a new deployment (one of history) written apart from the demo generator, scored: duplicate
     precision/recall, category accuracy on a cold start, false incidents a week, one crisis = one incident."""
     from complaints.core.db import scratch_database
-    from complaints.evaluation.stream import cfpb_duplicate_rate, generate, run_stream
+    from complaints.evaluation.stream import cfpb_duplicate_rate, generate, run_second_stream, run_stream
 
     config = PROJECT_ROOT / "config"
     result: dict[str, object] = {}
@@ -38,6 +40,8 @@ def evaluate_stream(
         for volume in per_day:
             card = run_stream(generate(seed=seed, per_day=volume), config, db_url=db(), seed=seed)
             result[f"stream_{volume:g}_per_day"] = asdict(card)
+            if second:
+                result[f"second_stream_{volume:g}_per_day"] = asdict(run_second_stream(volume, config, db_url=db()))
         if cfpb.exists():
             result["cfpb_sample"] = cfpb_duplicate_rate(cfpb, config, db_url=db())
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))

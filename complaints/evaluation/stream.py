@@ -334,6 +334,9 @@ def generate(seed: int = 11, per_day: float = 300, weeks: int = 5, start: dateti
     rows: list[Row] = []
     problem_ids = iter(range(10**9))
     cats = list(CORES)
+    # A person's problems by what they said and when: the same words again within a week are the same problem
+    # told again (no reader, human or machine, could call them two), not a new one.
+    said: dict[tuple[int, str], tuple[int, datetime]] = {}
     for at in _arrival_times(rng, start, weeks * 7, per_day):
         person = rng.choice(people)
         category = rng.choice(cats)
@@ -342,7 +345,9 @@ def generate(seed: int = 11, per_day: float = 300, weeks: int = 5, start: dateti
         lang = "en" if channel == "regulator" else person.lang
         core = _fill(rng, core_zh if lang == "zh" else core_en)
         ask = rng.choice(ASKS)
-        problem = next(problem_ids)
+        earlier = said.get((person.pid, core))
+        problem = earlier[0] if earlier and at - earlier[1] <= timedelta(days=7) else next(problem_ids)
+        said[(person.pid, core)] = (problem, at)
         rows.append(Row(channel, at, person.pid, _text(rng, channel, lang, core, ask), category, problem))
         if channel != "regulator" and rng.random() < 0.12:  # the same person again, other channel, in other words
             again = "hotline" if channel == "app" else "app"
@@ -574,40 +579,67 @@ def _config_dir(folder: Path, project_config: Path) -> Path:
 
 def run_stream(stream: Stream, project_config: Path, db_url: str | None = None, seed: int = 11) -> Scorecard:
     """Write the stream, ingest every source and run dedupe, classify and detect as the flows do; score it."""
+    with tempfile.TemporaryDirectory(prefix="stream-") as tmp:
+        folder = Path(tmp)
+        truth = write_stream(stream, folder, seed)
+        return score_folder(folder, truth, project_config, db_url, weeks=stream.weeks)
+
+
+def run_second_stream(per_day: float, project_config: Path, db_url: str | None = None, seed: int = 7) -> Scorecard:
+    """The hold-out stream another hand wrote (complaints/evaluation/adversary, README there), scored the same way."""
+    from complaints.evaluation.adversary.adversary_stream import write
+
+    with tempfile.TemporaryDirectory(prefix="stream-b-") as tmp:
+        folder = Path(tmp)
+        summary = write(folder, seed=seed, per_day=per_day)
+        return score_folder(folder, read_truth(folder / "truth.jsonl"), project_config, db_url,
+                            weeks=summary.get("weeks", 5))
+
+
+def read_truth(path: Path) -> dict[str, dict[str, Any]]:
+    """A written stream's truth file: one JSON object per complaint row (external_id, person, problem, category,
+    crisis, channel, ids)."""
+    truth: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            truth[row["external_id"]] = row | {"ids": set(row["ids"])}
+    return truth
+
+
+def score_folder(folder: Path, truth: dict[str, dict[str, Any]], project_config: Path, db_url: str | None,
+                 weeks: int) -> Scorecard:
+    """Ingest every source of the folder's sources.yaml and run dedupe, classify and detect as the flows do; score."""
     from complaints.core.config import load_config
     from complaints.core.db import migrate, session_scope
     from complaints.detect.replay import detect_pending
     from complaints.ingest.store import ingest_source
     from complaints.process.classify import classify_ids, unprocessed_query
+    from complaints.process.dedupe import dedupe_ids
 
-    with tempfile.TemporaryDirectory(prefix="stream-") as tmp:
-        folder = Path(tmp)
-        truth = write_stream(stream, folder, seed)
-        cfg = load_config(_config_dir(folder, project_config))
-        url = db_url or f"sqlite:///{folder / 'stream.db'}"
-        migrate(url)
-        sources: dict[str, Any] = {}
-        for spec in cfg.sources.sources:
-            try:
-                with session_scope(url) as session:
-                    summary = ingest_source(session, cfg, spec, "stream-evaluation-key")
-                sources[spec.name] = {
-                    "records": summary.records,
-                    "inserted": summary.inserted,
-                    "quarantined": summary.quarantined,
-                }
-            except Exception as exc:  # a source that crashes is a figure too
-                sources[spec.name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-        from complaints.process.dedupe import dedupe_ids
-
-        with session_scope(url) as session:
-            while ids := list(session.execute(unprocessed_query(_complaint_id()).limit(50_000)).scalars()):
-                dedupe_ids(session, ids, cfg.taxonomy.dedupe)
-                classify_ids(session, cfg.taxonomy, ids)
-                session.commit()
-            detect_pending(session, cfg.detection, cfg.taxonomy)
-        with session_scope(url) as session:
-            return _score(session, stream, truth, sources)
+    cfg = load_config(_config_dir(folder, project_config))
+    url = db_url or f"sqlite:///{folder / 'stream.db'}"
+    migrate(url)
+    sources: dict[str, Any] = {}
+    for spec in cfg.sources.sources:
+        try:
+            with session_scope(url) as session:
+                summary = ingest_source(session, cfg, spec, "stream-evaluation-key")
+            sources[spec.name] = {
+                "records": summary.records,
+                "inserted": summary.inserted,
+                "quarantined": summary.quarantined,
+            }
+        except Exception as exc:  # a source that crashes is a figure too
+            sources[spec.name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    with session_scope(url) as session:
+        while ids := list(session.execute(unprocessed_query(_complaint_id()).limit(50_000)).scalars()):
+            dedupe_ids(session, ids, cfg.taxonomy.dedupe)
+            classify_ids(session, cfg.taxonomy, ids)
+            session.commit()
+        detect_pending(session, cfg.detection, cfg.taxonomy)
+    with session_scope(url) as session:
+        return _score(session, truth, sources, weeks)
 
 
 def _complaint_id() -> Any:
@@ -616,13 +648,14 @@ def _complaint_id() -> Any:
     return Complaint.id
 
 
-def _score(session: Any, stream: Stream, truth: dict[str, dict[str, Any]], sources: dict[str, Any]) -> Scorecard:
+def _score(session: Any, truth: dict[str, dict[str, Any]], sources: dict[str, Any], weeks: int) -> Scorecard:
     from complaints.core.models import Complaint, QuarantinedRecord
 
     rows = session.execute(
         select(
-            Complaint.id, Complaint.external_id, Complaint.duplicate_of_id, Complaint.category, Complaint.incident_id
-        )
+            Complaint.id, Complaint.external_id, Complaint.duplicate_of_id, Complaint.category, Complaint.incident_id,
+            Complaint.received_at,
+        ).order_by(Complaint.id)
     ).all()
     quarantined = len(session.execute(select(QuarantinedRecord.id)).all())
     ext = {r.id: r.external_id for r in rows}
@@ -630,10 +663,10 @@ def _score(session: Any, stream: Stream, truth: dict[str, dict[str, Any]], sourc
     return Scorecard(
         complaints=len(rows),
         quarantined=quarantined,
-        per_day=len(stream.rows) / (stream.weeks * 7),
+        per_day=len(truth) / (weeks * 7),
         duplicates=_duplicate_figures(known, ext, truth),
         categories=_category_figures(known, truth),
-        incidents=_incident_figures(known, truth, stream.weeks),
+        incidents=_incident_figures(known, truth, weeks),
         sources=sources,
     )
 
@@ -648,7 +681,9 @@ def _duplicate_figures(rows: list[Any], ext: dict[int, str], truth: dict[str, di
     predicted = [(r.external_id, ext[r.duplicate_of_id]) for r in rows if r.duplicate_of_id]
     correct = sum(same(a, b) for a, b in predicted)
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for r in rows:
+    # In arrival order (not the order the sources were read in): the first of a group is the one its
+    # resubmissions are linked to.
+    for r in sorted(rows, key=lambda r: r.received_at):
         groups[(truth[r.external_id]["person"], truth[r.external_id]["problem"])].append(r.external_id)
     findable = unlinkable = found = 0
     linked = {r.external_id for r in rows if r.duplicate_of_id}

@@ -1,5 +1,7 @@
 """The adversarial stream and its scorecard: the truth is what the stream says, and the scorer counts it right."""
 
+import itertools
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from complaints.evaluation.stream import _duplicate_figures, _incident_figures, generate
@@ -11,8 +13,15 @@ def test_stream_has_its_traps() -> None:
     for r in s.rows:
         by_problem.setdefault((r.person, r.problem), []).append(r)
     resubmissions = [rows for rows in by_problem.values() if len(rows) > 1]
-    assert resubmissions and all(rows[0].channel != rows[1].channel for rows in resubmissions)
-    assert all(rows[0].text != rows[1].text for rows in resubmissions)  # paraphrases, not copies
+    across = [rows for rows in resubmissions if rows[0].channel != rows[1].channel]
+    assert across and all(rows[0].text != rows[1].text for rows in across)  # paraphrases, not copies
+    # The same words from one person within a week are that problem told again, never a new problem.
+    said: dict[tuple[int, str], list] = {}
+    for r in s.rows:
+        said.setdefault((r.person, r.text), []).append(r)
+    for rows in said.values():
+        for a, b in itertools.pairwise(rows):
+            assert b.at - a.at > timedelta(days=7) or a.problem == b.problem
     outage = [r for r in s.rows if r.crisis == "outage"]
     assert {r.channel for r in outage} == {"app", "hotline", "regulator"}
     assert len({r.category for r in outage}) >= 3 and len({r.person for r in outage}) == len(outage)
@@ -28,9 +37,13 @@ def test_scorer_counts_links_and_incidents() -> None:
         "d2": {"person": 4, "problem": 40, "crisis": None, "channel": "hotline", "ids": {"phone:4"}},
     }
     ids = {n: k for n, k in enumerate(truth, start=1)}
-    row = lambda ext, dup=None, inc=None: SimpleNamespace(external_id=ext, duplicate_of_id=dup, incident_id=inc)  # noqa: E731
+    at = {ext: datetime(2026, 10, 5, hour) for hour, ext in enumerate(truth)}
+    row = lambda ext, dup=None, inc=None: SimpleNamespace(external_id=ext, duplicate_of_id=dup,  # noqa: E731
+                                                          incident_id=inc, received_at=at[ext])
     # a2 -> a1 right; c1 -> b1 wrong (two consumers); d2 is a resubmission nobody can tie to d1 (no shared id).
-    rows = [row("a1"), row("a2", 1), row("b1", inc=7), row("c1", 3, inc=7), row("d1"), row("d2", inc=8)]
+    # Read in another order than they arrived (a source read later can hold the earlier complaint): the first to
+    # arrive is the canonical one, so a2 is the resubmission to find.
+    rows = [row("a2", 1), row("a1"), row("b1", inc=7), row("c1", 3, inc=7), row("d1"), row("d2", inc=8)]
     figures = _duplicate_figures(rows, ids, truth)
     assert (figures["predicted_links"], figures["precision"]) == (2, 0.5)
     assert (figures["findable_resubmissions"], figures["recall"]) == (1, 1.0)

@@ -261,6 +261,9 @@ class KeylessDedupe(Strict):
     # Columns of the source record compared the same way when the record has them (e.g. the CFPB layout's).
     same_raw_fields: list[str] = Field(default_factory=lambda: [
         "Company", "Sub-product", "Sub-issue", "ZIP code", "Tags", "Submitted via", "Consumer consent provided?"])
+    # Of those, the columns that point at one person (the CFPB's ZIP code): an identical text is one person's only
+    # when one of these is present, not redacted (XXXXX) and equal; a template many people paste on one day is not.
+    identifying_raw_fields: list[str] = Field(default_factory=lambda: ["ZIP code"])
     ngram: int = Field(3, ge=1, le=8)
     num_perm: int = Field(64, ge=16, le=512)
     bands: int = Field(16, ge=1)
@@ -268,6 +271,13 @@ class KeylessDedupe(Strict):
     max_bucket: int = Field(50, ge=1)
     # Stricter than the keyed threshold: with no person key only near-verbatim reposts count.
     verify_threshold: float = Field(90, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _identifying(self) -> KeylessDedupe:
+        unknown = [f for f in self.identifying_raw_fields if f not in self.same_raw_fields]
+        if unknown:
+            raise ValueError(f"identifying_raw_fields {unknown} must also be in same_raw_fields")
+        return self
 
     @model_validator(mode="after")
     def _bands(self) -> KeylessDedupe:
@@ -281,6 +291,11 @@ class DedupeSettings(Strict):
     # P(same problem) of the pair model (complaints/process/pairs.py) from which one person's two complaints in the
     # window are one; None: the threshold shipped with the model (best dev-half Matthews correlation).
     pair_threshold: float | None = Field(None, ge=0, le=1)
+    # ... and the cosine of their words weighted by how rare each word is among the last `background_size`
+    # complaints must reach this: the words a channel's template repeats ("Caller states ...; wants ...",
+    # 客户反馈：…诉求：) weigh little, so two problems written in one register do not look alike.
+    content_threshold: float = Field(0.35, ge=0, le=1)
+    background_size: int = Field(20_000, ge=100, le=1_000_000)
     keyless: KeylessDedupe = KeylessDedupe()
 
 

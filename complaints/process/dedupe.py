@@ -4,7 +4,10 @@ A duplicate leaves the counts, so it must mean "the same person". Incremental an
 is compared only with canonical complaints of the same person key (contact key, else customer reference) inside
 the window; there, "the same problem" is decided from the problem signature (order / transaction ids, error
 codes, amounts, merchant) and, when that does not settle it, the pair model's P(same meaning)
-(complaints/process/pairs.py), not from character ratios, which find near-copies only.
+(complaints/process/pairs.py), not from character ratios, which find near-copies only, together with the cosine of
+the two texts' words weighted by their rarity among recent complaints: a channel's template (an agent's
+"Caller states ...; wants ...") is in most of its complaints and weighs little, so one person's two problems
+written in one register stay two.
 
 Complaints with no person key (CFPB-layout referrals, social posts) are duplicates only on evidence of one
 person: the same order / transaction id, or the identical text with identical metadata. Different people
@@ -17,7 +20,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -34,7 +37,7 @@ from complaints.core.config import DedupeSettings, KeylessDedupe
 from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink, utcnow
 from complaints.core.normalize import fold, squeeze
-from complaints.process.pairs import PairModel, Text, shipped_model
+from complaints.process.pairs import Idf, PairModel, Text, cosine, shipped_model, words
 
 DEFAULT = DedupeSettings()
 
@@ -191,10 +194,32 @@ def _canonical_since(session: Session, since: datetime, *conditions: Any) -> lis
     )]
 
 
+def background_idf(session: Session, size: int) -> Idf:
+    """Word weights from the `size` most recently received complaints (the batch itself included): a word a
+    channel's template repeats in most complaints weighs little, the words that say what happened weigh much.
+    Every partition of a run reads the same rows."""
+    rows = session.execute(select(Complaint.title, Complaint.body)
+                           .order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size))
+    return Idf.fit_with_prior([words(_text_of(title, body)) for title, body in rows], shipped_model().word_idf,
+                              PRIOR_DOCUMENTS)
+
+
+# The pair model's word weights (question corpora) count as this many complaints: they decide while a deployment
+# has few complaints of its own, and fade once it has thousands.
+PRIOR_DOCUMENTS = 1000
+
+
+def _text_of(title: str | None, body: str) -> str:
+    return f"{title} {body}" if title else body
+
+
 @dataclass
 class _Linker:
     summary: DedupeSummary
     model: PairModel
+    background: Callable[[], Idf]  # read at the first pair the signature cannot settle
+    idf: Idf | None = None
+    content: dict[int, dict[str, float]] = field(default_factory=dict)
     texts: dict[int, Text] = field(default_factory=dict)
     problems: dict[int, Problem] = field(default_factory=dict)
     squeezed: dict[int, str] = field(default_factory=dict)
@@ -206,8 +231,17 @@ class _Linker:
     def text(self, c: Entry) -> Text:
         t = self.texts.get(c.id)
         if t is None:
-            t = self.texts[c.id] = self.model.text(f"{c.title or ''} {c.body}" if c.title else c.body)
+            t = self.texts[c.id] = self.model.text(_text_of(c.title, c.body))
         return t
+
+    def content_similarity(self, a: Entry, b: Entry) -> float:
+        """Cosine of the two texts' words weighted by their rarity among recent complaints."""
+        if self.idf is None:
+            self.idf = self.background()
+        for c in (a, b):
+            if c.id not in self.content:
+                self.content[c.id] = self.idf.vector(words(_text_of(c.title, c.body)))
+        return cosine(self.content[a.id], self.content[b.id])
 
     def problem(self, c: Entry) -> Problem:
         p = self.problems.get(c.id)
@@ -253,7 +287,7 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     summary = DedupeSummary(checked=len(new))
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
-    linker = _Linker(summary, shipped_model())
+    linker = _Linker(summary, shipped_model(), lambda: background_idf(session, config.background_size))
     new_ids = {c.id for c in new}
     keyed = [c for c in todo if person_key(c)]
     if keyed:
@@ -284,7 +318,7 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
     for c in keyed:
         candidates = sorted({o.id: o for key in identities(c) for o in pool[key]}.values(),
                             key=lambda o: (o.received_at, o.id))
-        match, method, score = _best_match(c, candidates, window, threshold, linker)
+        match, method, score = _best_match(c, candidates, window, threshold, config.content_threshold, linker)
         if match is None:
             for key in identities(c):
                 pool[key].append(c)
@@ -296,9 +330,10 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
                 linker.summary.near += 1
 
 
-def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold: float,
+def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold: float, content_threshold: float,
                 linker: _Linker) -> tuple[Entry | None, str, float]:
-    """Within one person's block: the same text, else the same problem by signature, else the pair model."""
+    """Within one person's block: the same text, else the same problem by signature, else the pair model where
+    the words that are not the channel's template are shared enough."""
     best: tuple[Entry | None, str, float] = (None, "", 0.0)
     for other in candidates:
         if abs(c.received_at - other.received_at) > window:
@@ -310,6 +345,8 @@ def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold:
             continue
         if rel is Relation.SAME:
             score, method = 1.0, "signature"
+        elif linker.content_similarity(c, other) < content_threshold:
+            continue
         else:
             score, method = linker.model.probability(linker.text(c), linker.text(other)), "model"
         if score >= threshold and score > best[2]:
@@ -341,19 +378,27 @@ def _dedupe_keyless(session: Session, keyless: list[Entry], new_ids: set[int], c
 
 def _metadata(session: Session, entries: list[Entry], cfg: KeylessDedupe) -> dict[int, tuple[Any, ...]]:
     """What must be equal besides the text for two keyless complaints to be one person's: the UTC day, the
-    configured fields and raw record columns; none for a record without any. Read only for complaints whose
-    text another one repeats."""
+    configured fields and raw record columns; none for a record without an identifying column (a bare social post,
+    a referral whose ZIP code is redacted): identical words are what a pasted collective complaint looks like.
+    Read only for complaints whose text another one repeats."""
     raws = {r.id: r.raw for r in rows_by_id(session, [Complaint.id, Complaint.raw], [c.id for c in entries])} \
         if cfg.same_raw_fields and entries else {}
     out: dict[int, tuple[Any, ...]] = {}
     for c in entries:
         raw = raws.get(c.id) or {}
-        values = (*(getattr(c, f) for f in cfg.same_fields), *(str(raw.get(f) or "") for f in cfg.same_raw_fields))
-        # A record with no metadata (a bare social post) proves nothing: identical words are what a pasted
-        # collective complaint looks like.
-        if any(v not in (None, "") for v in values):
-            out[c.id] = (c.received_at.astimezone(UTC).date(), *values)
+        if any(_evidence(raw.get(f)) for f in cfg.identifying_raw_fields):
+            out[c.id] = (c.received_at.astimezone(UTC).date(), *(_evidence(getattr(c, f)) for f in cfg.same_fields),
+                         *(_evidence(raw.get(f)) for f in cfg.same_raw_fields))
     return out
+
+
+# A redacted value (XXXXX, XX/XX/XXXX, ***) says nothing about who wrote it.
+_REDACTED_RE = re.compile(r"[\sXx*#/.-]*")
+
+
+def _evidence(value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    return "" if _REDACTED_RE.fullmatch(text) else text
 
 
 def _keyless_source(session: Session, pool: list[Entry], new: list[Entry], cfg: KeylessDedupe, window: timedelta,

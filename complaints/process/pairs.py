@@ -86,6 +86,26 @@ class Idf:
         return cls({t: round(math.log((1 + n) / (1 + c)) + 1, 4) for t, c in df.items() if c >= min_df},
                    round(math.log(1 + n) + 1, 4))
 
+    def share(self, token: str) -> float:
+        """The share of documents holding the token that this IDF implies."""
+        return math.exp(1 - self.weight(token))
+
+    @classmethod
+    def fit_with_prior(cls, docs: Sequence[Sequence[str]], prior: Idf, prior_docs: int) -> Idf:
+        """IDF of these documents with `prior` counted as `prior_docs` documents more: a few documents (a new
+        deployment's first batch, a test) weigh words as the prior does, thousands as they themselves do."""
+        df: Counter[str] = Counter()
+        for d in docs:
+            df.update(set(d))
+        total = 1 + len(docs) + prior_docs
+
+        def idf(count: float) -> float:
+            return round(math.log(total / (1 + count)) + 1, 4)
+
+        table = {t: idf(prior_docs * prior.share(t)) for t in prior.table}
+        table |= {t: idf(c + prior_docs * prior.share(t)) for t, c in df.items()}
+        return cls(table, idf(prior_docs * math.exp(1 - prior.unseen)))
+
     def vector(self, tokens: Sequence[str]) -> dict[str, float]:
         """Unit TF-IDF vector as a dict."""
         v = {t: tf * self.table.get(t, self.unseen) for t, tf in Counter(tokens).items()}

@@ -4,7 +4,7 @@ resubmission is found by problem signature and the pair model, not by character 
 from datetime import timedelta
 
 from rapidfuzz import fuzz
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from complaints.core.config import AppConfig, DedupeSettings
 from complaints.core.db import session_scope
@@ -68,9 +68,12 @@ def test_keyless_identical_text_and_metadata_is_a_duplicate(db_url: str, app_con
         again = _referral(s, NARRATIVE, CFPB_RAW, at=T0 + timedelta(hours=3))  # same day, same everything
         next_day = _referral(s, NARRATIVE, CFPB_RAW, at=T0 + timedelta(days=1, hours=1))
         other_firm = _referral(s, NARRATIVE, CFPB_RAW | {"Company": "TRANSUNION"}, at=T0 + timedelta(hours=4))
+        # Redacted ZIP codes say nothing of who wrote it: a template pasted by two people on one day is two.
+        pasted = [_referral(s, NARRATIVE, CFPB_RAW | {"ZIP code": "XXXXX"}, at=T0 + timedelta(hours=h)) for h in (5, 6)]
         summary = _run(s, app_config.taxonomy.dedupe)
         assert summary.keyless == 1 and _links(s) == {again.id: (first.id, "keyless", 1.0)}
         assert next_day.duplicate_of_id is None and other_firm.duplicate_of_id is None
+        assert all(p.duplicate_of_id is None for p in pasted)
         # A keyless repost naming the same order number is the same person's too.
         post = complaint(s, "某某钱包退款一直不到账，订单号 2026111500123，太坑了", channel="social", source="weibo",
                          at=T0 + timedelta(hours=2))
@@ -158,3 +161,38 @@ def test_partition_keeps_a_person_with_several_identifiers_together() -> None:
     for parts in (2, 3, 8):
         together = next(p for p in partition(rows, parts) if 1 in p)
         assert {1, 2, 3, 4} <= set(together)
+
+
+def _background(s, n: int) -> None:
+    """`n` hotline notes from as many callers, all in the agent's template: what a deployment's recent complaints
+    look like to the word weights (processed already, so only background)."""
+    problems = ["提现到银行卡三天没到账", "信用卡还款被多收了服务费", "商家同意退款但一直没退回", "扫码付款时页面卡住",
+                "花呗额度突然被降低", "客服电话一直打不通", "收到陌生短信说账户异常", "实名认证上传身份证总是失败",
+                "优惠券结账时用不了", "收款音箱不播报到账", "注销账户的入口找不到", "个人信息被泄露给了推销公司"]
+    asks = ["退钱", "解释原因", "赔偿", "处理"]
+    rows = []
+    for i in range(n):
+        body = f"用户情绪激动，表示{problems[i % len(problems)]}，希望尽快{asks[i % len(asks)]}"
+        at = T0 - timedelta(hours=1 + i % 300)
+        rows.append({"source": "hotline", "external_id": f"BG{i}", "received_at": at, "channel": "hotline",
+                     "contact_key": f"bg-{i}", "body": body, "text_hash": f"bg{i}", "raw": {}, "channels": ["hotline"],
+                     "first_seen_at": at, "last_seen_at": at, "processed_at": at, "status": "classified"})
+    s.execute(insert(Complaint), rows)
+
+
+def test_two_problems_of_one_person_in_one_register_stay_two(db_url: str, app_config: AppConfig) -> None:
+    """The agent's template ("用户情绪激动，表示…，希望尽快…") is in most hotline notes: it weighs little, so one
+    caller's two different problems written in it are two complaints, and a paraphrase of one of them is not."""
+    with session_scope(db_url) as s:
+        _background(s, 1500)
+        phone = "13912345678"
+        first = complaint(s, "用户情绪激动，表示余额转到储蓄卡以后钱一直没有到，希望尽快退钱", contact=phone,
+                          channel="hotline")
+        other = complaint(s, "用户情绪激动，表示手机上的付款码被别人拿去用了，希望尽快退钱", contact=phone,
+                          channel="hotline", at=T0 + timedelta(hours=20))
+        again = complaint(s, "余额转到储蓄卡，钱到现在都没有到，已经第三天了", contact=phone,
+                          at=T0 + timedelta(hours=30))
+        _run(s, app_config.taxonomy.dedupe)
+        links = _links(s)
+        assert other.id not in links  # another problem in the same words of the template
+        assert links[again.id][:2] == (first.id, "model")  # the same problem in the caller's own words

@@ -121,6 +121,9 @@ class ApiSourceSpec(SourceSpec):
     page_size_param: str = "page_size"
     page_size: int = Field(100, ge=1, le=10_000)
     since_param: str = "since"
+    # The record field holding its files, a list of {filename, content_type, content (base64)}; they are checked
+    # and stored as the complaint's evidence (sources.yaml `attachments`), not kept in its raw record.
+    attachments_field: str | None = Field(None, pattern=r"^[A-Za-z0-9_\-]+$", max_length=100)
     # The record field that orders records (ISO 8601); its maximum becomes the next run's `since`.
     watermark_field: str = "updated_at"
     params: dict[str, str] = Field(default_factory=dict)
@@ -202,9 +205,44 @@ class IngestLimits(Strict):
     degraded_min_records: int = Field(10, ge=1)
 
 
+ContentType = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$", max_length=100)]
+MIB = 1 << 20
+
+
+class AttachmentLimits(Strict):
+    """Files that come with complaints (mail attachments, an API source's attachments_field): which are stored as
+    evidence. The type is the one the content's first bytes show (magic numbers), whatever the sender declared."""
+
+    allowed_types: list[ContentType] = Field(default_factory=lambda: [
+        "application/pdf", "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif",
+        "text/plain"])
+    max_file_bytes: int = Field(10 * MIB, ge=1, le=1024 * MIB)
+    max_complaint_bytes: int = Field(25 * MIB, ge=1, le=4096 * MIB)
+    max_files: int = Field(10, ge=0, le=100)
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _sniffable(cls, value: list[str]) -> list[str]:
+        from complaints.core.evidence import KNOWN_TYPES
+
+        unknown = sorted(set(value) - KNOWN_TYPES)
+        if unknown:
+            raise ValueError(f"types {unknown} cannot be recognised from a file's content; "
+                             f"known: {sorted(KNOWN_TYPES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _per_complaint(self) -> AttachmentLimits:
+        if self.max_file_bytes > self.max_complaint_bytes:
+            raise ValueError(f"max_file_bytes {self.max_file_bytes} is over max_complaint_bytes "
+                             f"{self.max_complaint_bytes}")
+        return self
+
+
 class SourcesConfig(Strict):
     sources: list[AnySourceSpec]
     limits: IngestLimits = IngestLimits()
+    attachments: AttachmentLimits = AttachmentLimits()
 
     @field_validator("sources")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -176,6 +177,30 @@ class DuplicateLink(Base):
     canonical_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
     method: Mapped[str] = mapped_column(String(20))
     score: Mapped[float] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ComplaintAttachment(Base):
+    """A file that came with a complaint (evidence), stored once by content hash under the evidence folder
+    (complaints.core.evidence), or rejected with the reason. Never opened or rendered: only its name, types, size
+    and hash are shown."""
+
+    __tablename__ = "complaint_attachments"
+    # The same file read again with its record (re-ingest) is recorded once.
+    __table_args__ = (UniqueConstraint("complaint_id", "fingerprint", name="uq_complaint_attachments_fingerprint"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Sanitised label (the sender's name, never a path); the declared and the sniffed (magic bytes) content types.
+    file_name: Mapped[str] = mapped_column(String(200))
+    declared_type: Mapped[str | None] = mapped_column(String(100))
+    sniffed_type: Mapped[str | None] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # Content hash: the stored file's name (evidence/ab/abcdef...); None for a file that could not be read.
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(10))  # AttachmentStatus
+    rejected: Mapped[str | None] = mapped_column(String(20))  # AttachmentRejection
+    reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

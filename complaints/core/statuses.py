@@ -73,3 +73,17 @@ class ClockStatus(StrEnum):
 
 
 CLOCK_RUNNING = (ClockStatus.running, ClockStatus.extended)
+
+
+class AttachmentStatus(StrEnum):
+    stored = "stored"
+    rejected = "rejected"
+
+
+class AttachmentRejection(StrEnum):
+    """Why a file that came with a complaint was not stored (sources.yaml `attachments`)."""
+
+    type = "type"  # its content (sniffed) is not an allowed type
+    size = "size"  # empty, over the per-file limit, or over the complaint's total
+    count = "count"  # more files than a complaint may have
+    unreadable = "unreadable"  # its encoding could not be decoded

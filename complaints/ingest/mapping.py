@@ -192,4 +192,5 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         region=clean("region"),
         raw=rec.data,
         location=rec.location,
+        files=rec.files,
     )

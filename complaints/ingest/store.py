@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, column, insert, select, text, update
@@ -17,9 +18,11 @@ from sqlalchemy.orm import Session
 from complaints.core.bulk import copy_rows_stage
 from complaints.core.config import AppConfig, IngestLimits, SourceSpec
 from complaints.core.db import insert_ignore
+from complaints.core.evidence import link_files
 from complaints.core.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
 from complaints.core.pii import mask_text
-from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
+from complaints.core.records import BadRecord, IncomingComplaint, IncomingFile, RawRecord
+from complaints.core.settings import get_settings
 from complaints.ingest.mapping import map_record
 from complaints.ingest.sources import Connector, FileConnector, Window, connector_for, preset_spec
 from complaints.notify.replies import divert_replies
@@ -44,6 +47,9 @@ class IngestSummary:
     resolved: int = 0  # quarantined rows of earlier runs whose location now gave a stored complaint
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     replies: int = 0  # mail replies recorded on their complaints (complaints.notify.replies), not ingested
+    attachments_stored: int = 0  # files newly linked to their complaints as evidence
+    attachments_rejected: int = 0  # files recorded as rejected (type, size, count, unreadable); complaints stored
+    attachment_reasons: dict[str, int] = field(default_factory=dict)
     # Why this run's output cannot be trusted although it completed (most rows quarantined, no file found).
     degraded: str = ""
 
@@ -272,6 +278,24 @@ def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: 
     return refused
 
 
+def _link_files(session: Session, source: str, goods: list[IncomingComplaint], root: Path, cfg: AppConfig,
+                summary: IngestSummary) -> None:
+    """Check, store and link the files that came with the batch's complaints (complaints.core.evidence)."""
+    latest = {g.external_id: g.files for g in goods}  # a record repeated within the batch: the last copy wins
+    wanted = [x for x, files in latest.items() if files]
+    by_complaint: dict[int, tuple[IncomingFile, ...]] = {}
+    t = Complaint.__table__
+    for start in range(0, len(wanted), CHUNK):
+        rows = session.execute(select(t.c.id, t.c.external_id).where(
+            t.c.source == source, t.c.external_id.in_(wanted[start : start + CHUNK])))
+        by_complaint.update((row.id, latest[row.external_id]) for row in rows)
+    counts = link_files(session, by_complaint, root, cfg.sources.attachments)
+    summary.attachments_stored += counts.stored
+    summary.attachments_rejected += counts.rejected
+    for reason, n in counts.reasons.items():
+        summary.attachment_reasons[reason] = summary.attachment_reasons.get(reason, 0) + n
+
+
 def ingest_source(
     session: Session,
     cfg: AppConfig,
@@ -279,13 +303,16 @@ def ingest_source(
     pii_key: str,
     since: datetime | None = None,
     until: datetime | None = None,
+    *,
+    evidence_dir: Path | None = None,
 ) -> IngestSummary:
     """Pull one source batch by batch, each batch in its own transaction with the source state it reaches.
 
     With since/until it is a backfill: the connector re-reads from the start (or asks its channel for the
     window), only complaints received in [since, until) are stored, and the live state does not move.
     A record the database refuses is quarantined (see _store_isolating); the summary says when the run is
-    degraded (most records quarantined, or a file source whose path matches no file)."""
+    degraded (most records quarantined, or a file source whose path matches no file). Files that came with the
+    complaints go to `evidence_dir` (default: the settings' evidence folder)."""
     window = Window(since, until)
     connector = connector_for(spec, cfg.directory)
     spec = preset_spec(spec)
@@ -316,6 +343,8 @@ def ingest_source(
             refused_at = {r.location for r in refused}
             goods = [g for g in goods if g.location not in refused_at]
             _quarantine(session, bads + refused)
+        if any(g.files for g in goods):
+            _link_files(session, spec.name, goods, evidence_dir or get_settings().evidence_path, cfg, summary)
         if open_rows:
             summary.resolved += _resolve_quarantine(session, spec.name, [g.location for g in goods])
         if not window.backfill:

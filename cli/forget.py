@@ -39,7 +39,8 @@ def forget_command(
     console.print(f"{mask_text(customer)}: {done} {summary.complaints} complaints ({summary.linked_complaints} found "
                   f"through the person key from other channels), {summary.notifications} messages, {summary.eml_files} "
                   f".eml files, {summary.quarantined} quarantined rows, {summary.opt_outs} opt-outs, "
-                  f"{summary.attachments} attachments ({summary.evidence_files} evidence files)")
+                  f"{summary.attachments} attachments ({summary.evidence_files} evidence files), "
+                  f"{summary.transactions} transactions")
     if summary.not_erased:
         console.print(f"not erased: {len(summary.not_erased)} reports already rendered and sent may mention them "
                       "(masked); delete or supersede them by hand:")

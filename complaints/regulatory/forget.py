@@ -11,8 +11,9 @@ The complaints are anonymised exactly as the retention purge does it (complaints
 customer ref, title, text and raw record go; dates, channel, category, severity, amount, incident and outcome stay,
 so counts by category, incidents, returns and reports of past periods do not change. Beyond the complaints, this
 also clears: messages to the person (by complaint, keyed contact hash or address) and their .eml copies in the
-outbox, quarantined rows that quote the person (kept as rows, so quarantine counts stay), their opt-outs, and the
-evidence files that came with their complaints (rows and files; a file another person also sent stays for them).
+outbox, quarantined rows that quote the person (kept as rows, so quarantine counts stay), their opt-outs, the
+evidence files that came with their complaints (rows and files; a file another person also sent stays for them), and
+the contact and reference on their transactions of a transaction feed.
 
 What it cannot erase is listed, not hidden: PDF reports (weekly crisis and lessons reports of the weeks the
 complaints fall in, major-event reports of their incidents) already rendered and sent. They show personal data
@@ -31,7 +32,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from complaints.core import evidence
-from complaints.core.models import Complaint, MajorEvent, Notification, OptOut, QuarantinedRecord, Report
+from complaints.core.models import Complaint, MajorEvent, Notification, OptOut, QuarantinedRecord, Report, Transaction
 from complaints.core.pii import contact_key, mask_text, normalise_contact
 from complaints.core.settings import get_settings
 from complaints.notify.channels.email import eml_path
@@ -49,6 +50,7 @@ class ForgetSummary:
     quarantined: int = 0
     opt_outs: int = 0
     attachments: int = 0  # evidence rows of their complaints
+    transactions: int = 0  # transactions of a feed naming them (contact and reference cleared; amounts stay)
     evidence_files: int = 0  # evidence files deleted (a file no other complaint's row names)
     not_erased: list[dict[str, Any]] = field(default_factory=list)  # reports that may mention the person
 
@@ -137,6 +139,10 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
                             not_erased=_not_erased(session, who))
     if keys:
         summary.opt_outs = len(session.scalars(select(OptOut.id).where(OptOut.contact_key.in_(sorted(keys)))).all())
+    theirs = [c for c in (Transaction.contact_key.in_(sorted(keys)) if keys else None,
+                          Transaction.customer_ref.in_(sorted(who.refs)) if who.refs else None) if c is not None]
+    transactions = list(session.scalars(select(Transaction.id).where(or_(*theirs)))) if theirs else []
+    summary.transactions = len(transactions)
     evidence_root = evidence_dir or get_settings().evidence_path
     if dry_run:
         summary.attachments, summary.evidence_files = evidence.erase(session, who.ids, evidence_root, dry_run=True)
@@ -159,5 +165,9 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
         q.raw, q.reason = marker, reason
     if keys:
         session.execute(delete(OptOut).where(OptOut.contact_key.in_(sorted(keys))))
+    if transactions:
+        session.execute(update(Transaction).where(Transaction.id.in_(transactions)).values(
+            contact=None, contact_masked=None, contact_key=None, customer_ref=None),
+            execution_options={"synchronize_session": False})
     session.flush()
     return summary

@@ -83,6 +83,11 @@ def person_complaints(session: Session, key: str, pii_key: str) -> list[Complain
     found = list(session.execute(
         select(Complaint).where(or_(Complaint.customer_ref == key, Complaint.contact_key == ck) if ck
                                 else Complaint.customer_ref == key)).scalars())
+    return _with_their_others(session, found)
+
+
+def _with_their_others(session: Session, found: list[Complaint]) -> list[Complaint]:
+    """These complaints and every other one sharing a contact key or a customer ref with them, oldest first."""
     keys = {c.contact_key for c in found if c.contact_key}
     refs = {c.customer_ref for c in found if c.customer_ref}
     if keys or refs:
@@ -103,7 +108,20 @@ def _outcome(o: ComplaintOutcome) -> str:
 
 def customer_history(session: Session, key: str, pii_key: str) -> list[ComplaintHistory]:
     """Every complaint of the person with its messages (both directions, in time order), outcome and score."""
-    complaints = person_complaints(session, key, pii_key)
+    return _histories(session, person_complaints(session, key, pii_key))
+
+
+def complainant_history(session: Session, complaint_id: int) -> tuple[str, list[ComplaintHistory]]:
+    """The history of the person who made this complaint (the review of its plan shows it), with a masked label for
+    them (customer ref, else contact, else the ticket); no complaints when there is no such complaint."""
+    complaint = session.get(Complaint, complaint_id)
+    if complaint is None:
+        return ticket_number(complaint_id), []
+    label = mask_text(complaint.customer_ref) or complaint.contact_masked or ticket_number(complaint_id)
+    return label, _histories(session, _with_their_others(session, [complaint]))
+
+
+def _histories(session: Session, complaints: list[Complaint]) -> list[ComplaintHistory]:
     ids = [c.id for c in complaints]
     outcomes = {o.complaint_id: o for o in session.execute(
         select(ComplaintOutcome).where(ComplaintOutcome.complaint_id.in_(ids))).scalars()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,8 +139,9 @@ def put(root: Path, data: bytes) -> tuple[str, bool]:
     if path.is_file():
         return sha, False
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{sha}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A name of its own (mode 0600): two sources' threads storing the same file at once each rename a whole copy.
+    fd, name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -156,7 +158,6 @@ class AttachmentCounts:
     stored: int = 0  # new rows of accepted files (a file already on disk is not written again)
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)  # rejection code -> new rejected rows
-    written: int = 0  # files new on disk
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def link_files(session: Session, files: Mapping[int, Sequence[IncomingFile]], ro
             if d.rejected is None:
                 assert f.content is not None and d.sha256 is not None
                 count, total = count + 1, total + d.size
-                counts.written += put(root, f.content)[1]
+                put(root, f.content)
             status = AttachmentStatus.stored if d.rejected is None else AttachmentStatus.rejected
             seen[fp] = (status, d.size)
             rows.append({"complaint_id": cid, "fingerprint": fp, "file_name": d.name, "declared_type": d.declared,

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -184,9 +185,10 @@ def store_batch(session: Session, goods: Iterable[IncomingComplaint], summary: I
 
 def map_batch(spec: Any, records: Iterable[RawRecord], pii_key: str, window: Window,
               summary: IngestSummary, limits: IngestLimits | None = None, *,
-              mapper: Callable[..., Any] = map_record) -> tuple[list[Any], list[BadRecord]]:
+              mapper: Callable[..., Any] = map_record,
+              time_of: Callable[[Any], datetime] = attrgetter("received_at")) -> tuple[list[Any], list[BadRecord]]:
     """Map records (complaints by default; `mapper` maps another kind, e.g. transactions); count bad ones by reason
-    and drop those whose time (received_at, a transaction's occurred_at) falls outside a backfill window."""
+    and drop those whose time (`time_of`: a complaint's received_at) falls outside a backfill window."""
     goods: list[Any] = []
     bads: list[BadRecord] = []
     now = utcnow()
@@ -196,8 +198,7 @@ def map_batch(spec: Any, records: Iterable[RawRecord], pii_key: str, window: Win
         if isinstance(mapped, BadRecord):
             bads.append(mapped)
             continue
-        # A transaction's time, else a complaint's.
-        at = mapped.occurred_at if hasattr(mapped, "occurred_at") else mapped.received_at
+        at = time_of(mapped)
         if (window.since and at < window.since) or (window.until and at >= window.until):
             summary.outside_window += 1
         else:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -155,7 +156,7 @@ def ingest_transactions(session: Session, cfg: AppConfig, spec: TransactionSourc
 
     def store(batch: Batch) -> list[datetime]:
         goods, bads = map_batch(spec, batch.records, pii_key, window, summary, cfg.sources.limits,
-                                mapper=map_transaction)
+                                mapper=map_transaction, time_of=attrgetter("occurred_at"))
         quarantine(session, bads)
         store_transactions(session, goods, summary)
         return [t.occurred_at for t in goods]

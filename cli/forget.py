@@ -21,7 +21,8 @@ def forget_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only count what would be anonymised")] = False,
 ) -> None:
     """Anonymise a person's complaints (also those from other channels with the same email or phone), messages
-    (and .eml copies), quarantined rows and opt-outs; list the reports already sent that it cannot erase."""
+    (and .eml copies), quarantined rows and opt-outs, and delete their evidence files; list the reports already
+    sent that it cannot erase."""
     from complaints.core.db import session_scope
     from complaints.core.pii import mask_text
     from complaints.regulatory.forget import forget
@@ -31,13 +32,15 @@ def forget_command(
         with session_scope(rt.db_url) as session:
             summary = forget(session, customer, pii_key=rt.settings.pii_key.get_secret_value(),
                              outbox_dir=rt.settings.outbox_path, marker=rt.config.retention.purged_marker,
-                             dry_run=dry_run)
+                             dry_run=dry_run, evidence_dir=rt.settings.evidence_path)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="CUSTOMER") from exc
     done = "would erase" if dry_run else "erased"
     console.print(f"{mask_text(customer)}: {done} {summary.complaints} complaints ({summary.linked_complaints} found "
                   f"through the person key from other channels), {summary.notifications} messages, {summary.eml_files} "
-                  f".eml files, {summary.quarantined} quarantined rows, {summary.opt_outs} opt-outs")
+                  f".eml files, {summary.quarantined} quarantined rows, {summary.opt_outs} opt-outs, "
+                  f"{summary.attachments} attachments ({summary.evidence_files} evidence files), "
+                  f"{summary.transactions} transactions")
     if summary.not_erased:
         console.print(f"not erased: {len(summary.not_erased)} reports already rendered and sent may mention them "
                       "(masked); delete or supersede them by hand:")

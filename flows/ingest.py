@@ -58,7 +58,7 @@ def ingest(sources: Sources = (), since: Since = None, until: Until = None) -> l
             failed[name] = _one_line(future.state)
     publish_table(
         "ingest-summary",
-        [{k: v for k, v in r.items() if k != "quarantine_reasons"} for r in results]
+        [{k: v for k, v in r.items() if k not in ("quarantine_reasons", "attachment_reasons")} for r in results]
         + [{"source": name, "failed": why} for name, why in failed.items()],
         f"Ingest of {len(names)} source(s)" + (f", backfill {since} .. {until}" if since or until else ""),
     )
@@ -67,6 +67,12 @@ def ingest(sources: Sources = (), since: Since = None, until: Until = None) -> l
         [{"source": r["source"], "reason": reason, "rows": n} for r in results
          for reason, n in r["quarantine_reasons"].items()],
         "Rows sent to the quarantine in this run (see `complaints quarantine list`)",
+    )
+    publish_table(
+        "ingest-attachments",
+        [{"source": r["source"], "reason": reason, "files": n} for r in results
+         for reason, n in r.get("attachment_reasons", {}).items()],
+        "Files that came with complaints and were not stored, by reason (the complaints were stored)",
     )
     degraded = {r["source"]: r["degraded"] for r in results if r.get("degraded")}
     return _outcome(results, failed, degraded)

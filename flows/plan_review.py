@@ -1,5 +1,6 @@
 """Review flow: the Prefect UI as the ops console. The run pauses on one plan with a form beside the plan itself
-(subject, incident, steps, owners, due dates, history); resuming it with input applies the decision.
+(subject, incident, steps, owners, due dates, history); resuming it with input applies the decision. For the plan of
+a single complaint, the run also publishes the customer's history (masked) as the `customer-history` artifact.
 
 Owners and root causes are choices (routing.yaml's staff, plans.yaml's root causes), so the server refuses a value
 outside them and the run stays paused; a decision the plan rules refuse (e.g. the plan closed meanwhile) pauses
@@ -20,7 +21,14 @@ from complaints.core.config import AppConfig
 from complaints.core.runtime import runtime
 from complaints.plans.ops import PlanActionError, Review, known_staff
 from flows.params import run_name
-from tasks.plan import announce_resolved_task, apply_review_task, plan_sheet_task, publish_incident_board_task
+from tasks.plan import (
+    HISTORY_KEY,
+    announce_resolved_task,
+    apply_review_task,
+    plan_sheet_task,
+    publish_customer_history_task,
+    publish_incident_board_task,
+)
 
 KEEP_OWNERS = "(keep the current owners)"
 NO_ROOT_CAUSE = "(not known yet)"
@@ -75,6 +83,10 @@ def review_plan(plan_id: Annotated[int, Field(ge=1, examples=[12])],
     """
     cfg = runtime().config
     refused = ""
+    # A single complaint's plan: who the customer is matters to the decision (their other complaints, replies,
+    # scores), so their history is an artifact of this run beside the form.
+    history = (f"\n\n### Customer\n\nThis customer's history across channels: the `{HISTORY_KEY}` artifact "
+               "of this run." if publish_customer_history_task(plan_id) else "")
     for _ in range(ASKS):
         sheet = plan_sheet_task(plan_id, datetime.now(UTC))
         if sheet.status != "open":
@@ -84,7 +96,7 @@ def review_plan(plan_id: Annotated[int, Field(ge=1, examples=[12])],
         try:
             decision = pause_flow_run(
                 wait_for_input=form.with_initial_data(
-                    description=(f"> **Refused:** {refused}\n\n" if refused else "") + sheet.markdown),
+                    description=(f"> **Refused:** {refused}\n\n" if refused else "") + sheet.markdown + history),
                 timeout=int(timeout_hours * 3600), poll_interval=poll_interval)
             review = decision.review()
             apply_review_task(plan_id, review, f"prefect-ui:{decision.reviewer}", datetime.now(UTC))

@@ -16,7 +16,8 @@ from tasks._stage import stage, stage_task
 def ingest_source_task(source: str, since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
     with stage() as (rt, session):
         spec = rt.config.source(source)
-        summary = ingest_source(session, rt.config, spec, rt.settings.pii_key.get_secret_value(), since, until)
+        summary = ingest_source(session, rt.config, spec, rt.settings.pii_key.get_secret_value(), since, until,
+                                evidence_dir=rt.settings.evidence_path)
     refresh_statistics(rt.db_url)  # a large pull: the stages after it query what it wrote
     get_run_logger().info(
         "source %s: %d records, %d new, %d updated, %d unchanged, %d quarantined",

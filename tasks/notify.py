@@ -1,4 +1,5 @@
-"""Notify tasks: queue acknowledgements and incident/plan updates (exactly once by key), send the outbox."""
+"""Notify tasks: queue acknowledgements, incident/plan updates and call-backs after important transactions (exactly
+once by key), send the outbox."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from complaints.core.runtime import runtime
 from complaints.notify.outbox import queue_acknowledgements, send_pending
+from complaints.notify.transactions import queue_transaction_callbacks
 from complaints.notify.updates import queue_updates
 from tasks._stage import stage, stage_task
 
@@ -23,6 +25,13 @@ def queue_updates_task(now: datetime) -> dict[str, int]:
     """Progress and resolution for every affected user, call-backs scheduled after resolution."""
     with stage() as (rt, session):
         return queue_updates(session, rt.config, rt.settings, now)
+
+
+@stage_task()
+def queue_transaction_callbacks_task(now: datetime) -> int:
+    """A call-back for each important transaction of the feeds (notifications.yaml callbacks.transactions)."""
+    with stage() as (rt, session):
+        return queue_transaction_callbacks(session, rt.config, rt.settings, now)
 
 
 @stage_task(retries=3, retry_delay_seconds=[10, 60, 300], retry_jitter_factor=0.5)

@@ -12,14 +12,16 @@ from prefect import get_run_logger
 from complaints.core.pii import mask_text
 from complaints.core.runtime import runtime
 from complaints.notify.escalations import queue_escalation_mails
+from complaints.notify.history import complainant_history, history_markdown
 from complaints.plans.console import PlanSheet, incident_board, late_by, plan_counts, plan_sheet
 from complaints.plans.create import create_plans, escalate_overdue
-from complaints.plans.ops import Review, apply_review
+from complaints.plans.ops import Review, apply_review, get_plan
 from tasks._stage import stage, stage_task
-from tasks.artifacts import publish_table
+from tasks.artifacts import publish_markdown, publish_table
 from tasks.incident_events import announce_resolved
 
 BOARD_KEY = "incident-board"  # one artifact, a new version per process and plan run: the latest is the board
+HISTORY_KEY = "customer-history"
 
 @stage_task()
 def create_plans_task(now: datetime) -> dict[str, Any]:
@@ -66,6 +68,21 @@ def plan_sheet_task(plan_id: int, now: datetime) -> PlanSheet:
     with stage() as (rt, session):
         sheet = plan_sheet(session, plan_id, now, ZoneInfo(rt.settings.timezone))
     return replace(sheet, markdown=mask_text(sheet.markdown))
+
+
+@stage_task()
+def publish_customer_history_task(plan_id: int) -> int:
+    """For the plan of a single complaint: its customer's history across channels (complaints, messages both ways,
+    attachments, outcomes, scores; the one `complaints customer show` prints) as the markdown artifact
+    customer-history, masked. How many complaints it shows; 0 for an incident's plan (no artifact)."""
+    with stage() as (_, session):
+        plan = get_plan(session, plan_id, for_update=False)
+        if plan.subject_type != "complaint":
+            return 0
+        label, history = complainant_history(session, plan.subject_id)
+    publish_markdown(HISTORY_KEY, history_markdown(label, history), f"The customer of plan {plan_id}: every complaint "
+                     "on any channel, with messages both ways, attachments, outcomes and scores (masked)")
+    return len(history)
 
 
 @stage_task()

@@ -5,7 +5,9 @@ Every error names the file, the field and the problem, so ops can fix a file wit
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -13,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from complaints.core.statuses import TransactionStatus, TransactionType
 
 CANONICAL_FIELDS = (
     "external_id",
@@ -54,22 +58,27 @@ TimeZoneName = Annotated[str, Field(min_length=1)]
 # --- sources.yaml -----------------------------------------------------------------------------
 
 
-class SourceSpec(Strict):
-    """What every source kind has: a name, a channel, and how its fields map to the canonical ones."""
+class SourceBase(Strict):
+    """What every source has: a name, a kind, a channel, how it writes times, and its batch size."""
 
     name: str = Field(pattern=r"^[a-z0-9_\-]+$", max_length=100)
     kind: str
     channel: str = Field(min_length=1, max_length=30)
     timezone: TimeZoneName = "Asia/Shanghai"
     date_format: str | None = None
-    # canonical field -> source column; constant values via `defaults`.
-    mapping: dict[str, str] = Field(default_factory=dict)
-    defaults: dict[str, str] = Field(default_factory=dict)
     # Records per committed batch: bounds memory, and what a crash can cost in re-reading.
     batch_size: int = Field(10_000, ge=1, le=1_000_000)
     enabled: bool = True
 
     _tz = field_validator("timezone")(_check_tz)
+
+
+class SourceSpec(SourceBase):
+    """A source of complaints: how its fields map to the canonical ones."""
+
+    # canonical field -> source column; constant values via `defaults`.
+    mapping: dict[str, str] = Field(default_factory=dict)
+    defaults: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("mapping", "defaults")
     @classmethod
@@ -88,11 +97,51 @@ class SourceSpec(Strict):
         return self
 
 
-class FileSourceSpec(SourceSpec):
-    kind: Literal["file", "cfpb"]
+class FileDrop(SourceBase):
+    """Files in a folder or glob (CSV, JSON Lines, Excel), read by the file connector."""
+
     path: str = Field(min_length=1, description="file, folder or glob; relative to the config directory")
     format: Literal["auto", "csv", "jsonl", "xlsx"] = "auto"
     encoding: str = "auto"
+
+
+class FileSourceSpec(SourceSpec, FileDrop):
+    kind: Literal["file", "cfpb"]
+
+
+TRANSACTION_FIELDS = ("transaction_id", "occurred_at", "customer_ref", "contact", "type", "amount", "currency",
+                      "status")
+
+
+class TransactionSourceSpec(FileDrop):
+    """A feed of wallet transactions (CSV or JSON Lines files, read by the file connector), stored once per
+    transaction id in `transactions`; notifications.yaml `callbacks.transactions` picks the ones that get a
+    satisfaction call-back."""
+
+    kind: Literal["transactions"]
+    channel: str = Field("transactions", min_length=1, max_length=30)
+    # transaction field -> source column ("a|b": the first non-empty); constant values via `defaults`.
+    mapping: dict[str, str]
+    defaults: dict[str, str] = Field(default_factory=dict)
+    # Source values (case-insensitive) -> ours, beyond the usual English and Chinese words
+    # (complaints.ingest.transactions); a value no table names is `other`.
+    type_values: dict[str, TransactionType] = Field(default_factory=dict)
+    status_values: dict[str, TransactionStatus] = Field(default_factory=dict)
+
+    @field_validator("mapping", "defaults")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(TRANSACTION_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown transaction field(s) {unknown}; expected some of {list(TRANSACTION_FIELDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _required_mapped(self) -> TransactionSourceSpec:
+        missing = [f for f in ("transaction_id", "occurred_at", "type", "amount") if f not in self.mapping]
+        if missing:
+            raise ValueError(f"mapping must name a column for {missing}")
+        return self
 
 
 class SecretRef(Strict):
@@ -121,6 +170,9 @@ class ApiSourceSpec(SourceSpec):
     page_size_param: str = "page_size"
     page_size: int = Field(100, ge=1, le=10_000)
     since_param: str = "since"
+    # The record field holding its files, a list of {filename, content_type, content (base64)}; they are checked
+    # and stored as the complaint's evidence (sources.yaml `attachments`), not kept in its raw record.
+    attachments_field: str | None = Field(None, pattern=r"^[A-Za-z0-9_\-]+$", max_length=100)
     # The record field that orders records (ISO 8601); its maximum becomes the next run's `since`.
     watermark_field: str = "updated_at"
     params: dict[str, str] = Field(default_factory=dict)
@@ -183,7 +235,7 @@ class ImapSourceSpec(SourceSpec):
 
 
 AnySourceSpec = Annotated[
-    FileSourceSpec | ApiSourceSpec | SqlSourceSpec | ImapSourceSpec, Field(discriminator="kind")
+    FileSourceSpec | ApiSourceSpec | SqlSourceSpec | ImapSourceSpec | TransactionSourceSpec, Field(discriminator="kind")
 ]
 
 
@@ -202,13 +254,48 @@ class IngestLimits(Strict):
     degraded_min_records: int = Field(10, ge=1)
 
 
+ContentType = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$", max_length=100)]
+MIB = 1 << 20
+
+
+class AttachmentLimits(Strict):
+    """Files that come with complaints (mail attachments, an API source's attachments_field): which are stored as
+    evidence. The type is the one the content's first bytes show (magic numbers), whatever the sender declared."""
+
+    allowed_types: list[ContentType] = Field(default_factory=lambda: [
+        "application/pdf", "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif",
+        "text/plain"])
+    max_file_bytes: int = Field(10 * MIB, ge=1, le=1024 * MIB)
+    max_complaint_bytes: int = Field(25 * MIB, ge=1, le=4096 * MIB)
+    max_files: int = Field(10, ge=0, le=100)
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _sniffable(cls, value: list[str]) -> list[str]:
+        from complaints.core.evidence import KNOWN_TYPES
+
+        unknown = sorted(set(value) - KNOWN_TYPES)
+        if unknown:
+            raise ValueError(f"types {unknown} cannot be recognised from a file's content; "
+                             f"known: {sorted(KNOWN_TYPES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _per_complaint(self) -> AttachmentLimits:
+        if self.max_file_bytes > self.max_complaint_bytes:
+            raise ValueError(f"max_file_bytes {self.max_file_bytes} is over max_complaint_bytes "
+                             f"{self.max_complaint_bytes}")
+        return self
+
+
 class SourcesConfig(Strict):
     sources: list[AnySourceSpec]
     limits: IngestLimits = IngestLimits()
+    attachments: AttachmentLimits = AttachmentLimits()
 
     @field_validator("sources")
     @classmethod
-    def _unique(cls, value: list[SourceSpec]) -> list[SourceSpec]:
+    def _unique(cls, value: list[SourceBase]) -> list[SourceBase]:
         names = [s.name for s in value]
         dups = sorted({n for n in names if names.count(n) > 1})
         if dups:
@@ -603,11 +690,35 @@ class PeriodicCallbacks(Strict):
     rest_days: int = Field(30, ge=0)
 
 
+class TransactionCallbacks(Strict):
+    """Satisfaction call-backs after important transactions of a transaction feed (sources.yaml kind transactions):
+    one per transaction, through the outbox, under the per-person cap, quiet hours and opt-outs of every call-back."""
+
+    enabled: bool = False
+    delay_hours: float = Field(24, ge=0, le=24 * 30)  # after the transaction: time for the money to arrive
+    # Older transactions are never called back (a feed's history loaded on its first day).
+    lookback_days: int = Field(7, ge=1, le=90)
+    # Currency -> the amount from which a transfer is large; a currency not listed has no large transfers.
+    large_transfer: dict[str, Decimal] = Field(default_factory=dict)
+    first_withdrawal: bool = True
+    failed_payment: bool = True
+    language: Literal["zh", "en"] = "zh"  # a feed does not say which language its customers read
+
+    @field_validator("large_transfer")
+    @classmethod
+    def _currencies(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        bad = sorted(c for c, amount in value.items() if not re.fullmatch(r"[A-Z]{3}", c) or amount <= 0)
+        if bad:
+            raise ValueError(f"expected ISO currency codes (CNY, USD) with a positive amount; check {bad}")
+        return value
+
+
 class Callbacks(Strict):
     enabled: bool = True
     default_days: int = Field(3, ge=0)
     by_category: dict[str, int] = Field(default_factory=dict)
     periodic: PeriodicCallbacks = PeriodicCallbacks()
+    transactions: TransactionCallbacks = TransactionCallbacks()
 
 
 Bilingual = StatusNote  # any text a message or report shows in both languages
@@ -868,7 +979,7 @@ class AppConfig(BaseModel):
     retention: RetentionConfig
     outcomes: OutcomesConfig
 
-    def source(self, name: str) -> SourceSpec:
+    def source(self, name: str) -> SourceSpec | TransactionSourceSpec:
         for spec in self.sources.sources:
             if spec.name == name:
                 return spec

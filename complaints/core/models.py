@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -176,6 +177,30 @@ class DuplicateLink(Base):
     canonical_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
     method: Mapped[str] = mapped_column(String(20))
     score: Mapped[float] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ComplaintAttachment(Base):
+    """A file that came with a complaint (evidence), stored once by content hash under the evidence folder
+    (complaints.core.evidence), or rejected with the reason. Never opened or rendered: only its name, types, size
+    and hash are shown."""
+
+    __tablename__ = "complaint_attachments"
+    # The same file read again with its record (re-ingest) is recorded once.
+    __table_args__ = (UniqueConstraint("complaint_id", "fingerprint", name="uq_complaint_attachments_fingerprint"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Sanitised label (the sender's name, never a path); the declared and the sniffed (magic bytes) content types.
+    file_name: Mapped[str] = mapped_column(String(200))
+    declared_type: Mapped[str | None] = mapped_column(String(100))
+    sniffed_type: Mapped[str | None] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # Content hash: the stored file's name (evidence/ab/abcdef...); None for a file that could not be read.
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(10))  # AttachmentStatus
+    rejected: Mapped[str | None] = mapped_column(String(20))  # AttachmentRejection
+    reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -356,6 +381,8 @@ class Notification(Base):
     attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
     complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    # A call-back after an important transaction (complaints.notify.transactions): no complaint, this transaction.
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -369,6 +396,31 @@ class Notification(Base):
     timezone: Mapped[str | None] = mapped_column(String(50))
     # Not claimed before this time: scheduled call-backs and messages held back by quiet hours.
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Transaction(Base):
+    """A wallet transaction from a transaction feed (sources.yaml kind: transactions), once per transaction id. The
+    call-back rules (notifications.yaml callbacks.transactions) pick the important ones."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_occurred_at", "occurred_at"),
+                      Index("ix_transactions_contact_key", "contact_key"),
+                      Index("ix_transactions_customer_ref", "customer_ref"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    customer_ref: Mapped[str | None] = mapped_column(String(200))
+    # As on complaints: the raw contact only because a call-back needs it; masked copy and keyed hash beside it.
+    contact: Mapped[str | None] = mapped_column(String(320))
+    contact_masked: Mapped[str | None] = mapped_column(String(320))
+    contact_key: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(20))  # TransactionType
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))  # TransactionStatus
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class OptOut(Base):
@@ -454,7 +506,9 @@ class InboundMessage(Base):
     # A reply delivered twice (IMAP re-read, webhook retry) is recorded once.
     __table_args__ = (UniqueConstraint("channel", "message_id", name="uq_inbound_messages_channel_message_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    # The complaint it is about, or for a reply to a call-back after a transaction, that transaction.
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(10))  # email | webhook
     message_id: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -464,6 +518,8 @@ class InboundMessage(Base):
     # The message it answers, when the reply says (In-Reply-To, the gateway's reply_to).
     notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
     score: Mapped[int | None] = mapped_column(Integer)  # a call-back score read from the reply
+    # The time of day a reply to a call-back asks to be phoned in (morning | afternoon | evening).
+    callback_window: Mapped[str | None] = mapped_column(String(10))
 
 
 class MajorEvent(Base):

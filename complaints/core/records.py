@@ -7,6 +7,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from complaints.core.statuses import AttachmentRejection
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file that came with a record (a mail attachment, a file in an API record), before it is checked and
+    stored (complaints.core.evidence). The name is the sender's, untrusted: a label, never a path."""
+
+    name: str | None
+    declared_type: str | None
+    content: bytes | None  # None: not read (undecodable, or too large to decode), with the problem
+    size: int  # bytes: of the content, or as estimated from its encoding when it was not decoded
+    problem: str | None = None
+    problem_code: AttachmentRejection | None = None
+
 
 @dataclass(frozen=True)
 class RawRecord:
@@ -16,6 +31,8 @@ class RawRecord:
     data: dict[str, Any]
     # Set when the connector could not even decode the record (broken JSON line, bad bytes).
     error: str | None = None
+    # Files that came with it; kept out of `data`, which is stored as the complaint's raw record.
+    files: tuple[IncomingFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class IncomingComplaint:
     region: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     location: str = ""  # the RawRecord's: where a refused record is quarantined, and what it resolves
+    files: tuple[IncomingFile, ...] = ()  # evidence that came with it (the RawRecord's)
 
 
 @dataclass(frozen=True)

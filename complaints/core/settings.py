@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     templates_dir: Path = PROJECT_ROOT / "templates"
     outbox_dir: Path | None = None  # default var_dir/outbox
     reports_dir: Path | None = None  # default var_dir/reports
+    evidence_dir: Path | None = None  # default var_dir/evidence: files that came with complaints, by hash
     timezone: str = "Asia/Shanghai"
     # Key for hashing contacts (dedupe matching); set a real secret in production.
     pii_key: SecretStr = SecretStr("dev-only-pii-key")
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
     @property
     def reports_path(self) -> Path:
         return self.reports_dir or self.var_dir / "reports"
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.evidence_dir or self.var_dir / "evidence"
 
 
 @lru_cache

@@ -73,3 +73,41 @@ class ClockStatus(StrEnum):
 
 
 CLOCK_RUNNING = (ClockStatus.running, ClockStatus.extended)
+
+
+class AttachmentStatus(StrEnum):
+    stored = "stored"
+    rejected = "rejected"
+
+
+class AttachmentRejection(StrEnum):
+    """Why a file that came with a complaint was not stored (sources.yaml `attachments`)."""
+
+    type = "type"  # its content (sniffed) is not an allowed type
+    size = "size"  # empty, over the per-file limit, or over the complaint's total
+    count = "count"  # more files than a complaint may have
+    unreadable = "unreadable"  # its encoding could not be decoded
+
+
+class TransactionType(StrEnum):
+    """A transaction of a transaction feed (sources.yaml kind: transactions)."""
+
+    transfer = "transfer"
+    withdrawal = "withdrawal"
+    payment = "payment"
+    other = "other"
+
+
+class TransactionStatus(StrEnum):
+    succeeded = "succeeded"
+    failed = "failed"
+    pending = "pending"
+    other = "other"
+
+
+class TransactionRule(StrEnum):
+    """Why a transaction gets a satisfaction call-back (notifications.yaml callbacks.transactions)."""
+
+    large_transfer = "large_transfer"  # a transfer of at least the currency's threshold
+    first_withdrawal = "first_withdrawal"  # the person's first withdrawal
+    failed_payment = "failed_payment"

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from complaints.core.config import IngestLimits, SourceSpec
+from complaints.core.config import IngestLimits, SourceSpec, TransactionSourceSpec
 from complaints.core.normalize import detect_language, fold, parse_amount, text_hash, tidy
 from complaints.core.pii import contact_key, mask_contact
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
@@ -27,14 +27,17 @@ DEFAULT_LIMITS = IngestLimits()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _value(spec: SourceSpec, data: dict[str, Any], field: str) -> str | None:
+Mapped = SourceSpec | TransactionSourceSpec  # a spec with `mapping` and `defaults`
+
+
+def field_value(spec: Mapped, data: dict[str, Any], field: str) -> str | None:
     """First non-empty of the mapped columns ("a|b"), else the configured default."""
-    value = _raw_value(spec, data, field)
+    value = raw_field_value(spec, data, field)
     return None if value is None else str(value)
 
 
-def _raw_value(spec: SourceSpec, data: dict[str, Any], field: str) -> Any:
-    """As _value, but the value as the source typed it (a JSON number stays a number: 1e300 is not "1e+300")."""
+def raw_field_value(spec: Mapped, data: dict[str, Any], field: str) -> Any:
+    """As field_value, but the value as the source typed it (a JSON number stays a number: 1e300 is not "1e+300")."""
     columns = spec.mapping.get(field)
     if columns:
         for column in columns.split("|"):
@@ -44,13 +47,14 @@ def _raw_value(spec: SourceSpec, data: dict[str, Any], field: str) -> Any:
     return spec.defaults.get(field)
 
 
-def parse_received_at(value: str, spec: SourceSpec) -> datetime:
-    """Parse with the source's date format (or ISO 8601); naive times are in the source's timezone."""
+def parse_received_at(value: str, spec: Mapped, field: str = "received_at") -> datetime:
+    """Parse with the source's date format (or ISO 8601); naive times are in the source's timezone. `field` names
+    the field in the error."""
     try:
         return _parse_datetime(value, spec.date_format, spec.timezone)
     except ValueError as exc:
         expected = spec.date_format or "ISO 8601"
-        raise ValueError(f"unparseable received_at {value[:40]!r} (expected {expected})") from exc
+        raise ValueError(f"unparseable {field} {value[:40]!r} (expected {expected})") from exc
 
 
 @lru_cache(maxsize=65_536)
@@ -64,8 +68,8 @@ def _parse_datetime(value: str, date_format: str | None, timezone: str) -> datet
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
 
 
-def _raw_text(rec: RawRecord) -> str:
-    # Lone surrogates cannot be encoded (and so not stored): kept visible as escapes.
+def raw_text(rec: RawRecord) -> str:
+    """The record as the quarantine keeps it: JSON, lone surrogates (not encodable, so not storable) escaped."""
     return json.dumps(rec.data, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode()
 
 
@@ -94,23 +98,24 @@ def hostile_value(data: dict[str, Any], limits: IngestLimits) -> str | None:
     return None
 
 
-def check_received_at(value: datetime, limits: IngestLimits, now: datetime) -> str | None:
-    """Why a received_at is implausible (None if it is in the configured window)."""
+def check_received_at(value: datetime, limits: IngestLimits, now: datetime, field: str = "received_at") -> str | None:
+    """Why a received_at (or another time, named by `field`) is implausible (None if it is in the configured
+    window)."""
     try:
         utc = value.astimezone(UTC)
     except OverflowError:  # year 1 east of UTC, year 9999 west of it
-        return (f"received_at {value.isoformat()[:40]} outside the plausible window "
+        return (f"{field} {value.isoformat()[:40]} outside the plausible window "
                 f"({limits.received_not_before} to {limits.received_max_future_days} days ahead)")
     earliest = datetime.combine(limits.received_not_before, datetime.min.time(), UTC)
     latest = now + timedelta(days=limits.received_max_future_days)
     if utc < earliest:
-        return f"received_at {utc.date()} before {limits.received_not_before} (sources.yaml limits)"
+        return f"{field} {utc.date()} before {limits.received_not_before} (sources.yaml limits)"
     if utc > latest:
-        return f"received_at {utc.date()} more than {limits.received_max_future_days} days in the future"
+        return f"{field} {utc.date()} more than {limits.received_max_future_days} days in the future"
     return None
 
 
-def _amount(value: object, limits: IngestLimits) -> tuple[Decimal | None, str | None]:
+def bounded_amount(value: object, limits: IngestLimits) -> tuple[Decimal | None, str | None]:
     """parse_amount, bounded by the limit (the column holds 16 integer digits); ValueError says why not."""
     try:
         amount, currency = parse_amount(value)
@@ -128,14 +133,14 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
     """A raw record mapped and validated into an IncomingComplaint, else a BadRecord saying why.
     `now` (default: the clock) bounds received_at in the future."""
     def bad(reason: str) -> BadRecord:
-        return BadRecord(source=spec.name, location=rec.location, reason=reason, raw=_raw_text(rec))
+        return BadRecord(source=spec.name, location=rec.location, reason=reason, raw=raw_text(rec))
 
     if rec.error:
         return bad(rec.error)
     hostile = hostile_value(rec.data, limits)
     if hostile:
         return bad(hostile)
-    fields = {f: _value(spec, rec.data, f) for f in spec.mapping.keys() | spec.defaults.keys()}
+    fields = {f: field_value(spec, rec.data, f) for f in spec.mapping.keys() | spec.defaults.keys()}
     external_id = fold(fields.get("external_id") or "")
     if not external_id:
         return bad(f"missing external_id (column {spec.mapping.get('external_id')!r} is empty)")
@@ -152,7 +157,7 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         return bad(f"missing received_at (column {spec.mapping.get('received_at')!r} is empty)")
     try:
         received_at = parse_received_at(fields["received_at"] or "", spec)
-        amount, currency = _amount(_raw_value(spec, rec.data, "amount"), limits)
+        amount, currency = bounded_amount(raw_field_value(spec, rec.data, "amount"), limits)
     except ValueError as exc:
         return bad(str(exc))
     implausible = check_received_at(received_at, limits, now or datetime.now(UTC))
@@ -192,4 +197,5 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         region=clean("region"),
         raw=rec.data,
         location=rec.location,
+        files=rec.files,
     )

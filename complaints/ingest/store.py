@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, column, insert, select, text, update
@@ -15,13 +17,15 @@ from sqlalchemy import table as table_clause
 from sqlalchemy.orm import Session
 
 from complaints.core.bulk import copy_rows_stage
-from complaints.core.config import AppConfig, IngestLimits, SourceSpec
+from complaints.core.config import AppConfig, IngestLimits, SourceBase, SourceSpec, TransactionSourceSpec
 from complaints.core.db import insert_ignore
+from complaints.core.evidence import link_files
 from complaints.core.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
 from complaints.core.pii import mask_text
-from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
+from complaints.core.records import BadRecord, IncomingComplaint, IncomingFile, RawRecord
+from complaints.core.settings import get_settings
 from complaints.ingest.mapping import map_record
-from complaints.ingest.sources import Connector, FileConnector, Window, connector_for, preset_spec
+from complaints.ingest.sources import Batch, Connector, FileConnector, Window, connector_for, preset_spec
 from complaints.notify.replies import divert_replies
 
 # Fields a source may change after first delivery; a change is recorded in the complaint's history.
@@ -44,6 +48,9 @@ class IngestSummary:
     resolved: int = 0  # quarantined rows of earlier runs whose location now gave a stored complaint
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     replies: int = 0  # mail replies recorded on their complaints (complaints.notify.replies), not ingested
+    attachments_stored: int = 0  # files newly linked to their complaints as evidence
+    attachments_rejected: int = 0  # files recorded as rejected (type, size, count, unreadable); complaints stored
+    attachment_reasons: dict[str, int] = field(default_factory=dict)
     # Why this run's output cannot be trusted although it completed (most rows quarantined, no file found).
     degraded: str = ""
 
@@ -51,7 +58,7 @@ class IngestSummary:
         return asdict(self)
 
 
-def _source_row(session: Session, spec: SourceSpec) -> Source:
+def _source_row(session: Session, spec: SourceBase) -> Source:
     insert_ignore(session, Source, [{"name": spec.name, "kind": spec.kind, "state": {}}])
     return session.execute(select(Source).where(Source.name == spec.name)).scalar_one()
 
@@ -61,7 +68,8 @@ def quarantine_fingerprint(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _quarantine(session: Session, bads: list[BadRecord]) -> None:
+def quarantine(session: Session, bads: list[BadRecord]) -> None:
+    """Keep the records that could not be read, with the reason (once per source and content)."""
     rows = [
         {
             "source": b.source,
@@ -175,21 +183,23 @@ def store_batch(session: Session, goods: Iterable[IncomingComplaint], summary: I
     summary.updated += len(updates)
 
 
-def map_batch(spec: SourceSpec, records: Iterable[RawRecord], pii_key: str, window: Window,
-              summary: IngestSummary, limits: IngestLimits | None = None,
-              ) -> tuple[list[IncomingComplaint], list[BadRecord]]:
-    """Map records; count bad ones by reason and drop those outside a backfill window."""
-    goods: list[IncomingComplaint] = []
+def map_batch(spec: Any, records: Iterable[RawRecord], pii_key: str, window: Window,
+              summary: IngestSummary, limits: IngestLimits | None = None, *,
+              mapper: Callable[..., Any] = map_record,
+              time_of: Callable[[Any], datetime] = attrgetter("received_at")) -> tuple[list[Any], list[BadRecord]]:
+    """Map records (complaints by default; `mapper` maps another kind, e.g. transactions); count bad ones by reason
+    and drop those whose time (`time_of`: a complaint's received_at) falls outside a backfill window."""
+    goods: list[Any] = []
     bads: list[BadRecord] = []
     now = utcnow()
     for rec in records:
         summary.records += 1
-        mapped = map_record(spec, rec, pii_key, limits or IngestLimits(), now)
+        mapped = mapper(spec, rec, pii_key, limits or IngestLimits(), now)
         if isinstance(mapped, BadRecord):
             bads.append(mapped)
-        elif (window.since and mapped.received_at < window.since) or (
-            window.until and mapped.received_at >= window.until
-        ):
+            continue
+        at = time_of(mapped)
+        if (window.since and at < window.since) or (window.until and at >= window.until):
             summary.outside_window += 1
         else:
             goods.append(mapped)
@@ -272,31 +282,79 @@ def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: 
     return refused
 
 
+def _link_files(session: Session, source: str, goods: list[IncomingComplaint], root: Path, cfg: AppConfig,
+                summary: IngestSummary) -> None:
+    """Check, store and link the files that came with the batch's complaints (complaints.core.evidence)."""
+    latest = {g.external_id: g.files for g in goods}  # a record repeated within the batch: the last copy wins
+    wanted = [x for x, files in latest.items() if files]
+    by_complaint: dict[int, tuple[IncomingFile, ...]] = {}
+    t = Complaint.__table__
+    for start in range(0, len(wanted), CHUNK):
+        rows = session.execute(select(t.c.id, t.c.external_id).where(
+            t.c.source == source, t.c.external_id.in_(wanted[start : start + CHUNK])))
+        by_complaint.update((row.id, latest[row.external_id]) for row in rows)
+    counts = link_files(session, by_complaint, root, cfg.sources.attachments)
+    summary.attachments_stored += counts.stored
+    summary.attachments_rejected += counts.rejected
+    for reason, n in counts.reasons.items():
+        summary.attachment_reasons[reason] = summary.attachment_reasons.get(reason, 0) + n
+
+
+def pull(session: Session, cfg: AppConfig, spec: SourceBase, window: Window, summary: IngestSummary,
+         store: Callable[[Batch], list[datetime]]) -> None:
+    """The loop every source kind shares: each batch of the connector is stored by `store` (which returns the times
+    of what it stored) and committed in one transaction with the source state it reaches and the watermark; then
+    the summary's skipped units and degraded reason."""
+    connector = connector_for(spec, cfg.directory)
+    source = _source_row(session, spec)
+    known_files = len(source.state.get("files", {})) if isinstance(source.state, dict) else 0
+    session.commit()
+    for batch in connector.batches({} if window.backfill else dict(source.state), window):
+        summary.batches += 1
+        stored = store(batch)
+        if not window.backfill:
+            # Stored in the same transaction as the rows: a crash re-reads this batch, harmlessly.
+            source.state = batch.state
+            newest = max(stored, default=None)
+            if newest and (source.watermark is None or newest > datetime.fromisoformat(source.watermark)):
+                source.watermark = newest.astimezone(UTC).isoformat()
+        source.last_run_at = utcnow()
+        session.commit()
+        if batch.after_commit is not None:
+            batch.after_commit()
+    summary.skipped = connector.skipped
+    summary.degraded = _degraded(summary, cfg.sources.limits, connector, spec, known_files)
+
+
 def ingest_source(
     session: Session,
     cfg: AppConfig,
-    spec: SourceSpec,
+    spec: SourceSpec | TransactionSourceSpec,
     pii_key: str,
     since: datetime | None = None,
     until: datetime | None = None,
+    *,
+    evidence_dir: Path | None = None,
 ) -> IngestSummary:
     """Pull one source batch by batch, each batch in its own transaction with the source state it reaches.
 
     With since/until it is a backfill: the connector re-reads from the start (or asks its channel for the
     window), only complaints received in [since, until) are stored, and the live state does not move.
     A record the database refuses is quarantined (see _store_isolating); the summary says when the run is
-    degraded (most records quarantined, or a file source whose path matches no file)."""
+    degraded (most records quarantined, or a file source whose path matches no file). Files that came with the
+    complaints go to `evidence_dir` (default: the settings' evidence folder). A transaction feed is stored by
+    complaints.ingest.transactions."""
+    if isinstance(spec, TransactionSourceSpec):
+        from complaints.ingest.transactions import ingest_transactions  # it builds on this module
+
+        return ingest_transactions(session, cfg, spec, pii_key, since, until)
     window = Window(since, until)
-    connector = connector_for(spec, cfg.directory)
     spec = preset_spec(spec)
     limits = cfg.sources.limits
     summary = IngestSummary(source=spec.name)
-    source = _source_row(session, spec)
-    known_files = len(source.state.get("files", {})) if isinstance(source.state, dict) else 0
     open_rows = _has_open_quarantine(session, spec.name)
-    session.commit()
-    for batch in connector.batches({} if window.backfill else dict(source.state), window):
-        summary.batches += 1
+
+    def store(batch: Batch) -> list[datetime]:
         records = batch.records
         if spec.kind == "imap":  # users' replies to our mails go on their complaints, not in as new ones
             records, replies = divert_replies(session, records, pii_key)
@@ -304,7 +362,7 @@ def ingest_source(
         goods, bads = map_batch(spec, records, pii_key, window, summary, limits)
 
         def write(goods: list[IncomingComplaint] = goods, bads: list[BadRecord] = bads) -> None:
-            _quarantine(session, bads)
+            quarantine(session, bads)
             store_batch(session, goods, summary)
 
         exc = _refusal_of(session, summary, write)
@@ -315,25 +373,18 @@ def ingest_source(
             _count_quarantined(summary, refused)
             refused_at = {r.location for r in refused}
             goods = [g for g in goods if g.location not in refused_at]
-            _quarantine(session, bads + refused)
+            quarantine(session, bads + refused)
+        if any(g.files for g in goods):
+            _link_files(session, spec.name, goods, evidence_dir or get_settings().evidence_path, cfg, summary)
         if open_rows:
             summary.resolved += _resolve_quarantine(session, spec.name, [g.location for g in goods])
-        if not window.backfill:
-            # Stored in the same transaction as the rows: a crash re-reads this batch, harmlessly.
-            source.state = batch.state
-            newest = max((g.received_at for g in goods), default=None)
-            if newest and (source.watermark is None or newest > datetime.fromisoformat(source.watermark)):
-                source.watermark = newest.astimezone(UTC).isoformat()
-        source.last_run_at = utcnow()
-        session.commit()
-        if batch.after_commit is not None:
-            batch.after_commit()
-    summary.skipped = connector.skipped
-    summary.degraded = _degraded(summary, limits, connector, spec, known_files)
+        return [g.received_at for g in goods]
+
+    pull(session, cfg, spec, window, summary, store)
     return summary
 
 
-def _degraded(summary: IngestSummary, limits: IngestLimits, connector: Connector, spec: SourceSpec,
+def _degraded(summary: IngestSummary, limits: IngestLimits, connector: Connector, spec: SourceBase,
               known_files: int) -> str:
     """Why the run completed but its output cannot be trusted, or ""."""
     lost = isinstance(connector, FileConnector) and connector.matched == 0
@@ -398,21 +449,21 @@ def replay_quarantine(session: Session, cfg: AppConfig, pii_key: str, source: st
         if not chunk:
             return result
         last_id = chunk[-1].id
-        goods: dict[str, list[tuple[QuarantinedRecord, IncomingComplaint]]] = {}
+        goods: dict[str, list[tuple[QuarantinedRecord, Any]]] = {}
         for q in chunk:
             spec = known.get(q.source)
             if spec is None:
                 continue  # a source no longer configured: nothing to map it with
-            mapped = map_record(spec, _replayable(q), pii_key, cfg.sources.limits)
+            mapped = _mapper(spec)(spec, _replayable(q), pii_key, cfg.sources.limits)
             if isinstance(mapped, BadRecord):
                 q.reason = mapped.reason
                 result.still_bad += 1
             else:
                 goods.setdefault(q.source, []).append((q, mapped))
         now = utcnow()
-        for pairs in goods.values():
-            summary = IngestSummary(source=pairs[0][0].source)
-            store_batch(session, [c for _, c in pairs], summary)
+        for name, pairs in goods.items():
+            summary = IngestSummary(source=name)
+            _storer(known[name])(session, [c for _, c in pairs], summary)
             result.inserted += summary.inserted
             result.updated += summary.updated
             result.unchanged += summary.unchanged
@@ -420,6 +471,23 @@ def replay_quarantine(session: Session, cfg: AppConfig, pii_key: str, source: st
                 q.replayed_at = now
             result.replayed += len(pairs)
         session.commit()
+
+
+def _mapper(spec: SourceBase) -> Callable[..., Any]:
+    """How a source's records are mapped: complaints, or a transaction feed's transactions."""
+    if isinstance(spec, TransactionSourceSpec):
+        from complaints.ingest.transactions import map_transaction
+
+        return map_transaction
+    return map_record
+
+
+def _storer(spec: SourceBase) -> Callable[[Session, list[Any], IngestSummary], None]:
+    if isinstance(spec, TransactionSourceSpec):
+        from complaints.ingest.transactions import store_transactions
+
+        return store_transactions
+    return store_batch
 
 
 def _replayable(q: QuarantinedRecord) -> RawRecord:

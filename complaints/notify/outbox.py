@@ -114,6 +114,7 @@ def outbox_row(
     mail_from: str,
     now: datetime,
     user: UserRoute | None = None,
+    transaction_id: int | None = None,
 ) -> dict[str, Any]:
     """An outbox row; `user` marks a message to a complainant (channel, opt-out, cap, quiet hours)."""
     return {
@@ -127,6 +128,7 @@ def outbox_row(
         "attachments": list(attachments),
         "complaint_id": complaint_id,
         "incident_id": incident_id,
+        "transaction_id": transaction_id,
         "status": "pending" if user is None or user.channel else "suppressed",
         "last_error": None if user is None or user.channel else "no channel",
         "attempts": 0,

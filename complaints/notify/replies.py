@@ -5,7 +5,8 @@ against the outbox's Message-IDs), else by a ticket number (C00000012) in its su
 complaint's own contact. A matched reply is recorded on the complaint as an inbound message (masked), not stored as
 a new complaint; a reply to a call-back (回访) with a score ("5", "4分", "满意", "very satisfied") records the
 call-back result, and the time of day it asks to be phoned in (上午/afternoon, ...) goes on its reply_received event
-for the call-back step. An unmatched one is left to ingest as a complaint.
+for the call-back step. A reply to a call-back after an important transaction is recorded on that transaction, with
+its score and time window. An unmatched one is left to ingest as a complaint.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from complaints.core.db import insert_ignore
@@ -63,10 +64,18 @@ class Reply:
 
 @dataclass(frozen=True)
 class Recorded:
-    complaint_id: int
+    complaint_id: int | None  # None for a reply to a call-back after a transaction
     new: bool  # False when this reply was recorded before (an IMAP re-read, a webhook retry)
     score: int | None
     window: str | None = None  # morning | afternoon | evening: when to phone for the call-back
+    transaction_id: int | None = None  # the transaction whose call-back it answers (complaints.notify.transactions)
+
+
+@dataclass(frozen=True)
+class _Match:
+    complaint_id: int | None
+    transaction_id: int | None
+    answered: Notification | None  # the message it answers, when it says
 
 
 def fresh_text(text: str) -> str:
@@ -102,16 +111,17 @@ def message_ids(*headers: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m for h in headers if h for m in _MESSAGE_ID_RE.findall(h)))
 
 
-def _match(session: Session, reply: Reply, pii_key: str) -> tuple[int, Notification | None] | None:
+def _match(session: Session, reply: Reply, pii_key: str) -> _Match | None:
     if reply.answers:
         answered = session.execute(
             select(Notification)
-            .where(Notification.message_id.in_(reply.answers), Notification.complaint_id.is_not(None))
+            .where(Notification.message_id.in_(reply.answers),
+                   or_(Notification.complaint_id.is_not(None), Notification.transaction_id.is_not(None)))
             .order_by(Notification.id.desc())
             .limit(1)
         ).scalar_one_or_none()
-        if answered is not None and answered.complaint_id is not None:
-            return answered.complaint_id, answered
+        if answered is not None:
+            return _Match(answered.complaint_id, answered.transaction_id, answered)
     sender_key = contact_key(reply.sender, pii_key)
     for ticket in TICKET_RE.findall(f"{reply.subject}\n{reply.text}"):
         row = session.execute(
@@ -119,12 +129,12 @@ def _match(session: Session, reply: Reply, pii_key: str) -> tuple[int, Notificat
         ).one_or_none()
         # A ticket number alone is not proof: the reply must come from the complaint's own contact.
         if row is not None and sender_key is not None and row.contact_key == sender_key:
-            return row.duplicate_of_id or row.id, None
+            return _Match(row.duplicate_of_id or row.id, None, None)
     return None
 
 
-def _answers_callback(session: Session, complaint_id: int, answered: Notification | None) -> bool:
-    if answered is not None:
+def _answers_callback(session: Session, complaint_id: int | None, answered: Notification | None) -> bool:
+    if answered is not None or complaint_id is None:
         return answered.kind == CALLBACK_KIND
     return session.execute(
         select(Notification.id).where(Notification.complaint_id == complaint_id, Notification.kind == CALLBACK_KIND,
@@ -133,22 +143,23 @@ def _answers_callback(session: Session, complaint_id: int, answered: Notificatio
 
 
 def record_reply(session: Session, reply: Reply, pii_key: str) -> Recorded | None:
-    """Record a reply on its complaint (once per channel and message id), with the call-back score it gives;
-    None when it matches no complaint."""
+    """Record a reply on its complaint (once per channel and message id), with the call-back score it gives, or on
+    the transaction whose call-back it answers; None when it matches neither."""
     matched = _match(session, reply, pii_key)
     if matched is None:
         return None
-    complaint_id, answered = matched
+    complaint_id, answered = matched.complaint_id, matched.answered
     masked = mask_text(fresh_text(reply.text) or reply.text)[:MAX_TEXT]
     callback = _answers_callback(session, complaint_id, answered)
     score = read_score(reply.text) if callback else None
     window = read_time_window(reply.text) if callback else None
     inserted = insert_ignore(session, InboundMessage, [{
-        "complaint_id": complaint_id, "channel": reply.channel, "message_id": reply.message_id[:200],
-        "received_at": reply.received_at, "contact_key": contact_key(reply.sender, pii_key), "body_masked": masked,
-        "notification_id": answered.id if answered else None, "score": score,
+        "complaint_id": complaint_id, "transaction_id": matched.transaction_id, "channel": reply.channel,
+        "message_id": reply.message_id[:200], "received_at": reply.received_at,
+        "contact_key": contact_key(reply.sender, pii_key), "body_masked": masked,
+        "notification_id": answered.id if answered else None, "score": score, "callback_window": window,
     }], returning=(InboundMessage.id,))
-    if inserted:
+    if inserted and complaint_id is not None:
         session.add(ComplaintEvent(complaint_id=complaint_id, at=reply.received_at, kind="reply_received",
                                    detail={"channel": reply.channel, "inbound_message_id": inserted[0].id,
                                            "score": score, "callback_window": window}))
@@ -157,7 +168,7 @@ def record_reply(session: Session, reply: Reply, pii_key: str) -> Recorded | Non
             insert_ignore(session, CallbackResult, [{"complaint_id": complaint_id, "reached": True, "score": score,
                                                      "comment": masked[:2000], "replied_at": reply.received_at}])
     session.flush()
-    return Recorded(complaint_id, bool(inserted), score, window)
+    return Recorded(complaint_id, bool(inserted), score, window, matched.transaction_id)
 
 
 def mail_reply(record: RawRecord) -> Reply | None:

@@ -6,8 +6,10 @@ closing, its incident's resolution. Progress follows an incident's status, and a
 deadline passed without an outcome ("late"). Each message goes once to every affected user, one per person: the
 members of an incident (or the complaint) and the complaints merged into them as duplicates are grouped by
 contact_key, so a user who complained three times gets one message. Idempotency keys carry the subject, the status
-and the user, e.g. progress:incident:12:investigating:<contact_key>, resolution:complaint:34:<contact_key> (the
-same key whether the outcome or the plan's closing came first).
+and the user, e.g. progress:incident:12:investigating:<contact_key>. The messages that close a complaint (resolution,
+call-back) are keyed by the user's ticket instead, resolution:complaint:34:<contact_key>, whichever way it closed
+first: its outcome, its plan's closing, or its incident's resolution (a member of an incident with an outcome of
+its own hears once).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session
 from complaints.core.config import AppConfig
 from complaints.core.models import Complaint, ComplaintOutcome, Incident, Notification, Plan
 from complaints.core.settings import Settings
-from complaints.core.statuses import INCIDENT_RESOLVED
+from complaints.core.statuses import INCIDENT_RESOLVED, MessageKind
 from complaints.notify.outbox import (
     CHUNK,
     format_day,
@@ -102,6 +104,17 @@ def _existing(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
+def per_user(prefix: str) -> Callable[[AffectedUser], str]:
+    """Keys of a message about one subject and status: prefix:<contact_key>."""
+    return lambda u: f"{prefix}:{u.contact_key}"
+
+
+def closing_key(kind: str) -> Callable[[AffectedUser], str]:
+    """Keys of a message that closes a complaint (resolution, its call-back): per ticket and person, the same whether
+    the complaint's outcome, its plan's closing or its incident's resolution queues it first."""
+    return lambda u: f"{kind}:complaint:{u.ticket_id}:{u.contact_key}"
+
+
 def _queue_for_users(
     session: Session,
     cfg: AppConfig,
@@ -110,24 +123,24 @@ def _queue_for_users(
     subject: Subject,
     *,
     kind: str,
-    key_prefix: str,
+    key: Callable[[AffectedUser], str],
     context: Callable[[AffectedUser, str], Mapping[str, Any]],
     at: datetime | None = None,
 ) -> int:
-    """One message per affected user of `subject`; `context(user, lang)` gives the template variables."""
+    """One message per affected user of `subject`; `key(user)` is its idempotency key, `context(user, lang)` gives
+    the template variables."""
     users = affected_users(session, subject.kind, subject.id)
     jurisdictions = jurisdictions_of(session, cfg, (u.ticket_id for u in users))  # escalation route
-    keys = {u.contact_key: f"{key_prefix}:{u.contact_key}" for u in users}
+    keys = {u.contact_key: key(u) for u in users}
     done = _existing(session, list(keys.values()))
     rows = []
     for u in users:
-        key = keys[u.contact_key]
-        if key in done:
+        if keys[u.contact_key] in done:
             continue
         lang = language_of(u.language)
         rows.append(
             outbox_row(
-                key=key,
+                key=keys[u.contact_key],
                 kind=kind,
                 recipient=u.contact,
                 language=lang,
@@ -253,7 +266,7 @@ def queue_periodic_callbacks(session: Session, cfg: AppConfig, settings: Setting
             continue
         queued += _queue_for_users(
             session, cfg, settings, now, Subject("complaint", r.id, r.category, r.closed_at),
-            kind="callback", key_prefix=f"callback:periodic:{period}",
+            kind="callback", key=per_user(f"callback:periodic:{period}"),
             context=lambda u, lang, at=r.closed_at: {
                 "ticket": ticket_number(u.ticket_id), "resolved_on": format_day(at.astimezone(tz).date(), lang)},
         )
@@ -272,7 +285,7 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
         answer_by = late.answer_due_at + timedelta(days=sla_target(cfg.sla, late.severity, late.channel).extension_days)
         counts["progress"] += _queue_for_users(
             session, cfg, settings, now, Subject("complaint", late.id, late.category, None),
-            kind="progress", key_prefix=f"progress:complaint:{late.id}:late",
+            kind="progress", key=per_user(f"progress:complaint:{late.id}:late"),
             context=lambda u, lang, by=answer_by: {
                 "ticket": ticket_number(u.ticket_id),
                 "progress_note": updates.late.zh if lang == "zh" else updates.late.en,
@@ -291,7 +304,7 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
                 now,
                 subject,
                 kind="progress",
-                key_prefix=f"progress:{prefix}:{subject.status}",
+                key=per_user(f"progress:{prefix}:{subject.status}"),
                 context=lambda u, lang, note=note: {
                     "ticket": ticket_number(u.ticket_id),
                     "progress_note": note.zh if lang == "zh" else note.en,
@@ -307,7 +320,7 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
             now,
             subject,
             kind="resolution",
-            key_prefix=f"resolution:{prefix}",
+            key=closing_key(MessageKind.resolution),
             context=lambda u, lang, at=resolved_at, outcomes=outcomes: {
                 "ticket": ticket_number(u.ticket_id),
                 "resolution": updates.resolution.zh if lang == "zh" else updates.resolution.en,
@@ -324,7 +337,7 @@ def queue_updates(session: Session, cfg: AppConfig, settings: Settings, now: dat
                 now,
                 subject,
                 kind="callback",
-                key_prefix=f"callback:{prefix}",
+                key=closing_key(MessageKind.callback),
                 context=lambda u, lang, at=resolved_at: {
                     "ticket": ticket_number(u.ticket_id),
                     "resolved_on": format_day(at.astimezone(tz).date(), lang),

@@ -11,7 +11,9 @@ The complaints are anonymised exactly as the retention purge does it (complaints
 customer ref, title, text and raw record go; dates, channel, category, severity, amount, incident and outcome stay,
 so counts by category, incidents, returns and reports of past periods do not change. Beyond the complaints, this
 also clears: messages to the person (by complaint, keyed contact hash or address) and their .eml copies in the
-outbox, quarantined rows that quote the person (kept as rows, so quarantine counts stay), and their opt-outs.
+outbox, quarantined rows that quote the person (kept as rows, so quarantine counts stay), their opt-outs, the
+evidence files that came with their complaints (rows and files; a file another person also sent stays for them), and
+the contact and reference on their transactions of a transaction feed.
 
 What it cannot erase is listed, not hidden: PDF reports (weekly crisis and lessons reports of the weeks the
 complaints fall in, major-event reports of their incidents) already rendered and sent. They show personal data
@@ -29,8 +31,10 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from complaints.core.models import Complaint, MajorEvent, Notification, OptOut, QuarantinedRecord, Report
+from complaints.core import evidence
+from complaints.core.models import Complaint, MajorEvent, Notification, OptOut, QuarantinedRecord, Report, Transaction
 from complaints.core.pii import contact_key, mask_text, normalise_contact
+from complaints.core.settings import get_settings
 from complaints.notify.channels.email import eml_path
 from complaints.regulatory.retention import _anonymise
 
@@ -45,6 +49,9 @@ class ForgetSummary:
     eml_files: int = 0
     quarantined: int = 0
     opt_outs: int = 0
+    attachments: int = 0  # evidence rows of their complaints
+    transactions: int = 0  # transactions of a feed naming them (contact and reference cleared; amounts stay)
+    evidence_files: int = 0  # evidence files deleted (a file no other complaint's row names)
     not_erased: list[dict[str, Any]] = field(default_factory=list)  # reports that may mention the person
 
 
@@ -107,8 +114,9 @@ def _quarantine_needles(person: str, key: str | None, who: _Person) -> set[str]:
 
 
 def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, marker: str,
-           dry_run: bool = False) -> ForgetSummary:
-    """Anonymise everything stored about `person` across channels; with dry_run, only count it. Idempotent."""
+           dry_run: bool = False, evidence_dir: Path | None = None) -> ForgetSummary:
+    """Anonymise everything stored about `person` across channels; with dry_run, only count it. Idempotent.
+    Evidence files are deleted from `evidence_dir` (default: the settings' evidence folder)."""
     person = person.strip()
     if not person:
         raise ValueError("name a customer reference, email address or mobile number")
@@ -131,10 +139,16 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
                             not_erased=_not_erased(session, who))
     if keys:
         summary.opt_outs = len(session.scalars(select(OptOut.id).where(OptOut.contact_key.in_(sorted(keys)))).all())
+    theirs = [c for c in (Transaction.contact_key.in_(sorted(keys)) if keys else None,
+                          Transaction.customer_ref.in_(sorted(who.refs)) if who.refs else None) if c is not None]
+    transactions = list(session.scalars(select(Transaction.id).where(or_(*theirs)))) if theirs else []
+    summary.transactions = len(transactions)
+    evidence_root = evidence_dir or get_settings().evidence_path
     if dry_run:
+        summary.attachments, summary.evidence_files = evidence.erase(session, who.ids, evidence_root, dry_run=True)
         return summary
     if who.ids:
-        _anonymise(session, who.ids, marker)
+        summary.attachments, summary.evidence_files = _anonymise(session, who.ids, marker, evidence_root)
     if messages:
         session.execute(update(Notification).where(Notification.id.in_([m.id for m in messages])).values(
             recipient=marker, subject=marker, body_text=marker, body_html=None, contact_key=None, attachments=[]),
@@ -151,5 +165,9 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
         q.raw, q.reason = marker, reason
     if keys:
         session.execute(delete(OptOut).where(OptOut.contact_key.in_(sorted(keys))))
+    if transactions:
+        session.execute(update(Transaction).where(Transaction.id.in_(transactions)).values(
+            contact=None, contact_masked=None, contact_key=None, customer_ref=None),
+            execution_options={"synchronize_session": False})
     session.flush()
     return summary

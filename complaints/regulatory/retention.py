@@ -2,7 +2,8 @@
 complaint was last seen when it never closed, then anonymised unless a legal hold applies.
 
 Anonymised, not deleted: the personal data goes (contact, customer ref, text, raw record, message bodies and
-recipients, call-back comments, free text of the decision), the row stays with its dates, channel, category,
+recipients, call-back comments, free text of the decision, the evidence files that came with it and their rows),
+the row stays with its dates, channel, category,
 severity, amount and outcome. Every count, regulator return and report figure of a past period therefore stays
 the same, and nothing that refers to the complaint (incidents, plans, clocks, duplicates) is left dangling.
 """
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from complaints.core import evidence
 from complaints.core.config import AppConfig
 from complaints.core.db import insert_ignore
 from complaints.core.models import (
@@ -28,6 +31,7 @@ from complaints.core.models import (
     RetentionPurge,
 )
 from complaints.core.pii import mask_text
+from complaints.core.settings import get_settings
 from complaints.regulatory.outcomes import closed_at_column, with_closure
 
 
@@ -41,6 +45,8 @@ class PurgeSummary:
     eligible: int = 0
     held: int = 0
     anonymised: list[int] = field(default_factory=list)
+    attachments: int = 0  # evidence rows erased with them
+    evidence_files: int = 0  # evidence files deleted (those no other complaint's row names)
 
 
 def cutoff(now: datetime, years: int) -> datetime:
@@ -67,9 +73,11 @@ def _candidates(now: datetime, years: int) -> Select[Any]:
     )
 
 
-def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = False) -> PurgeSummary:
+def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = False,
+          evidence_dir: Path | None = None) -> PurgeSummary:
     """Anonymise every complaint past its retention period and not held. Idempotent: the retention_purges
-    unique key records each complaint once, and only the run that recorded it anonymises it."""
+    unique key records each complaint once, and only the run that recorded it anonymises it. Their evidence files
+    go from `evidence_dir` (default: the settings' evidence folder)."""
     rcfg = cfg.retention
     summary = PurgeSummary(cutoff=cutoff(now, rcfg.keep_years))
     rows = session.execute(_candidates(now, rcfg.keep_years)).all()
@@ -84,13 +92,16 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
                                                        for r in batch], returning=(RetentionPurge.complaint_id,))
         ids = [m.complaint_id for m in mine]
         if ids:
-            _anonymise(session, ids, rcfg.purged_marker)
+            rows, files = _anonymise(session, ids, rcfg.purged_marker, evidence_dir or get_settings().evidence_path)
             summary.anonymised += ids
+            summary.attachments += rows
+            summary.evidence_files += files
     session.flush()
     return summary
 
 
-def _anonymise(session: Session, ids: list[int], marker: str) -> None:
+def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Path) -> tuple[int, int]:
+    """Remove the personal data of these complaints (see the module); (evidence rows, evidence files) erased."""
     session.execute(update(Complaint).where(Complaint.id.in_(ids)).values(
         contact=None, contact_masked=None, contact_key=None, customer_ref=None, title=None, body=marker,
         text_hash=marker, raw={}), execution_options={"synchronize_session": False})
@@ -105,6 +116,8 @@ def _anonymise(session: Session, ids: list[int], marker: str) -> None:
     for o in session.execute(select(ComplaintOutcome).where(ComplaintOutcome.complaint_id.in_(ids))).scalars():
         o.investigation, o.basis, o.steps_taken = (mask_text(v) if v else v
                                                    for v in (o.investigation, o.basis, o.steps_taken))
+    # Evidence is the person's own documents (statements, ID photos): deleted, not anonymised.
+    return evidence.erase(session, ids, evidence_root)
 
 
 # --- legal holds ------------------------------------------------------------------------------

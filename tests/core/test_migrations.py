@@ -1,4 +1,5 @@
-"""The Alembic migrations build exactly the schema of complaints/core/models.py, and 0002 keeps old rows detected."""
+"""The Alembic migrations build exactly the schema of complaints/core/models.py, 0002 keeps old rows detected and
+0009 re-keys closing messages already queued."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from datetime import timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from complaints.core.db import downgrade, get_engine, migrate, session_scope
-from complaints.core.models import Base
-from tests.factories import T0
+from complaints.core.models import Base, Notification
+from tests.factories import T0, complaint
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -33,3 +34,26 @@ def test_0002_marks_processed_complaints_detected(db_url: str) -> None:
     with session_scope(db_url) as s:
         rows = s.execute(text("SELECT external_id, detected_at IS NOT NULL FROM complaints ORDER BY external_id"))
         assert [tuple(r) for r in rows] == [("e0", True), ("e1", False)]
+
+
+def test_0009_gives_queued_closing_messages_their_ticket_key(db_url: str) -> None:
+    """An incident's resolution queued before 0009 is found under the key the incident path uses now, so it is not
+    queued again; a double already queued keeps both rows; periodic call-backs and anonymised rows stay."""
+    downgrade(db_url, "0008")
+    with session_scope(db_url) as s:
+        c = complaint(s, "转账没到账", contact="a@example.com")
+        rows = [("resolution:incident:7:ka", "resolution", c.id, "ka"),  # -> resolution:complaint:<c>:ka
+                ("callback:incident:7:ka", "callback", c.id, "ka"),
+                ("resolution:incident:8:kb", "resolution", c.id, "kb"),  # the double: both stay as they are
+                (f"resolution:complaint:{c.id}:kb", "resolution", c.id, "kb"),
+                ("callback:periodic:2026-11:ka", "callback", c.id, "ka"),
+                ("resolution:incident:9:kc", "resolution", c.id, None)]  # forgotten: no person key left
+        for i, (key, kind, cid, ck) in enumerate(rows):
+            s.add(Notification(idempotency_key=key, kind=kind, recipient="x", language="zh", subject="s",
+                               body_text="b", message_id=f"<{i}@x>", complaint_id=cid, contact_key=ck))
+        cid = c.id
+    migrate(db_url)
+    with session_scope(db_url) as s:
+        keys = set(s.scalars(select(Notification.idempotency_key)))
+    assert keys == {f"resolution:complaint:{cid}:ka", f"callback:complaint:{cid}:ka", "resolution:incident:8:kb",
+                    f"resolution:complaint:{cid}:kb", "callback:periodic:2026-11:ka", "resolution:incident:9:kc"}

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from cli.main import app
+from complaints.core.config import AttachmentLimits
 from complaints.core.db import session_scope
+from complaints.core.evidence import link_files
 from complaints.core.models import CallbackResult, InboundMessage, Notification
 from complaints.core.pii import contact_key
+from complaints.core.records import IncomingFile
 from complaints.core.settings import get_settings
 from complaints.regulatory.outcomes import record_outcome
 from tests.factories import complaint
@@ -18,7 +23,10 @@ from tests.factories import complaint
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
-def test_customer_show_every_channel_masked(app_env: str) -> None:
+PDF = b"%PDF-1.7 bank statement"
+
+
+def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> None:
     with session_scope(app_env) as s:
         # The same person: by email in the app, by phone on the hotline; the customer ref links the two contacts.
         first = complaint(s, "提现八百元未到账，请退款，我的卡号 6222021234567890128", contact="li.na@example.com",
@@ -43,6 +51,11 @@ def test_customer_show_every_channel_masked(app_env: str) -> None:
         record_outcome(s, first.id, decided_at=NOW - timedelta(days=5), decided_by="payops.wang", outcome="upheld",
                        relief="monetary", redress_amount=Decimal("800"), redress_currency="CNY",
                        root_cause="system_fault")
+        # Evidence: shown by name (masked, markup escaped), type, size and hash prefix; never opened.
+        named = "13812345678 [点我](javascript:alert(1)).pdf"
+        link_files(s, {first.id: [IncomingFile(named, "image/png", PDF, len(PDF)),
+                                  IncomingFile("run.exe", "image/png", b"MZ\x90\x00", 4)]},
+                   tmp_path / "evidence", AttachmentLimits())
         ids = (first.id, second.id, stranger.id)
     runner = CliRunner()
     for key in ("13812345678", "li.na@example.com", "U-1001"):
@@ -54,6 +67,13 @@ def test_customer_show_every_channel_masked(app_env: str) -> None:
         assert "upheld, monetary, 800.00 CNY, root cause system_fault" in out and "call-back score: 5" in out
         assert "→ email acknowledgement [sent]" in out and "← email reply [score 5]: 5分 谢谢" in out
         assert "escalation" not in out  # staff mail is not the customer's conversation
+        assert "- attachments: 1 stored, 1 rejected" in out
+        sha = hashlib.sha256(PDF).hexdigest()
+        escaped = r"138\*\*\*\*5678 \[点我\]\(javascript\_alert\(1\)\).pdf"  # ':' made '_' at ingest
+        assert f"{escaped} · application/pdf · 23 B · sha256 {sha[:12]}" in out
+        assert ("run.exe · application/x-dosexec · 4 B · sha256 9f2981a7cc4d · **rejected** type: content is "
+                "application/x-dosexec \\(declared image/png\\), not an allowed type") in out
+        assert "](javascript" not in out
         for raw in ("13812345678", "li.na@example.com", "6222021234567890128"):
             assert raw not in out
     missing = runner.invoke(app, ["customer", "show", "nobody@example.com"])

@@ -17,6 +17,7 @@ from complaints.core.settings import Settings
 from complaints.notify.outbox import claim_batch, queue_message, route_user, send_pending
 from complaints.notify.policy import opt_in, opt_out, quiet_until
 from complaints.notify.updates import queue_updates
+from complaints.regulatory.outcomes import record_outcome
 from tests.factories import complaint
 
 # 10:00 in Shanghai: outside quiet hours.
@@ -240,3 +241,34 @@ def test_old_resolutions_are_not_announced(sqlite_url: str, tmp_path: Path, app_
         plan(s, "complaint", c.id, closed_at=NOW - timedelta(days=45))
         s.execute(update(Complaint).values(category="fees_pricing"))
     assert updates(sqlite_url, app_config, settings) == {"progress": 0, "resolution": 0, "callback": 0}
+
+
+def test_incident_member_with_its_own_outcome_gets_one_resolution(
+    db_url: str, settings: Settings, app_config: AppConfig
+) -> None:
+    """A's complaint is decided before its incident is resolved, C's incident is resolved before C's complaint is
+    decided: each of them hears of the resolution once (and is called back once), B (no outcome) from the incident."""
+    with session_scope(db_url) as s:
+        first, second = incident(s, "investigating"), incident(s, "investigating", signature="fees_pricing|x")
+        a = complaint(s, "转账没到账", contact="a@example.com", incident_id=first.id)
+        complaint(s, "转账延迟", contact="b@example.com", incident_id=first.id)
+        c = complaint(s, "收费不透明", contact="c@example.com", incident_id=second.id)
+        record_outcome(s, a.id, decided_at=NOW - timedelta(hours=3), decided_by="cs.sun", outcome="upheld",
+                       relief="explanation", basis="通道故障")
+        s.execute(update(Incident).where(Incident.id == second.id)
+                  .values(status="resolved", resolved_at=NOW - timedelta(hours=3)))
+        ids = {"first": first.id, "a": a.id, "c": c.id}
+    assert updates(db_url, app_config, settings)["resolution"] == 2  # A's outcome, C's incident
+    with session_scope(db_url) as s:
+        s.execute(update(Incident).where(Incident.id == ids["first"])
+                  .values(status="resolved", resolved_at=NOW - timedelta(hours=1)))
+        record_outcome(s, ids["c"], decided_at=NOW - timedelta(hours=1), decided_by="cs.sun", outcome="not_upheld",
+                       relief="explanation")
+    assert updates(db_url, app_config, settings)["resolution"] == 1  # B, from the incident
+    assert updates(db_url, app_config, settings) == {"progress": 0, "resolution": 0, "callback": 0}
+    closing = [n for n in outbox(db_url) if n.kind in ("resolution", "callback")]
+    assert sorted((n.recipient, n.kind) for n in closing) == [
+        (f"{who}@example.com", kind) for who in "abc" for kind in ("callback", "resolution")]
+    [a_resolution] = [n for n in closing if n.recipient == "a@example.com" and n.kind == "resolution"]
+    assert a_resolution.idempotency_key == f"resolution:complaint:{ids['a']}:{a_resolution.contact_key}"
+    assert "通道故障" in a_resolution.body_text  # the message of the first closing: A's decision

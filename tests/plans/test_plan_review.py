@@ -1,11 +1,13 @@
 """The Prefect UI as the ops console: a review-plan flow run pauses with the plan beside a form of choices; an
 invalid value is refused and the run keeps waiting; a resume with a choice applies the decision, and steps owned by
-a role stay with it (real Prefect API, real database)."""
+a role stay with it; a single complaint's plan comes with its customer's history as an artifact (real Prefect API,
+real database)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +19,7 @@ from complaints.core.db import session_scope
 from complaints.core.models import Incident, Plan, PlanEvent, PlanStep
 from complaints.plans.create import create_plans
 from complaints.plans.ops import PlanActionError, Review, apply_review
-from tests.factories import T0
+from tests.factories import T0, complaint
 from tests.plans.test_planning import _incident
 
 
@@ -107,3 +109,46 @@ def test_review_of_an_unknown_owner_is_refused(sqlite_url: str, app_config: AppC
     plan_id, _ = _plan_with_compliance_step(sqlite_url, app_config)
     with session_scope(sqlite_url) as s, pytest.raises(PlanActionError, match="unknown owner"):
         apply_review(s, app_config, plan_id, Review(owner="nobody"), "ops", T0)
+
+
+def _artifact(run_id: UUID, key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        (found,) = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    return str(found.data)
+
+
+def test_review_of_a_complaint_plan_shows_the_customers_history(
+        prefect_api: None, app_env: str, app_config: AppConfig) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.plan_review import review_plan
+
+    with session_scope(app_env) as s:
+        # The same person on two channels (the reference links the email and the phone), and someone else.
+        earlier = complaint(s, "上月提现失败", contact="zhao.lei@example.com", customer_ref="U-77", channel="app",
+                            at=T0 - timedelta(days=20))
+        fraud = complaint(s, "账户被盗刷，请回电 13912345678", contact="13912345678", customer_ref="U-77",
+                          channel="hotline", severity="critical", category="account_security")
+        other = complaint(s, "别人的投诉", contact="someone@example.com", severity="major", category="usability")
+        create_plans(s, app_config, T0)
+        plan_id = s.execute(select(Plan.id).where(Plan.subject_type == "complaint",
+                                                  Plan.subject_id == fraud.id)).scalar_one()
+        tickets = {name: f"C{c.id:08d}" for name, c in (("earlier", earlier), ("fraud", fraud), ("other", other))}
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(review_plan(plan_id, timeout_hours=0.1, poll_interval=1)))
+    runner.start()
+    run = _paused_run(time.monotonic() + 120)
+    history = _artifact(run.id, "customer-history")
+    assert "# Customer U-77: 2 complaint(s)" in history
+    assert tickets["earlier"] in history and tickets["fraud"] in history and tickets["other"] not in history
+    assert "z***@example.com" in history and "139****5678" in history
+    assert "zhao.lei@example.com" not in history and "13912345678" not in history
+    description, _ = _form(run.id)
+    assert "`customer-history` artifact" in description
+    resume_flow_run(run.id, run_input={"approve": True, "reviewer": "alice"})
+    runner.join(timeout=120)
+    assert not runner.is_alive() and result["approved"] is True

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,16 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.main import app
+from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
-from complaints.core.models import Complaint, Notification, OptOut, Report
+from complaints.core.evidence import evidence_file, link_files
+from complaints.core.models import Complaint, ComplaintAttachment, Notification, OptOut, Report
 from complaints.core.pii import contact_key
+from complaints.core.records import IncomingFile
 from complaints.notify.channels.email import eml_path
 from complaints.regulatory.forget import forget
+from complaints.regulatory.outcomes import record_outcome
+from complaints.regulatory.retention import purge
 from tests.factories import T0, complaint
 
 KEY, MARKER = "test-key", "[purged]"
@@ -107,3 +113,37 @@ def test_cli_prints_what_it_erased_and_what_it_could_not(app_env: str, tmp_path:
     assert "not erased: 1 reports" in result.output and "/var/reports/crisis-2026-W47-zh.pdf" in result.output
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["complaints"] == 5 and summary["not_erased"][0]["period"] == "2026-W47"
+
+
+def test_forget_and_retention_delete_evidence_files(db_url: str, app_config: AppConfig, tmp_path: Path) -> None:
+    """Zhang's statement and ID photo go with him; the screenshot Li also sent stays for Li until retention takes
+    Li's complaint, and then it goes too."""
+    root, now = tmp_path / "evidence", datetime(2030, 1, 10, tzinfo=UTC)
+    statement, photo, shot = b"%PDF-1.4 statement", b"\xff\xd8\xff\xe0 id card", b"\x89PNG\r\n\x1a\n shared"
+    with session_scope(db_url) as s:
+        zhang = complaint(s, "提现未到账", contact="zhang@example.cn", customer_ref="U1001", at=now)
+        li = complaint(s, "Refund missing", contact="li@example.cn", customer_ref="U2002",
+                       at=now - timedelta(days=1500))  # past the 3 years of retention.yaml
+        record_outcome(s, li.id, decided_at=li.received_at, decided_by="cs.sun", outcome="upheld",
+                       relief="explanation")
+        link_files(s, {zhang.id: [IncomingFile("statement.pdf", "application/pdf", statement, len(statement)),
+                                  IncomingFile("id.jpg", "image/jpeg", photo, len(photo)),
+                                  IncomingFile("shot.png", "image/png", shot, len(shot))],
+                       li.id: [IncomingFile("screenshot.png", "image/png", shot, len(shot))]},
+                   root, app_config.sources.attachments)
+    files = {name: evidence_file(root, hashlib.sha256(data).hexdigest())
+             for name, data in (("statement", statement), ("photo", photo), ("shot", shot))}
+    assert all(p.is_file() for p in files.values())
+    with session_scope(db_url) as s:
+        dry = forget(s, "U1001", pii_key=KEY, outbox_dir=tmp_path, marker=MARKER, dry_run=True, evidence_dir=root)
+        assert (dry.attachments, dry.evidence_files) == (3, 2) and all(p.is_file() for p in files.values())
+        done = forget(s, "U1001", pii_key=KEY, outbox_dir=tmp_path, marker=MARKER, evidence_dir=root)
+    assert (done.attachments, done.evidence_files) == (3, 2)
+    assert [p.is_file() for p in files.values()] == [False, False, True]
+    with session_scope(db_url) as s:
+        assert s.scalars(select(ComplaintAttachment.file_name)).all() == ["screenshot.png"]
+        purged = purge(s, app_config, now, evidence_dir=root)
+    assert (purged.anonymised, purged.attachments, purged.evidence_files) == ([li.id], 1, 1)
+    assert not files["shot"].exists()
+    with session_scope(db_url) as s:
+        assert s.scalars(select(ComplaintAttachment)).all() == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from complaints.core.config import ApiSourceSpec, FileSourceSpec, ImapSourceSpec, SourceSpec, SqlSourceSpec
+from complaints.core.config import ApiSourceSpec, FileDrop, ImapSourceSpec, SourceBase, SqlSourceSpec
 from complaints.ingest.sources.base import Batch, Connector, Window, WindowError
 from complaints.ingest.sources.cfpb import CFPB_COLUMNS, CFPB_DATE_FORMAT, CFPB_MAPPING, preset_spec
 from complaints.ingest.sources.encoding import decode_lines, detect_encoding
@@ -27,9 +27,10 @@ __all__ = [
 ]
 
 
-def connector_for(spec: SourceSpec, config_dir: Path) -> Connector:
-    """The connector for a spec's kind; network connectors are imported only when used."""
-    if isinstance(spec, FileSourceSpec):
+def connector_for(spec: SourceBase, config_dir: Path) -> Connector:
+    """The connector for a spec's kind (files: complaint files and transaction feeds); network connectors are
+    imported only when used."""
+    if isinstance(spec, FileDrop):
         return FileConnector(spec, config_dir)
     if isinstance(spec, ApiSourceSpec):
         from complaints.ingest.sources.api import ApiConnector

@@ -7,6 +7,8 @@ page. Records at the boundary are read again; the unique (source, external_id) k
 
 from __future__ import annotations
 
+import base64
+import binascii
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ from typing import Any
 import httpx
 
 from complaints.core.config import ApiSourceSpec
-from complaints.core.records import RawRecord
+from complaints.core.records import IncomingFile, RawRecord
 from complaints.ingest.sources.base import Batch, Window, resolve_secret
 
 
@@ -53,6 +55,31 @@ def retry_after(response: httpx.Response) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def api_files(value: Any) -> tuple[IncomingFile, ...]:
+    """A record's files: a list of {filename, content_type, content (base64)}. An entry that cannot be read is kept
+    as an unreadable file with the problem (the complaint is stored all the same)."""
+    if not isinstance(value, list):
+        return (IncomingFile(None, None, None, 0, "the attachments field is not a list of files"),)
+    files = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            files.append(IncomingFile(None, None, None, 0, "an attachment that is not an object"))
+            continue
+        name, declared, content = entry.get("filename"), entry.get("content_type"), entry.get("content")
+        name = name if isinstance(name, str) else None
+        declared = declared if isinstance(declared, str) else None
+        encoded = "".join(content.split()) if isinstance(content, str) else None
+        try:
+            data = base64.b64decode(encoded, validate=True) if encoded is not None else None
+        except (binascii.Error, ValueError):
+            data = None
+        if data is None:
+            files.append(IncomingFile(name, declared, None, len(encoded or "") * 3 // 4, "content is not base64"))
+        else:
+            files.append(IncomingFile(name, declared, data, len(data)))
+    return tuple(files)
 
 
 class ApiConnector:
@@ -120,7 +147,9 @@ class ApiConnector:
                     if not isinstance(item, dict):
                         records.append(RawRecord(location, {"_raw": item}, "expected a JSON object"))
                         continue
-                    records.append(RawRecord(location, item))
+                    field = spec.attachments_field
+                    files = api_files(item.pop(field)) if field is not None and field in item else ()
+                    records.append(RawRecord(location, item, files=files))
                     at = _instant(item.get(spec.watermark_field))
                     if at is not None and (newest is None or at > newest):
                         newest = at

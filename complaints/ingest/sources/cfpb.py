@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from complaints.core.config import SourceSpec
+from complaints.core.config import SourceBase
 
-S = TypeVar("S", bound=SourceSpec)
+S = TypeVar("S", bound=SourceBase)
 
 CFPB_COLUMNS = (
     "Date received",
@@ -52,7 +52,7 @@ def preset_spec(spec: S) -> S:
         return spec
     return spec.model_copy(
         update={
-            "mapping": {**CFPB_MAPPING, **spec.mapping},
+            "mapping": {**CFPB_MAPPING, **getattr(spec, "mapping", {})},
             "date_format": spec.date_format or CFPB_DATE_FORMAT,
         }
     )

@@ -1,4 +1,5 @@
-"""File drops: CSV, JSON Lines and Excel exports in a folder or glob, streamed in batches.
+"""File drops: CSV, JSON Lines and Excel exports in a folder or glob, streamed in batches (complaint sources and
+transaction feeds alike).
 
 A file's state remembers how far it was read (byte offset, line number, the hash of that prefix, its
 encoding and CSV header). A file whose prefix still hashes the same is read from there on: unchanged
@@ -22,7 +23,7 @@ from typing import IO, Any
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 
-from complaints.core.config import FileSourceSpec
+from complaints.core.config import FileDrop
 from complaints.core.records import RawRecord
 from complaints.ingest.sources.base import Batch, Window
 from complaints.ingest.sources.cfpb import preset_spec
@@ -57,7 +58,7 @@ def _wanted(declared: str) -> set[str]:
     return {"csv", "jsonl", "xlsx"} if declared == "auto" else {declared}
 
 
-def source_files(spec: FileSourceSpec, config_dir: Path) -> list[Path]:
+def source_files(spec: FileDrop, config_dir: Path) -> list[Path]:
     """The files `spec.path` names (a file, a folder or a glob, relative to config_dir), sorted, absolute.
 
     A folder yields the files whose suffix is a supported format (the declared one if not "auto");
@@ -227,7 +228,7 @@ def _verified_prefix(fh: IO[bytes], prev: dict[str, Any] | None, size: int) -> t
 class FileConnector:
     """Batches of at most spec.batch_size records from each new or grown file of the source."""
 
-    def __init__(self, spec: FileSourceSpec, config_dir: Path) -> None:
+    def __init__(self, spec: FileDrop, config_dir: Path) -> None:
         self.spec = preset_spec(spec)
         self.config_dir = config_dir
         self.skipped = 0

@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 from typing import Any, cast
 
 from complaints.core.config import ImapSourceSpec
-from complaints.core.records import RawRecord
+from complaints.core.records import IncomingFile, RawRecord
 from complaints.ingest.sources.base import Batch, Window, resolve_secret
 from complaints.ingest.sources.encoding import detect_encoding
 
@@ -97,6 +97,24 @@ def _body(msg: EmailMessage) -> str:
     return html_to_text(text) if part.get_content_subtype() == "html" else text
 
 
+def _attachments(msg: EmailMessage) -> tuple[IncomingFile, ...]:
+    """The message's attachments (every part that is not its text body), as sent: decoded from their transfer
+    encoding, nothing else; a part that does not decode (a forwarded message, a broken encoding) is unreadable."""
+    files = []
+    for part in msg.iter_attachments():
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception:  # the email package raises assorted errors on malformed parts
+            payload = None
+        name = part.get_filename()
+        declared = part.get_content_type()
+        if isinstance(payload, bytes):
+            files.append(IncomingFile(name, declared, payload, len(payload)))
+        else:
+            files.append(IncomingFile(name, declared, None, 0, f"a {declared} part that does not decode to a file"))
+    return tuple(files)
+
+
 def _received(msg: EmailMessage, internaldate: datetime | None) -> datetime | None:
     """The Date header; the server's arrival time when it is missing or unreadable."""
     try:
@@ -128,11 +146,12 @@ def message_record(uid: int, raw: bytes, folder: str, internaldate: datetime | N
             "in_reply_to": " ".join(str(msg["In-Reply-To"] or "").split()) or None,
             "references": " ".join(str(msg["References"] or "").split()) or None,
         }
+        files = _attachments(msg)
     # The email package raises assorted exception types on malformed input; one message must not stop the run.
     except Exception as exc:
         return RawRecord(location, {"_raw": raw.decode("utf-8", "replace")[:MAX_RAW_CHARS]},
                          f"unreadable message: {exc}")
-    return RawRecord(location, data)
+    return RawRecord(location, data, files=files)
 
 
 def _check(response: tuple[str, list[Any]], what: str) -> list[Any]:

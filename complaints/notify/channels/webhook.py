@@ -171,8 +171,9 @@ def parse_inbound(body: bytes, secret: str, signature: str | None, now: datetime
 
 
 def inbound_app(db_url: str, secret: str, pii_key: str) -> Callable[..., Iterable[bytes]]:
-    """A WSGI application taking the gateway's POSTed replies: 200 with the ticket when recorded on a complaint,
-    404 when no complaint matches (the gateway can then submit it as a new complaint), 400/401/413 when refused."""
+    """A WSGI application taking the gateway's POSTed replies: 200 with the ticket when recorded on a complaint (the
+    transaction, for a reply to a call-back after a transaction), 404 when nothing matches (the gateway can then
+    submit it as a new complaint), 400/401/413 when refused."""
     from complaints.core.db import session_scope
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -194,6 +195,8 @@ def inbound_app(db_url: str, secret: str, pii_key: str) -> Callable[..., Iterabl
             recorded = record_reply(session, reply, pii_key)
         if recorded is None:
             return answer(404, {"error": "no complaint matches this reply"})
-        return answer(200, {"ticket": f"C{recorded.complaint_id:08d}", "new": recorded.new, "score": recorded.score})
+        subject = ({"ticket": f"C{recorded.complaint_id:08d}"} if recorded.complaint_id is not None
+                   else {"transaction": recorded.transaction_id})
+        return answer(200, {**subject, "new": recorded.new, "score": recorded.score})
 
     return app

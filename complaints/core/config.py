@@ -439,6 +439,19 @@ class IncidentSeverityRules(Strict):
     security_categories: list[str] = Field(default_factory=lambda: ["account_security"])
 
 
+class SurgeSettings(Strict):
+    """A whole category's surge (entity `any`): the only sign of a crisis whose complaints share no code, merchant
+    or wording. A category's volume varies more than one problem's, so it is tested in windows of at least
+    min_window_hours, and must reach min_ratio times its expected besides the tail test. While another incident
+    is young (opened within join_hours), a surge of another category at related_alpha is that crisis seen
+    through the other category, and merges into it."""
+
+    min_window_hours: int = Field(3, ge=1)
+    min_ratio: float = Field(3.0, ge=1)
+    related_alpha: float = Field(1e-3, gt=0, lt=0.5)
+    related_hours: int = Field(3, ge=0, le=24)
+
+
 class DetectionConfig(Strict):
     # The long (daily) window and its thresholds; short_windows catch a burst within its first hours.
     window_hours: int = Field(24, ge=1, le=24 * 14)
@@ -483,6 +496,7 @@ class DetectionConfig(Strict):
     join_hours: int = Field(24, ge=1)
     quiet_hours: int = Field(72, ge=1)
     top_phrases: int = Field(5, ge=0, le=20)
+    surges: SurgeSettings = SurgeSettings()
     severity: IncidentSeverityRules = IncidentSeverityRules()
 
     def windows(self) -> list[BurstWindow]:

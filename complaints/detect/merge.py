@@ -10,7 +10,8 @@ users or in the problem:
 - a distinctive phrase: among both incidents' top phrases, in at least merge_share of each one's complaints, and
   in at most a quarter of that share of the other complaints received in the last day (ordinary wording such as
   "please fix this" is in the background too);
-- or both bursts are of one (most common) category and were detected within ONSET_HOURS of each other.
+- or both bursts are of one (most common) category and were detected within ONSET_HOURS of each other, or one
+  is a whole category's surge detected within surges.related_hours of the other.
 The evidence is kept in the surviving incident's reason.
 """
 
@@ -48,10 +49,12 @@ def _share_with(phrase: str, items: Sequence[Item]) -> float:
 
 def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], background: Callable[[], Sequence[Item]],
             phrases: Callable[[], tuple[list[str], list[str]]] | None = None,
-            onsets: tuple[datetime, datetime] | None = None) -> list[str]:
+            onsets: tuple[datetime, datetime] | None = None, surges: Sequence[str] = ()) -> list[str]:
     """Why incidents with members a and b are one problem (empty: they are not). background: the other
-    complaints of the last day; phrases: both incidents' top phrases; onsets: when each was detected. The
-    costlier evidence is only looked for while the cheaper found none."""
+    complaints of the last day; phrases: both incidents' top phrases; onsets: when each was detected; surges:
+    the categories of either that burst as a whole (no entity of their own: a category's surge that begins with
+    another burst is that burst seen through another category). The costlier evidence is only looked for while
+    the cheaper found none."""
     if not a or not b:
         return []
     (a_lo, a_hi), (b_lo, b_hi) = span(a), span(b)
@@ -67,10 +70,14 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
     evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
                  for kind, value in sorted(sa.keys() & sb.keys())
                  if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share]
-    if onsets and abs(onsets[0] - onsets[1]) <= timedelta(hours=ONSET_HOURS):
+    apart = abs(onsets[0] - onsets[1]) if onsets else None
+    if apart is not None and apart <= timedelta(hours=ONSET_HOURS):
         ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))
         if ca == cb:
             evidence.append(f"both {ca}, detected within {ONSET_HOURS} h of each other")
+    hours = cfg.surges.related_hours
+    if surges and apart is not None and apart <= timedelta(hours=hours) and not evidence:
+        evidence.append(f"the whole of {' and '.join(surges)} surged within {hours} h of the other burst")
     if evidence:
         return evidence
     pa, pb = phrases() if phrases else (top_phrases(list(a), PHRASES), top_phrases(list(b), PHRASES))

@@ -57,6 +57,9 @@ MIN_TEXT = 8  # characters of skeleton: one- or two-word texts ("bad app") are n
 PREFETCH = timedelta(hours=48)  # hours read from the database per query, ahead of the one asked for
 NO_USERS: frozenset[str] = frozenset()
 PROGRESS_EVERY = 168  # hours replayed between progress calls (a week)
+# A whole category always has traffic: until its level has seen a day (the first hours may all be night), it is
+# not known, and it is not tested.
+WHOLE_CATEGORY_HISTORY = 24
 # Told (hours replayed, hours in all) as a replay goes on: a long backfill renews its lease and shows progress.
 Progress = Callable[[int, int], None]
 
@@ -73,10 +76,10 @@ class Group:
         return signature(self.category, self.kind, self.value)
 
     def matches(self, it: Item, similarity: float) -> bool:
-        if self.category not in (it.category, ANY_CATEGORY):
+        """Whether a complaint joins a young incident of this group. A whole category is no problem of its own:
+        its complaints join only while its surge lasts, through the alarms."""
+        if self.kind == "any" or self.category not in (it.category, ANY_CATEGORY):
             return False
-        if self.kind == "any":
-            return True
         if self.kind == "text":
             return len(it.skeleton) >= MIN_TEXT and fuzz.ratio(it.skeleton, self.anchor or "") >= similarity
         return (self.kind, self.value) in it.entities
@@ -348,14 +351,17 @@ def group_baseline(cfg: DetectionConfig, g: Group, w: BurstWindow, end: datetime
 class CategoryRatio:
     """How far a category's other complaints run above their own baseline in a window: a signature's expected
     is raised by as much, so a busy day for a whole category (every signature of it up) is no burst of one;
-    a real burst concentrates on its signature and leaves the rest of the category as usual. Damped by
-    RATIO_PSEUDO_USERS, never below 1 (a quiet day does not make ordinary traffic look like a burst)."""
+    a real burst concentrates on its signature and leaves the rest of the category as usual. A whole category's
+    group is measured the same way against all other complaints (a busy day for everyone is no category's burst).
+    Damped by RATIO_PSEUDO_USERS, never below 1 (a quiet day does not make ordinary traffic look like a burst)."""
 
     def __init__(self, cfg: DetectionConfig, end: datetime, source: ItemSource, taken: Set[str]) -> None:
         self.cfg, self.end, self.source, self.taken = cfg, end, source, taken
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}
 
-    def scale(self, category: str, w: BurstWindow, base: Baseline, observed: int) -> Baseline:
+    def scale(self, group: Group, w: BurstWindow, base: Baseline, observed: int) -> Baseline:
+        # A whole category's burst is measured against the rest of the traffic: a busy day raises every category.
+        category = ANY_CATEGORY if group.kind == "any" else group.category
         key = (category, w.hours)
         if key not in self._seen:
             g = Group(category, "any", "*")
@@ -370,9 +376,10 @@ class CategoryRatio:
 
 
 def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource,
-                taken: Set[str] = frozenset()) -> list[Alarm]:
+                taken: Set[str] = frozenset(), after_onset: bool = False) -> list[Alarm]:
     """Signatures whose distinct users in some window ending at hour+1h are improbably many; taken: the users of
-    active incidents."""
+    active incidents; after_onset: an incident was detected within surges.related_hours (a whole category's surge
+    then needs less)."""
     end = hour + HOUR
     windows = cfg.windows()
     recent = source.items(end - timedelta(hours=windows[-1].hours), end)
@@ -384,27 +391,40 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource,
     alpha = {w.hours: max(w.alpha, min(cfg.alpha_max, cfg.alpha_volume / max(volume[w.hours], 1))) for w in windows}
     alarms = []
     category_ratio = CategoryRatio(cfg, end, source, taken)
+    surges = cfg.surges
     for g, matching in groups_of(cfg, current, recent):
+        whole = g.kind == "any"
         for w in windows:
+            if whole and w.hours < surges.min_window_hours:
+                continue
             dated = w.hours >= 24  # date-only complaints are spread over their day: daily windows only
             # matching is in received order
             members = matching[bisect.bisect_left(matching, end - timedelta(hours=w.hours), key=lambda it: it.at):]
             if not dated:
                 members = [it for it in members if not it.dated]
-            observed = len({it.user for it in members})
+            users = {it.user for it in members}
+            # A whole category's surge counts the users no active incident explains: a crisis's own complaints in
+            # the category are no second burst.
+            observed = len(users - taken) if whole else len(users)
             if observed < least[w.hours]:
                 continue
 
             base = group_baseline(cfg, g, w, end, source)
+            if whole and base.history_hours < WHOLE_CATEGORY_HISTORY:
+                continue
+            related = whole and after_onset
+            level = max(alpha[w.hours], surges.related_alpha) if related else alpha[w.hours]
             p = base.tail(observed)
-            if p <= alpha[w.hours]:  # the category ratio only raises the expected: worth it only for an alarm
-                base = category_ratio.scale(g.category, w, base, observed)
+            # The category ratio only raises the expected: worth it only for an alarm. Not for a surge at another
+            # incident's onset: the rest of the traffic then runs high because of that crisis, not a busy day.
+            if p <= level and not related:
+                base = category_ratio.scale(g, w, base, observed)
                 p = base.tail(observed)
-            if p <= alpha[w.hours]:
+            if p <= level and (not whole or observed >= surges.min_ratio * base.expected):
                 if g.kind in WHOLE_DAY_KINDS:  # the problem's complaints of the whole day, the date-only ones too
                     members = matching[bisect.bisect_left(matching, end - timedelta(hours=windows[-1].hours),
                                                           key=lambda it: it.at):]
-                alarms.append(Alarm(g, hour, w, observed, base, p, tuple(members), least[w.hours], alpha[w.hours]))
+                alarms.append(Alarm(g, hour, w, observed, base, p, tuple(members), least[w.hours], level))
                 break
     return alarms
 
@@ -447,6 +467,7 @@ class Track:
     merged: list[dict[str, object]] = field(default_factory=list)  # their evidence, merged in this replay
     merged_into: int | None = None  # merged into that incident: takes nothing more
     pinned: bool = False  # split by hand: never merged automatically
+    window_hours: int | None = None  # the window of the alarm that opened it, as stored (a later run's view)
     _phrases: tuple[int, list[str]] = (-1, [])
 
     @property
@@ -475,6 +496,11 @@ class Track:
     @property
     def detected_at(self) -> datetime:
         return self.opened_window + HOUR
+
+    @property
+    def opening_hours(self) -> int | None:
+        """The window of the alarm that opened it."""
+        return self.alarm.window.hours if self.alarm else self.window_hours
 
     @property
     def users(self) -> set[str]:
@@ -522,26 +548,10 @@ class Replay:
                     touched.add(track.id)
                     break
         taken = {m.user for t in active for m in t.members.values()}
-        for alarm in find_alarms(cfg, hour, self.source, taken):
-            by_signature = next((t.id for t in active if alarm.group.signature in t.signatures), None)
-            links = {it.id: i for it in alarm.members if (i := self.incident_of(it)) is not None}
-            action, incident_id = route(alarm, by_signature, links, {t.id for t in active})
-            if action in ("absorbed", "skip"):
-                continue
-            if action == "open":
-                track = self.opener(alarm)
-                if track.id in self.by_id:
-                    track = self.by_id[track.id]
-                    if track.merged_into is not None:  # a re-run: its members went to the other incident
-                        continue
-                else:
-                    self.by_id[track.id] = track
-                    self.tracks.append(track)
-                    self.member_of.update((i, track.id) for i in track.members)
-                active.append(track)
-            else:
-                track = self.by_id[incident_id]  # type: ignore[index]
-            if self.link(track, alarm.members):
+        onset = any(end - t.detected_at <= timedelta(hours=cfg.surges.related_hours) for t in active)
+        for alarm in find_alarms(cfg, hour, self.source, taken, after_onset=onset):
+            track = self.target(alarm, active)
+            if track is not None and self.link(track, alarm.members):
                 touched.add(track.id)
         self.merge_related(hour, active, touched)
         out = []
@@ -554,6 +564,44 @@ class Replay:
                 track.severity_reasons = track.figures.severity_reasons or track.severity_reasons
                 out.append((track, went_up))
         return out
+
+    def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
+        """The incident an alarm's members join: the active one of its signature, or a new one (added to active);
+        None when the alarm adds nothing (see route, and a whole category's surge already explained or over)."""
+        if alarm.group.kind == "any" and self.explained(alarm):
+            return None
+        by_signature = next((t.id for t in active if alarm.group.signature in t.signatures), None)
+        links = {it.id: i for it in alarm.members if (i := self.incident_of(it)) is not None}
+        action, incident_id = route(alarm, by_signature, links, {t.id for t in active})
+        if action in ("absorbed", "skip"):
+            return None
+        if action == "grow":
+            track = self.by_id[incident_id]  # type: ignore[index]
+            # A whole category's surge adds members only while the surge itself lasts: a longer window than the
+            # one it was found in would still hold it hours later, and bring in the ordinary complaints received
+            # since (a surge merged into another incident: its shortest window).
+            if alarm.group.kind == "any":
+                found_in = track.opening_hours if track.group == alarm.group else self.cfg.surges.min_window_hours
+                if alarm.window.hours > (found_in or 0):
+                    return None
+            return track
+        track = self.opener(alarm)
+        if track.id in self.by_id:
+            track = self.by_id[track.id]
+            if track.merged_into is not None:  # a re-run: its members went to the other incident
+                return None
+        else:
+            self.by_id[track.id] = track
+            self.tracks.append(track)
+            self.member_of.update((i, track.id) for i in track.members)
+        active.append(track)
+        return track
+
+    def explained(self, alarm: Alarm) -> bool:
+        """A whole category's surge whose users outside incidents (those an alarm of this hour just linked
+        included) no longer reach its minimum ratio: the burst of a problem in that category, already found."""
+        free = {it.user for it in alarm.members if self.incident_of(it) is None}
+        return len(free) < self.cfg.surges.min_ratio * alarm.baseline.expected
 
     def merge_related(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
         """Merge every younger active incident into an older one that is the same problem (see
@@ -577,7 +625,9 @@ class Replay:
                         continue
                     evidence = related(self.cfg, list(older.members.values()), list(younger.members.values()),
                                        background, lambda o=older, y=younger: (o.phrases(), y.phrases()),
-                                       (older.detected_at, younger.detected_at))
+                                       (older.detected_at, younger.detected_at),
+                                       sorted({g.category for t in (older, younger) for g in (t.group, *t.extra)
+                                               if g.kind == "any"}))
                     if evidence:
                         pair = (older, younger, evidence)
                         break
@@ -671,7 +721,8 @@ class Detector:
                               active=i.status in ACTIVE, resolved_at=i.resolved_at, last=i.last_complaint_at,
                               extra=[parse_group(m["signature"], m.get("anchor_text"))
                                      for r in i.reason.get("merged", []) for m in (r, *r.get("extra", []))],
-                              merged_into=i.reason.get("merged_into"), pinned=bool(i.reason.get("pinned")))
+                              merged_into=i.reason.get("merged_into"), pinned=bool(i.reason.get("pinned")),
+                              window_hours=i.reason.get("window_hours"))
                   for i in self.session.execute(query).scalars()}
         columns = [getattr(Complaint, c) for c in ITEM_COLUMNS]
         for condition in in_conditions(self.session, Complaint.incident_id, tracks):

@@ -210,3 +210,39 @@ def test_manual_merge_and_split_are_recorded(db_url: str, app_config: AppConfig)
                   at=T0 + timedelta(hours=2))
         _stage(s, app_config)
         assert s.get(Incident, new.id).complaint_count == len(coupons)
+
+
+def test_a_crisis_sharing_no_code_merchant_or_words_is_one_incident_of_its_surges(app_config: AppConfig) -> None:
+    """An outage told in each user's own words (no error code, no merchant, no shared sentence) shows only as whole
+    categories surging: found from the surge, the other category surging at its onset joins the same incident,
+    and once the surge is over the category's ordinary complaints do not keep joining."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(11)
+    items = _ordinary_week(rng, MONDAY, 21, 1)
+    start = MONDAY + timedelta(days=16, hours=2)  # a Wednesday, 10:00 in Shanghai
+    faults = ["app闪退{}次了", "付款页面打不开 {}", "登录一直转圈 {}", "the app keeps crashing ({})", "支付失败了{}"]
+    stuck = ["提现卡住了{}", "my cash-out has not arrived {}", "转账显示处理中 {}"]
+    crisis = [_item(500_000 + i, start + timedelta(minutes=int(rng.integers(0, 150))), f"c{i}",
+                    str(rng.choice(faults if i % 3 else stuck)).format(rng.integers(10_000)), None,
+                    "system_fault" if i % 3 else "transfer_delay") for i in range(90)]
+    incidents = live(replay(cfg, items + crisis))
+    after_history = [t for t in incidents if t.detected_at >= MONDAY + timedelta(days=7)]
+    [outage] = after_history  # one incident, no false one in the two weeks of ordinary traffic
+    assert {outage.signature, *outage.signatures} >= {"category=system_fault|any=*",
+                                                      "category=transfer_delay|any=*"}
+    held = {c.id for c in crisis} & outage.members.keys()
+    assert len(held) >= 0.8 * len(crisis)
+    ordinary_after = [it for it in outage.members.values()
+                      if it.id < 500_000 and it.at >= start + timedelta(hours=6)]
+    assert ordinary_after == []  # the surge was over: the everyday complaints of the day stay outside
+
+
+def test_a_whole_category_is_not_tested_before_a_day_of_history(app_config: AppConfig) -> None:
+    """A new deployment's first morning: its first hours were night, so every category's daytime volume would look
+    like a surge against them."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(2)
+    items = _ordinary_week(rng, MONDAY, 1, 1)
+    rush = [_item(900_000 + i, MONDAY + timedelta(hours=9, minutes=i), f"r{i}", f"退款 {i}", None,
+                  "refund_after_sales") for i in range(40)]
+    assert [t.signature for t in live(replay(cfg, items + rush)) if t.group.kind == "any"] == []

@@ -36,7 +36,7 @@ from complaints.core.db import session_scope
 from complaints.core.models import CallbackResult, Complaint, Notification, OptOut, QuarantinedRecord, Report
 from complaints.core.pii import install_log_masking, luhn_ok, valid_id_number
 from complaints.core.settings import Settings
-from complaints.ingest.store import ingest_source
+from complaints.ingest.store import IngestSummary, ingest_source
 from complaints.notify.channels.email import eml_path
 from complaints.notify.escalations import queue_escalation_mails
 from complaints.notify.outbox import queue_acknowledgements, queue_report_emails, send_pending
@@ -138,7 +138,7 @@ def leaks(text: str, values: list[str]) -> list[str]:
 
 @dataclass
 class Run:
-    inserted: int  # complaints stored
+    ingest: IngestSummary
     logs: str  # every log line as the handlers printed it
     published: list[dict[str, Any]]  # the rows the tasks publish as artifacts, before publish_table masks them
 
@@ -157,7 +157,7 @@ def run_stages(db_url: str, cfg: AppConfig, settings: Settings, spec: SourceSpec
     install_log_masking()  # what the runtime installs on every handler, this one included
     try:
         with session_scope(db_url) as s:
-            inserted = ingest_source(s, cfg, spec, "k").inserted
+            ingest = ingest_source(s, cfg, spec, "k")
         with session_scope(db_url) as s:
             run_process(s, cfg)
         with session_scope(db_url) as s:
@@ -186,7 +186,7 @@ def run_stages(db_url: str, cfg: AppConfig, settings: Settings, spec: SourceSpec
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-    return Run(inserted, printed.getvalue(), published)
+    return Run(ingest, printed.getvalue(), published)
 
 
 def every_output(db_url: str, cfg: AppConfig, settings: Settings, run: Run, since: date = date(2026, 11, 1),
@@ -233,7 +233,7 @@ def pipeline(db_url: str, tmp_path: Path, app_config: AppConfig,
     settings = Settings(var_dir=tmp_path / "var", database_url=db_url)
     caplog.set_level(logging.DEBUG)
     run = run_stages(db_url, cfg, settings, SPEC)
-    assert run.inserted == 60
+    assert run.ingest.inserted == 60
     return db_url, settings, persons, run, [*(r.getMessage() for r in caplog.records)]
 
 

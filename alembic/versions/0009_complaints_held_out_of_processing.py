@@ -1,0 +1,28 @@
+"""complaints.held_at, held_reason: a complaint whose dedupe or classification raises is held out of processing
+
+Revision ID: 0009
+Revises: 0006
+(0009, not 0007: a parallel branch takes 0007 and 0008; merged after it, this revises 0008.)
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = '0009'
+down_revision: str | None = '0006'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('held_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('held_reason', sa.String(length=300), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.drop_column('held_reason')
+        batch_op.drop_column('held_at')

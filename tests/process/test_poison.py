@@ -170,6 +170,24 @@ def test_more_complaints_failing_than_allowed_is_a_fault_not_a_hold(
     assert state["held"] == set() and set(_poisoned(db_url)) <= state["waiting"] and state["processed"]
 
 
+def test_forget_erases_the_text_a_hold_reason_quotes(db_url: str, app_config: AppConfig, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hold reason quotes the complaint's text (masked): `forget` replaces it with the marker, the hold stays."""
+    from complaints.regulatory.forget import forget
+
+    _poison(monkeypatch)
+    with session_scope(db_url) as s:
+        ids = list(_seed(s).values())
+    with session_scope(db_url) as s:
+        process_partition(s, app_config.taxonomy, ids)
+    bad = _poisoned(db_url)[0]  # user3's
+    with session_scope(db_url) as s:
+        forget(s, "user3@example.com", pii_key="test-key", outbox_dir=tmp_path, marker="[purged]")
+    with session_scope(db_url) as s:
+        row = s.execute(select(Complaint.held_at, Complaint.held_reason).where(Complaint.id == bad)).one()
+    assert row.held_at is not None and row.held_reason == "[purged]"
+
+
 # --- the flows, through a Prefect API ------------------------------------------------------------------------------
 
 

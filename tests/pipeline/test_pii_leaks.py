@@ -51,6 +51,7 @@ from complaints.regulatory.returns import build_return, to_csv
 from complaints.reports import render_weekly_reports
 from complaints.reports.export import write
 from complaints.reports.stats import stats
+from tasks.plan import escalation_rows
 from tests.stages import run_process
 
 WEEK = "2026-W47"
@@ -141,6 +142,7 @@ class Run:
     ingest: IngestSummary
     logs: str  # every log line as the handlers printed it
     published: list[dict[str, Any]]  # the rows the tasks publish as artifacts, before publish_table masks them
+    returned: list[dict[str, Any]]  # what the tasks return (Prefect persists it with result persistence on)
 
 
 def run_stages(db_url: str, cfg: AppConfig, settings: Settings, spec: SourceSpec, now: datetime = NOW,
@@ -172,21 +174,20 @@ def run_stages(db_url: str, cfg: AppConfig, settings: Settings, spec: SourceSpec
         with session_scope(db_url) as s:
             notices = escalate_overdue(s, cfg, now)
             queue_escalation_mails(s, cfg, settings, notices)
-            # The rows escalate_task returns and the plan flow publishes, and the incident board.
-            published = [{"subject": f"{n.subject_ref} {n.subject_title}", "step": n.step_title, "owner": n.from_owner}
-                         for n in notices]
-            published += incident_board(s, now, ZoneInfo(settings.timezone))
+            returned = escalation_rows(notices, ZoneInfo(settings.timezone), now)  # escalate_task's result
+            published = incident_board(s, now, ZoneInfo(settings.timezone)) + returned
         with session_scope(db_url) as s:
             queue_acknowledgements(s, cfg, settings, now)
             queue_updates(s, cfg, settings, now)
         with session_scope(db_url) as s:
             reports = render_weekly_reports(s, cfg, settings, week, as_of=now)
             queue_report_emails(s, cfg, settings, reports)
+            returned += [ingest.as_dict(), *(r.summary for r in reports)]  # ingest's and the report task's too
         send_pending(db_url, settings, 5)
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-    return Run(ingest, printed.getvalue(), published)
+    return Run(ingest, printed.getvalue(), published, returned)
 
 
 def every_output(db_url: str, cfg: AppConfig, settings: Settings, run: Run, since: date = date(2026, 11, 1),
@@ -194,11 +195,12 @@ def every_output(db_url: str, cfg: AppConfig, settings: Settings, run: Run, sinc
     """Every output meant for staff, stakeholders, regulators or the Prefect UI, as text by name: the JSONL and CSV
     exports of complaints, incidents and plans; the regulator returns (CSV); the text pdftotext and pypdf read from
     every PDF under the var folder (weekly reports, major-event drafts); every .eml in the outbox (subject and all
-    text parts, decoded); the log lines; and the rows the tasks publish as artifacts, through the masking
-    publish_table applies (Prefect's API is not involved: tests/pipeline/test_pipeline_e2e.py reads real ones)."""
+    text parts, decoded); the log lines; what the tasks return (escalation rows: Prefect persists task results when
+    result persistence is on); and the rows the tasks publish as artifacts, through the masking publish_table
+    applies (Prefect's API is not involved: tests/pipeline/test_pipeline_e2e.py reads real ones)."""
     from tasks.artifacts import _clean  # what publish_table/publish_markdown apply to every cell
 
-    out: dict[str, str] = {"logs": run.logs}
+    out: dict[str, str] = {"logs": run.logs, "task results": json.dumps(run.returned, ensure_ascii=False)}
     with session_scope(db_url) as s:
         for kind in ("complaints", "incidents", "plans"):
             for fmt in ("jsonl", "csv"):

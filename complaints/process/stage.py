@@ -45,9 +45,11 @@ class PartitionSummary:
     classify: ClassifySummary = field(default_factory=ClassifySummary)
     held: dict[int, str] = field(default_factory=dict)  # complaint id -> reason
 
-    def add(self, d: DedupeSummary, c: ClassifySummary) -> None:
+    def add_dedupe(self, d: DedupeSummary) -> None:
         for f in fields(DedupeSummary):
             setattr(self.dedupe, f.name, getattr(self.dedupe, f.name) + getattr(d, f.name))
+
+    def add_classify(self, c: ClassifySummary) -> None:
         self.classify.classified += c.classified
         self.classify.by_category.update(c.by_category)
         self.classify.by_severity.update(c.by_severity)
@@ -76,10 +78,12 @@ def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[
         # Two transactions, as the stage always had: a long classification does not hold SQLite's write lock
         # taken by dedupe's links. Links dedupe committed before classification failed stay (a re-run of
         # dedupe keeps them: "already linked stays linked").
+        # Links are counted once, when committed (a re-run skips them); `checked` counts every attempt.
         step = "dedupe"
         try:
             d = dedupe_ids(session, part, taxonomy.dedupe)
             session.commit()
+            summary.add_dedupe(d)
             step = "classify"
             c = classify_ids(session, taxonomy, part)
             session.commit()
@@ -88,7 +92,7 @@ def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[
             if can_heal(exc):
                 raise
             return _reason(step, exc)
-        summary.add(d, c)
+        summary.add_classify(c)
         return None
 
     if todo:

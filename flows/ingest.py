@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.events import emit_event
-from prefect.states import Completed, Failed, State
+from prefect.states import State
 from pydantic import Field
 
 from complaints.core.runtime import runtime
 from complaints.ingest.sources import Window
+from flows.outcome import one_line, outcome
 from flows.params import OpsTime, run_name, window
-from tasks.artifacts import publish_markdown, publish_table
+from tasks.artifacts import publish_table
 from tasks.ingest import ingest_source_task
 
 # Descriptions come from the docstring's Args (Prefect puts them on the form); examples from these Fields.
 Sources = Annotated[Sequence[str], Field(examples=[["app", "hotline"]])]
 Since = Annotated[OpsTime | None, Field(examples=["2026-11-16"])]
 Until = Annotated[OpsTime | None, Field(examples=["2026-11-18"])]
-DEGRADED = "Degraded"  # the name of a Completed state whose output cannot be trusted (see _outcome)
 DEGRADED_EVENT = "complaints.source.degraded"
 
 
@@ -55,7 +55,7 @@ def ingest(sources: Sources = (), since: Since = None, until: Until = None) -> l
         if future.state.is_completed():
             results.append(future.result())
         else:
-            failed[name] = _one_line(future.state)
+            failed[name] = one_line(future.state)
     publish_table(
         "ingest-summary",
         [{k: v for k, v in r.items() if k not in ("quarantine_reasons", "attachment_reasons")} for r in results]
@@ -78,37 +78,13 @@ def ingest(sources: Sources = (), since: Since = None, until: Until = None) -> l
     return _outcome(results, failed, degraded)
 
 
-def _one_line(state: State[Any]) -> str:
-    message = (state.message or state.name or "failed").strip().splitlines()
-    return message[0][:300] if message else "failed"
-
-
 def _outcome(results: list[dict[str, Any]], failed: dict[str, str],
              degraded: dict[str, str]) -> list[dict[str, Any]] | State[Any]:
     """The flow's result, or for a failed or degraded source a state that says so (artifact and event too)."""
-    if not failed and not degraded:
-        return results
-    problems = [f"source {name} failed: {why}" for name, why in failed.items()]
-    problems += [f"source {name} degraded: {why}" for name, why in degraded.items()]
-    logger = get_run_logger()
-    for line in problems:
-        logger.warning("%s", line)
-    publish_markdown("ingest-problems", "\n".join(["# Ingest problems", *(f"- {p}" for p in problems)]),
-                     "Sources that failed or whose output cannot be trusted")
     for name, why in degraded.items():
         emit_event(DEGRADED_EVENT, resource={"prefect.resource.id": f"complaints.source.{name}",
                                              "prefect.resource.name": name},
                    payload={"source": name, "reason": why})
-    message = "; ".join(problems)
-    if failed:
-        return Failed(message=message, data=results)
-    return Completed(name=DEGRADED, message=message, data=results)
-
-
-def ingest_outcome(ingest_state: State[Any], results: dict[str, Any]) -> dict[str, Any] | State[Any]:
-    """A run that includes ingest (the pipeline) ends Failed or Degraded as its ingest did, with its results."""
-    if ingest_state.is_failed():
-        return Failed(message=f"ingest: {ingest_state.message} (the later stages ran)", data=results)
-    if ingest_state.name == DEGRADED:
-        return Completed(name=DEGRADED, message=f"ingest: {ingest_state.message}", data=results)
-    return results
+    return outcome("ingest", [f"source {name} failed: {why}" for name, why in failed.items()],
+                   [f"source {name} degraded: {why}" for name, why in degraded.items()], results,
+                   "Sources that failed or whose output cannot be trusted")

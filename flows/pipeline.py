@@ -12,14 +12,17 @@ from prefect import flow
 from prefect.states import State
 from prefect.utilities.urls import url_for
 
-from flows.ingest import Since, Until, ingest, ingest_outcome
+from flows.ingest import Since, Until, ingest
 from flows.notify import notify
+from flows.outcome import run_outcome
 from flows.params import LAST_WEEK, AsOf, Week, as_of, resolve_week, run_name, window
 from flows.plan import plan
 from flows.process import process
 from flows.regulatory import regulatory
 from flows.weekly_report import weekly_report
 from tasks.artifacts import publish_markdown
+
+PARTIAL = ("ingest", "process")  # stages whose Failed state holds the results of the part that worked
 
 
 def _headline(stage: str, result: Any) -> str:
@@ -30,7 +33,8 @@ def _headline(stage: str, result: Any) -> str:
     if stage == "process":
         return (f"{result.get('processed', 0)} processed, {result.get('exact_duplicates', 0)} exact and "
                 f"{result.get('near_duplicates', 0)} near duplicates, {len(result.get('incidents_opened', []))} "
-                f"incidents opened, {result.get('open_incidents', 0)} open")
+                f"incidents opened, {result.get('open_incidents', 0)} open; {result.get('held_out', 0)} held out, "
+                f"{result.get('in_failed_partitions', 0)} in failed partitions")
     if stage == "regulatory":
         return f"{result.get('clocks_started', 0)} clocks started, {result.get('major_events', 0)} major events"
     if stage == "plan":
@@ -82,9 +86,10 @@ def pipeline(since: Since = None, until: Until = None, week: Week = LAST_WEEK,
     for name, start in stages:
         state = states[name] = start()
         try:
-            # A source that failed or is degraded does not stop the stages after ingest for the others: the
-            # ingest state carries the summaries of the sources that worked, and this run ends saying so.
-            results[name] = state.result(raise_on_failure=name != "ingest")
+            # A source (ingest) or a partition (process) that failed does not stop the later stages for the rest:
+            # the stage's Failed state carries the results of the work that was done, and this run ends saying so.
+            # A stage that failed as a whole (its result is the exception) stops the run.
+            results[name] = state.result(raise_on_failure=name not in PARTIAL)
             if isinstance(results[name], BaseException):
                 raise results[name]
         except BaseException:
@@ -93,4 +98,4 @@ def pipeline(since: Since = None, until: Until = None, week: Week = LAST_WEEK,
             raise
         rows.append((name, state.state_details.flow_run_id, _headline(name, results[name])))
     publish_markdown("pipeline-summary", _summary(rows, None), "Stage runs of this pipeline run, with their counts")
-    return ingest_outcome(states["ingest"], results)
+    return run_outcome(states, results)

@@ -16,26 +16,13 @@ from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from complaints.core.db import refresh_statistics, session_scope
+from complaints.core.errors import can_heal
 from complaints.core.runtime import Runtime, runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# OSErrors that mean "this path is wrong", not "the disk or network hiccuped".
-_PERMANENT_OS_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
-
-
-def can_heal(error: BaseException) -> bool:
-    """Whether running the same task again may succeed."""
-    if isinstance(error, sa_exc.DBAPIError):
-        return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) or error.connection_invalidated
-    if isinstance(error, _PERMANENT_OS_ERRORS):
-        return False
-    return isinstance(error, OSError | TimeoutError | ConnectionError)
-
 
 def retry_if_it_can_heal(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
     try:

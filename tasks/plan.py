@@ -14,7 +14,7 @@ from complaints.core.runtime import runtime
 from complaints.notify.escalations import queue_escalation_mails
 from complaints.notify.history import complainant_history, history_markdown
 from complaints.plans.console import PlanSheet, incident_board, late_by, plan_counts, plan_sheet
-from complaints.plans.create import create_plans, escalate_overdue
+from complaints.plans.create import EscalationNotice, create_plans, escalate_overdue
 from complaints.plans.ops import Review, apply_review, get_plan
 from tasks._stage import stage, stage_task
 from tasks.artifacts import publish_markdown, publish_table
@@ -41,7 +41,14 @@ def escalate_task(now: datetime) -> list[dict[str, Any]]:
         # Queued in the same transaction as the escalations: both happen or neither.
         queue_escalation_mails(session, rt.config, rt.settings, notices)
         tz = ZoneInfo(rt.settings.timezone)
-    return [{"subject": f"{n.subject_ref} {n.subject_title}", "plan": n.plan_id, "step": n.step_title,
+    return escalation_rows(notices, tz, now)
+
+
+def escalation_rows(notices: list[EscalationNotice], tz: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
+    """What escalate_task returns and the plan flow publishes (plan-escalations). The title is masked here, not
+    only when published: Prefect persists task results (PREFECT_RESULTS_PERSIST_BY_DEFAULT) where no artifact
+    masking applies."""
+    return [{"subject": mask_text(f"{n.subject_ref} {n.subject_title}"), "plan": n.plan_id, "step": n.step_title,
              "kind": "overdue: escalated" if n.kind == "overdue" else "at risk: owner warned", "level": n.level,
              "owner": n.from_owner, "to": n.to_owner, "due": n.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
              "late": late_by(n.due_at, now)} for n in notices]

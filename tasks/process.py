@@ -1,13 +1,13 @@
-"""Process tasks: dedupe, classify and detect over one batch of unprocessed complaints.
+"""Process tasks: dedupe and classify one partition of a batch of unprocessed complaints, detect over the run.
 
-A batch is split into a few partitions by person key (complaints.process.dedupe.partition); dedupe and classify of each
-partition are separate task runs the flow's task runner can place on other threads, processes or machines.
+A batch is split into a few partitions by person key (complaints.process.dedupe.partition); each partition is a task
+run the flow's task runner can place on another thread, process or machine.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -18,8 +18,9 @@ from complaints.core.leases import try_acquire
 from complaints.core.models import Complaint, Incident
 from complaints.core.runtime import runtime
 from complaints.detect.replay import detect_pending
-from complaints.process.classify import classify_ids, unprocessed_query
-from complaints.process.dedupe import dedupe_ids, partition
+from complaints.process.classify import unprocessed_query
+from complaints.process.dedupe import partition
+from complaints.process.stage import process_partition
 from tasks._stage import stage, stage_task
 from tasks.incident_events import Kind, emit_incident_event
 
@@ -27,33 +28,42 @@ LEASE = "process"
 LEASE_TTL = timedelta(minutes=15)
 
 
+class Batch(NamedTuple):
+    parts: list[list[int]]  # complaint ids by partition
+    after: tuple[datetime, int] | None  # (received_at, id) of its last complaint: the next batch starts after it
+
+
 @stage_task()
-def next_batch_task(limit: int, partitions: int, holder: str) -> list[list[int]]:
-    """The oldest unprocessed complaints, split by person key; renews this run's lease on them first."""
+def next_batch_task(limit: int, partitions: int, holder: str, after: tuple[datetime, int] | None = None) -> Batch:
+    """The oldest unprocessed complaints after `after`, split by person key; renews this run's lease on them first.
+
+    Batches follow each other by (received_at, id), not by what is still unprocessed: the complaints of a
+    partition that failed stay unprocessed, and the run goes on past them instead of taking them again (they wait
+    for the next run, as do complaints that arrive during the run with an earlier received_at)."""
     rt = runtime()
     if not try_acquire(rt.db_url, LEASE, holder, LEASE_TTL):
         raise RuntimeError(f"lost the {LEASE!r} lease (expired while this run was working)")
     refresh_statistics(rt.db_url)  # the last batch's writes can leave the planner guessing
     with session_scope(rt.db_url) as session:
         keys = session.execute(unprocessed_query(Complaint.id, Complaint.contact_key, Complaint.customer_ref,
-                                                 Complaint.source).limit(limit)).all()
-    return partition(keys, partitions)
+                                                 Complaint.source, Complaint.received_at, after=after)
+                               .limit(limit)).all()
+    return Batch(partition(keys, partitions), (keys[-1].received_at, keys[-1].id) if keys else None)
 
 
 @stage_task()
-def dedupe_task(ids: list[int]) -> dict[str, int]:
+def process_partition_task(ids: list[int]) -> dict[str, Any]:
+    """Dedupe then classify one partition; a complaint that makes either raise is held out of processing with
+    the reason, the others are processed (complaints.process.stage)."""
     with stage() as (rt, session):
-        summary = dedupe_ids(session, ids, rt.config.taxonomy.dedupe)
-    return {"checked": summary.checked, "exact": summary.exact, "near": summary.near + summary.keyless,
-            "similar": summary.similar}
-
-
-@stage_task()
-def classify_task(ids: list[int]) -> dict[str, Any]:
-    with stage() as (rt, session):
-        summary = classify_ids(session, rt.config.taxonomy, ids)
-    return {"classified": summary.classified, "by_category": dict(summary.by_category),
-            "by_severity": dict(summary.by_severity)}
+        summary = process_partition(session, rt.config.taxonomy, ids)
+    if summary.held:
+        get_run_logger().warning("%d complaint(s) held out of processing: %s", len(summary.held),
+                                 "; ".join(f"{i}: {why}" for i, why in summary.held.items()))
+    d, c = summary.dedupe, summary.classify
+    return {"processed": c.classified, "exact": d.exact, "near": d.near + d.keyless, "similar": d.similar,
+            "by_category": dict(c.by_category), "by_severity": dict(c.by_severity),
+            "held": sorted(summary.held.items())}
 
 
 @stage_task()

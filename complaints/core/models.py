@@ -124,6 +124,10 @@ class Complaint(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when dedupe or classification raised for this complaint alone (complaints.process.held): it stays
+    # unprocessed, out of every process run, until ops release it.
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    held_reason: Mapped[str | None] = mapped_column(String(300))
     # The queue of a complaint without a plan of its own (minor ones): team by routing.yaml, an owner from its roster,
     # and the answer's deadline (the SLA's or the earliest statutory clock's, whichever is first).
     team: Mapped[str | None] = mapped_column(String(100))

@@ -20,6 +20,7 @@ from complaints.core.bulk import copy_rows_stage
 from complaints.core.config import AppConfig, IngestLimits, SourceBase, SourceSpec, TransactionSourceSpec
 from complaints.core.db import insert_ignore
 from complaints.core.evidence import link_files
+from complaints.core.isolate import isolate
 from complaints.core.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
 from complaints.core.pii import mask_text
 from complaints.core.records import BadRecord, IncomingComplaint, IncomingFile, RawRecord
@@ -250,36 +251,22 @@ def _refusal_of(session: Session, summary: IngestSummary, write: Callable[[], No
     return None
 
 
-def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: IngestSummary,
-                     first_error: BaseException) -> list[BadRecord]:
+def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: IngestSummary) -> list[BadRecord]:
     """After the database refused a whole batch: store it by halves, each half in its own transaction, down to
-    the single records it refuses; those come back as BadRecords. One poison record then costs about
-    2*log2(batch) writes instead of blocking the batch (and every batch after it) on every run. If it refuses
-    every record of a batch of several, the fault is not in a record: the first error is raised."""
+    the single records it refuses (complaints.core.isolate); those come back as BadRecords. If it refuses every
+    record of a batch of several, the fault is not in a record: the error is raised."""
     latest = list({g.external_id: g for g in goods}.values())
-    refused: list[BadRecord] = []
-    pending = [latest]
-    while pending:
-        part = pending.pop()
 
-        def write(part: list[IncomingComplaint] = part) -> None:
+    def attempt(part: list[IncomingComplaint]) -> BaseException | None:
+        def write() -> None:
             store_batch(session, part, summary)
             session.commit()
 
-        exc = _refusal_of(session, summary, write)
-        if exc is None:
-            continue
-        if len(part) == 1:
-            c = part[0]
-            refused.append(BadRecord(c.source, c.location, _refusal_reason(exc),
-                                     json.dumps(c.raw, ensure_ascii=False, default=str)
-                                     .encode("utf-8", "backslashreplace").decode()))
-            continue
-        mid = len(part) // 2
-        pending += [part[mid:], part[:mid]]
-    if len(latest) > 1 and len(refused) == len(latest):
-        raise first_error
-    return refused
+        return _refusal_of(session, summary, write)
+
+    return [BadRecord(c.source, c.location, _refusal_reason(exc),
+                      json.dumps(c.raw, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode())
+            for c, exc in isolate(latest, attempt)]
 
 
 def _link_files(session: Session, source: str, goods: list[IncomingComplaint], root: Path, cfg: AppConfig,
@@ -369,7 +356,7 @@ def ingest_source(
         if exc is not None:
             if spec.kind == "imap":  # the rollback undid the replies recorded: again, with the first half
                 divert_replies(session, batch.records, pii_key)
-            refused = _store_isolating(session, goods, summary, exc)
+            refused = _store_isolating(session, goods, summary)
             _count_quarantined(summary, refused)
             refused_at = {r.location for r in refused}
             goods = [g for g in goods if g.location not in refused_at]

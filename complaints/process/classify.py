@@ -8,10 +8,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sklearn.pipeline import Pipeline
-from sqlalchemy import JSON, Row, Select, func, insert, literal, select
+from sqlalchemy import JSON, Row, Select, and_, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from complaints.core.bulk import chunks, in_conditions, rows_by_id, update_by_id
@@ -201,7 +202,11 @@ def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]
             for d in decide(taxonomy, KeywordClassifier(taxonomy), texts, model.pipeline if model else None)]
 
 
-def unprocessed_query(*columns: Any) -> Select[Any]:
-    """The oldest complaints not yet through dedupe and classification, first come first served."""
-    return (select(*columns).where(Complaint.processed_at.is_(None))
-            .order_by(Complaint.received_at, Complaint.id))
+def unprocessed_query(*columns: Any, after: tuple[datetime, int] | None = None) -> Select[Any]:
+    """The oldest complaints not yet through dedupe and classification, first come first served; not those held
+    out (complaints.process.stage); with `after` (received_at, id), only those that come after it."""
+    query = select(*columns).where(Complaint.processed_at.is_(None), Complaint.held_at.is_(None))
+    if after is not None:
+        at, last = after
+        query = query.where(or_(Complaint.received_at > at, and_(Complaint.received_at == at, Complaint.id > last)))
+    return query.order_by(Complaint.received_at, Complaint.id)

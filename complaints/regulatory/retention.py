@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from complaints.core import evidence
@@ -104,7 +104,10 @@ def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Pat
     """Remove the personal data of these complaints (see the module); (evidence rows, evidence files) erased."""
     session.execute(update(Complaint).where(Complaint.id.in_(ids)).values(
         contact=None, contact_masked=None, contact_key=None, customer_ref=None, title=None, body=marker,
-        text_hash=marker, raw={}), execution_options={"synchronize_session": False})
+        text_hash=marker, raw={},
+        # A held complaint's reason can quote its text (masked, yet the text): the hold stays, the quote goes.
+        held_reason=case((Complaint.held_reason.is_(None), None), else_=marker)),
+        execution_options={"synchronize_session": False})
     session.execute(update(Notification).where(Notification.complaint_id.in_(ids)).values(
         recipient=marker, body_text=marker, body_html=None, contact_key=None),
         execution_options={"synchronize_session": False})

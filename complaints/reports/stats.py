@@ -39,6 +39,8 @@ def stats(session: Session, now: datetime) -> dict[str, Any]:
         "duplicates": _count(session, DuplicateLink),
         "quarantined": _count(session, QuarantinedRecord, QuarantinedRecord.replayed_at.is_(None)),
         "unprocessed": _count(session, Complaint, Complaint.processed_at.is_(None)),
+        # ... of which held out of processing (complaints.process.stage) until ops release them
+        "held": _count(session, Complaint, Complaint.held_at.is_not(None)),
         "by_category": _grouped(session, Complaint.category, canonical),
         "by_severity": _grouped(session, Complaint.severity, canonical),
         "by_channel": _grouped(session, Complaint.channel, canonical),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -39,9 +40,11 @@ def test_0002_marks_processed_complaints_detected(db_url: str) -> None:
 def test_0009_gives_queued_closing_messages_their_ticket_key(db_url: str) -> None:
     """An incident's resolution queued before 0009 is found under the key the incident path uses now, so it is not
     queued again; a double already queued keeps both rows; periodic call-backs and anonymised rows stay."""
+    with session_scope(db_url) as s:  # at head: the model's columns (held_at came later) are all there
+        cid = complaint(s, "转账没到账", contact="a@example.com").id
     downgrade(db_url, "0008")
     with session_scope(db_url) as s:
-        c = complaint(s, "转账没到账", contact="a@example.com")
+        c = SimpleNamespace(id=cid)
         rows = [("resolution:incident:7:ka", "resolution", c.id, "ka"),  # -> resolution:complaint:<c>:ka
                 ("callback:incident:7:ka", "callback", c.id, "ka"),
                 ("resolution:incident:8:kb", "resolution", c.id, "kb"),  # the double: both stay as they are
@@ -51,7 +54,6 @@ def test_0009_gives_queued_closing_messages_their_ticket_key(db_url: str) -> Non
         for i, (key, kind, cid, ck) in enumerate(rows):
             s.add(Notification(idempotency_key=key, kind=kind, recipient="x", language="zh", subject="s",
                                body_text="b", message_id=f"<{i}@x>", complaint_id=cid, contact_key=ck))
-        cid = c.id
     migrate(db_url)
     with session_scope(db_url) as s:
         keys = set(s.scalars(select(Notification.idempotency_key)))

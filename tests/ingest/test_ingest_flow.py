@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from complaints.core import runtime as runtime_module
 from complaints.core.settings import PROJECT_ROOT
-from flows.ingest import DEGRADED, DEGRADED_EVENT
+from flows.ingest import DEGRADED_EVENT
+from flows.outcome import DEGRADED
 
 AT = "2026-11-16T09:00:00+08:00"
 SOURCES = """

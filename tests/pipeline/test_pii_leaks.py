@@ -2,9 +2,10 @@
 
 One seeded run: 60 complaints whose text and fields (contact, customer ref, title, merchant) carry mobile, ID-card
 and bank-card numbers and emails, and the formats of issue 16 (an ID card written 6-8-4 with spaces, a mobile in
-fullwidth digits, one with dots, a US SSN and US phones written four ways), go through ingest, dedupe, classify,
-plans, acknowledgements, weekly reports, stakeholder emails, exports and regulator returns; every output meant
-for staff or sharing is searched for the raw values, their NFKC forms and their bare digits.
+fullwidth digits, one with dots, a US SSN and US phones written four ways), go through the pipeline's stages
+(`run_stages`: ingest, process, regulatory, plan, notify, weekly reports, sending); every output meant for staff,
+stakeholders or regulators (`every_output`) is searched for the raw values, their NFKC forms and their bare digits
+(`leaks`). tests/pipeline/test_hostile_input.py runs the same stages and checks on generated records.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import random
 import re
 import subprocess
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
@@ -27,21 +31,28 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from complaints.core.config import AppConfig, FileSourceSpec
+from complaints.core.config import AppConfig, FileSourceSpec, SourceSpec
 from complaints.core.db import session_scope
 from complaints.core.models import CallbackResult, Complaint, Notification, OptOut, QuarantinedRecord, Report
 from complaints.core.pii import install_log_masking, luhn_ok, valid_id_number
 from complaints.core.settings import Settings
-from complaints.ingest.store import ingest_source
+from complaints.ingest.store import IngestSummary, ingest_source
 from complaints.notify.channels.email import eml_path
+from complaints.notify.escalations import queue_escalation_mails
 from complaints.notify.outbox import queue_acknowledgements, queue_report_emails, send_pending
 from complaints.notify.policy import opt_out
-from complaints.plans.create import create_plans
+from complaints.notify.updates import queue_updates
+from complaints.plans.console import incident_board
+from complaints.plans.create import create_plans, escalate_overdue
+from complaints.regulatory.clocks import refresh_clocks, start_clocks
 from complaints.regulatory.forget import forget
+from complaints.regulatory.major_events import assess_major_events, draft_report
+from complaints.regulatory.returns import build_return, to_csv
 from complaints.reports import render_weekly_reports
 from complaints.reports.export import write
 from complaints.reports.stats import stats
-from tests.stages import classify_complaints, dedupe
+from tasks.plan import escalation_rows
+from tests.stages import run_process
 
 WEEK = "2026-W47"
 T0 = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
@@ -126,81 +137,137 @@ def leaks(text: str, values: list[str]) -> list[str]:
     return found
 
 
+@dataclass
+class Run:
+    ingest: IngestSummary
+    logs: str  # every log line as the handlers printed it
+    published: list[dict[str, Any]]  # the rows the tasks publish as artifacts, before publish_table masks them
+    returned: list[dict[str, Any]]  # what the tasks return (Prefect persists it with result persistence on)
+
+
+def run_stages(db_url: str, cfg: AppConfig, settings: Settings, spec: SourceSpec, now: datetime = NOW,
+               week: str = WEEK) -> Run:
+    """The pipeline's stages in its order, through the functions its tasks call: ingest, process (dedupe, classify,
+    detect), regulatory (clocks, major events and their draft reports), plan (plans, escalations and their mails),
+    notify (acknowledgements, updates), the weekly reports and their emails, then sending."""
+    printed = io.StringIO()
+    handler = logging.StreamHandler(printed)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    install_log_masking()  # what the runtime installs on every handler, this one included
+    try:
+        with session_scope(db_url) as s:
+            ingest = ingest_source(s, cfg, spec, "k")
+        with session_scope(db_url) as s:
+            run_process(s, cfg)
+        with session_scope(db_url) as s:
+            start_clocks(s, cfg)
+            refresh_clocks(s, cfg, now)
+            events = [e.incident_id for e in assess_major_events(s, cfg, now)]
+        for incident_id in events:
+            with session_scope(db_url) as s:
+                draft_report(s, cfg, settings, incident_id)
+        with session_scope(db_url) as s:
+            create_plans(s, cfg, now)
+        with session_scope(db_url) as s:
+            notices = escalate_overdue(s, cfg, now)
+            queue_escalation_mails(s, cfg, settings, notices)
+            returned = escalation_rows(notices, ZoneInfo(settings.timezone), now)  # escalate_task's result
+            published = incident_board(s, now, ZoneInfo(settings.timezone)) + returned
+        with session_scope(db_url) as s:
+            queue_acknowledgements(s, cfg, settings, now)
+            queue_updates(s, cfg, settings, now)
+        with session_scope(db_url) as s:
+            reports = render_weekly_reports(s, cfg, settings, week, as_of=now)
+            queue_report_emails(s, cfg, settings, reports)
+            returned += [ingest.as_dict(), *(r.summary for r in reports)]  # ingest's and the report task's too
+        send_pending(db_url, settings, 5)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return Run(ingest, printed.getvalue(), published, returned)
+
+
+def every_output(db_url: str, cfg: AppConfig, settings: Settings, run: Run, since: date = date(2026, 11, 1),
+                 until: date = date(2026, 11, 30)) -> dict[str, str]:
+    """Every output meant for staff, stakeholders, regulators or the Prefect UI, as text by name: the JSONL and CSV
+    exports of complaints, incidents and plans; the regulator returns (CSV); the text pdftotext and pypdf read from
+    every PDF under the var folder (weekly reports, major-event drafts); every .eml in the outbox (subject and all
+    text parts, decoded); the log lines; what the tasks return (escalation rows: Prefect persists task results when
+    result persistence is on); and the rows the tasks publish as artifacts, through the masking publish_table
+    applies (Prefect's API is not involved: tests/pipeline/test_pipeline_e2e.py reads real ones)."""
+    from tasks.artifacts import _clean  # what publish_table/publish_markdown apply to every cell
+
+    out: dict[str, str] = {"logs": run.logs, "task results": json.dumps(run.returned, ensure_ascii=False)}
+    with session_scope(db_url) as s:
+        for kind in ("complaints", "incidents", "plans"):
+            for fmt in ("jsonl", "csv"):
+                buf = io.StringIO()
+                write(s, kind, fmt, buf)  # type: ignore[arg-type]
+                out[f"export {kind} {fmt}"] = buf.getvalue()
+        for kind in ("pboc", "fca", "cfpb"):
+            ret = build_return(s, cfg, kind, since, until, settings.timezone)  # type: ignore[arg-type]
+            out[f"return {kind}"] = to_csv(ret).decode("utf-8-sig")
+        rows = [{"title": c.title, "body": c.body, "merchant": c.merchant} for c in s.scalars(select(Complaint))]
+    rows += run.published
+    out["artifacts"] = json.dumps([{k: _clean(v) for k, v in row.items()} for row in rows], ensure_ascii=False,
+                                  default=str)
+    for path in sorted(settings.var_dir.rglob("*.pdf")):
+        out[f"pdftotext {path.name}"] = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"],
+                                                       capture_output=True, check=True, text=True).stdout
+        out[f"pypdf {path.name}"] = "".join(page.extract_text() for page in PdfReader(path).pages)
+    for path in sorted(settings.outbox_path.glob("*.eml")):
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
+        out[f"eml {path.name}"] = "\n".join([str(msg["Subject"]), *parts])
+    return out
+
+
 @pytest.fixture
 def pipeline(db_url: str, tmp_path: Path, app_config: AppConfig,
-             caplog: pytest.LogCaptureFixture) -> tuple[str, Settings, list[dict[str, str]], list[str]]:
-    """The whole seeded run; returns the settings, the people and every log line as the handlers print it."""
+             caplog: pytest.LogCaptureFixture) -> tuple[str, Settings, list[dict[str, str]], Run, list[str]]:
+    """The whole seeded run; returns the settings, the people, the run and every log record captured."""
     persons = people(60)
     write_input(tmp_path, persons)
     cfg = app_config.model_copy(update={"directory": tmp_path})
     settings = Settings(var_dir=tmp_path / "var", database_url=db_url)
     caplog.set_level(logging.DEBUG)
-    install_log_masking()  # what the runtime installs on every handler; the capturing handler included
-    printed = io.StringIO()
-    handler = logging.StreamHandler(printed)
-    logging.getLogger().addHandler(handler)
-    install_log_masking()
-    try:
-        with session_scope(db_url) as s:
-            assert ingest_source(s, cfg, SPEC, "k").inserted == 60
-        with session_scope(db_url) as s:
-            todo = list(s.scalars(select(Complaint).order_by(Complaint.id)))
-            dedupe(s, todo, cfg.taxonomy.dedupe)
-            classify_complaints(s, cfg.taxonomy, todo)
-        with session_scope(db_url) as s:
-            create_plans(s, cfg, NOW)
-            queue_acknowledgements(s, cfg, settings, T0 + timedelta(days=2))
-        with session_scope(db_url) as s:
-            reports = render_weekly_reports(s, cfg, settings, WEEK)
-            queue_report_emails(s, cfg, settings, reports)
-        send_pending(db_url, settings, 5)
-    finally:
-        logging.getLogger().removeHandler(handler)
-    return db_url, settings, persons, [printed.getvalue(), *(r.getMessage() for r in caplog.records)]
+    run = run_stages(db_url, cfg, settings, SPEC)
+    assert run.ingest.inserted == 60
+    return db_url, settings, persons, run, [*(r.getMessage() for r in caplog.records)]
 
 
-def test_no_personal_data_in_logs_exports_pdfs_stakeholder_emails_or_artifacts(pipeline, tmp_path: Path) -> None:
-    """Asserts: none of the 240 raw values appears in the printed logs, the JSONL and CSV exports of complaints,
-    incidents and plans, the text of the 4 PDFs, the 4 stakeholder .eml files or an artifact table."""
-    from tasks.artifacts import _clean  # what publish_table/publish_markdown apply to every cell
-
-    db_url, settings, persons, logs = pipeline
+def test_no_personal_data_in_logs_exports_pdfs_stakeholder_emails_or_artifacts(pipeline, app_config: AppConfig) -> None:
+    """Asserts: none of the 540 raw values appears in any output every_output collects (the printed logs, the JSONL
+    and CSV exports, the regulator returns, the text of every PDF, every .eml, the artifact rows) nor in a captured
+    log record; the 4 reports were rendered and their 4 stakeholder emails sent, acknowledgements too."""
+    db_url, settings, persons, run, records = pipeline
     values = secrets_of(persons)
-    assert leaks("\n".join(logs), values) == []
+    outputs = every_output(db_url, app_config, settings, run)
+    assert {name: found for name, text in outputs.items() if (found := leaks(text, values))} == {}
+    assert leaks("\n".join(records), values) == []
     with session_scope(db_url) as s:
-        for kind in ("complaints", "incidents", "plans"):
-            for fmt in ("jsonl", "csv"):
-                out = io.StringIO()
-                write(s, kind, fmt, out)  # type: ignore[arg-type]
-                assert leaks(out.getvalue(), values) == [], (kind, fmt)
         reports = list(s.scalars(select(Report)))
         stakeholder = list(s.scalars(select(Notification).where(Notification.kind == "report")))
-        rows = [{"title": c.title, "body": c.body, "merchant": c.merchant} for c in s.scalars(select(Complaint))]
-    assert len(reports) == 4 and len(stakeholder) == 4
-    for r in reports:
-        assert leaks("".join(page.extract_text() for page in PdfReader(r.path).pages), values) == []
-    for n in stakeholder:
-        assert n.status == "sent"
-        msg = message_from_bytes(eml_path(settings.outbox_path, n.message_id).read_bytes(), policy=policy.default)
-        parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
-        assert leaks(str(msg["Subject"]) + "".join(parts), values) == []
-    assert leaks(json.dumps([{k: _clean(v) for k, v in row.items()} for row in rows], ensure_ascii=False),
-                 values) == []
+    assert len(reports) == 4 and len(stakeholder) == 4 and all(n.status == "sent" for n in stakeholder)
+    assert sum(name.startswith("pdftotext ") for name in outputs) >= 4
+    assert sum(name.startswith("eml ") for name in outputs) > 4  # acknowledgements as well as the stakeholder emails
+    assert all(outputs[f"pdftotext {Path(r.path).name}"].strip() for r in reports)
 
 
-def test_issue16_formats_absent_from_cli_exports_returns_pdf_text_and_every_email(
+def test_issue16_formats_absent_from_cli_exports_and_returns(
         pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Asserts, through the commands an operator runs: `complaints export` (complaints, incidents, plans; jsonl and
-    csv), `complaints returns pboc|fca|cfpb --format csv`, the text pdftotext reads from every PDF, and every .eml
-    in the outbox (acknowledgements and stakeholder emails: subject and text parts) show none of the raw values,
-    while the values did reach the stored complaints (so the search is not vacuous)."""
+    csv) and `complaints returns pboc|fca|cfpb --format csv` show none of the raw values, while the values did
+    reach the stored complaints (so the search is not vacuous)."""
     from complaints.core import runtime
 
-    db_url, settings, persons, _ = pipeline
+    db_url, settings, persons, *_ = pipeline
     values = secrets_of(persons)
     with session_scope(db_url) as s:
         stored = " ".join(c.body for c in s.scalars(select(Complaint)))
-        reports = [r.path for r in s.scalars(select(Report))]
     assert all(p["ssn"] in stored and p["us_phone"] in stored and p["idn_spaced"] in stored for p in persons)
     monkeypatch.setenv("COMPLAINTS_DATABASE_URL", db_url)
     monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(settings.var_dir))
@@ -226,17 +293,6 @@ def test_issue16_formats_absent_from_cli_exports_returns_pdf_text_and_every_emai
             (tmp_path / f"{kind}.seen").write_text(text)
     finally:
         runtime.reset()
-    assert len(reports) == 4
-    for path in reports:
-        text = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True, check=True,
-                              text=True).stdout
-        assert text.strip() and leaks(text, values) == [], path
-    emls = sorted(settings.outbox_path.glob("*.eml"))
-    assert len(emls) > 4  # acknowledgements as well as the four stakeholder emails
-    for path in emls:
-        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
-        parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
-        assert leaks(str(msg["Subject"]) + "\n".join(parts), values) == [], path.name
 
 
 def test_forget_erases_one_person_and_keeps_the_statistics(pipeline, app_config: AppConfig) -> None:
@@ -244,7 +300,7 @@ def test_forget_erases_one_person_and_keeps_the_statistics(pipeline, app_config:
     Asserts: none of their values remains in any complaint, message, quarantined row, .eml file; their opt-out is
     gone; the other people's data is untouched; stats (counts by category, severity, channel...) are identical;
     a second forget finds nothing new."""
-    db_url, settings, persons, _ = pipeline
+    db_url, settings, persons, *_ = pipeline
     person, other = persons[1], persons[2]
     marker = app_config.retention.purged_marker
     with session_scope(db_url) as s:

@@ -30,8 +30,8 @@ from complaints.core.db import get_engine, migrate, session_scope
 from complaints.core.models import Base, Complaint, ComplaintSimilarity, DuplicateLink
 from complaints.core.normalize import fold, squeeze, text_hash
 from complaints.ingest.store import ingest_source
-from complaints.process.dedupe import DedupeSummary, dedupe_ids
-from complaints.process.pairs import PairModel, best_threshold, fit, shipped_model
+from complaints.process.dedupe import PRIOR_DOCUMENTS, DedupeSummary, dedupe_ids
+from complaints.process.pairs import Idf, PairModel, best_threshold, cosine, fit, shipped_model, words
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 ZH = [
@@ -218,12 +218,21 @@ def evaluate_pairs(path: Path, cfg: DedupeSettings, model: PairModel | None = No
     labels = dev.label.to_numpy()
     threshold = model.threshold if cfg.pair_threshold is None else cfg.pair_threshold
     scores = np.array([model.score(a, b) for a, b in zip(dev.sentence1, dev.sentence2, strict=True)])
+    # The whole decision for a same-person pair the signature cannot settle: the pair model and the content
+    # cosine (word weights from the corpus's train half, with the prior dedupe uses).
+    idf = Idf.fit_with_prior([words(t) for t in (*train.sentence1, *train.sentence2)], model.word_idf,
+                             PRIOR_DOCUMENTS)
+    content = np.array([cosine(idf.vector(words(a)), idf.vector(words(b)))
+                        for a, b in zip(dev.sentence1, dev.sentence2, strict=True)])
+    decision = (scores >= threshold) & (content >= cfg.content_threshold)
     out: dict[str, Any] = {"dev_pairs": len(dev), "same_meaning": int(labels.sum()),
-                           "pair_model": _figures(scores >= threshold, labels, threshold)}
+                           "pair_model": _figures(scores >= threshold, labels, threshold),
+                           "dedupe_decision": _figures(decision, labels, threshold)
+                           | {"content_threshold": cfg.content_threshold}}
     tfidf = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), preprocessor=squeeze)
     tfidf.fit([*train.sentence1, *train.sentence2])
 
-    def cosine(f: pd.DataFrame) -> np.ndarray:
+    def char_cosine(f: pd.DataFrame) -> np.ndarray:
         a, b = tfidf.transform(f.sentence1), tfidf.transform(f.sentence2)
         return np.asarray(a.multiply(b).sum(axis=1)).ravel()
 
@@ -231,7 +240,7 @@ def evaluate_pairs(path: Path, cfg: DedupeSettings, model: PairModel | None = No
         return np.array([fuzz.ratio(squeeze(a), squeeze(b)) / 100
                          for a, b in zip(f.sentence1, f.sentence2, strict=True)])
 
-    for name, scorer in (("tfidf_char_cosine", cosine), ("fuzz_ratio", ratio)):
+    for name, scorer in (("tfidf_char_cosine", char_cosine), ("fuzz_ratio", ratio)):
         cut = best_threshold(scorer(train), train.label.to_numpy())
         out[name] = _figures(scorer(dev) >= cut, labels, cut)
     return out

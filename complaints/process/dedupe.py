@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ from complaints.core.config import DedupeSettings, KeylessDedupe
 from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink, utcnow
 from complaints.core.normalize import fold, squeeze
+from complaints.process.extract import find_amounts
 from complaints.process.pairs import Idf, PairModel, Text, cosine, shipped_model, words
 
 DEFAULT = DedupeSettings()
@@ -127,10 +128,6 @@ ORDER_ID_RE = re.compile(
     r"(?:订单编?号?|交易单?号|流水号|单号|支付单号|退款单号|order\s*(?:no\.?|number|id|#)?|transaction\s*(?:id|no\.?)?|"
     r"txn\s*(?:id)?|reference\s*(?:no\.?|number)?|ref\.?\s*(?:no\.?)?)\s*[:：#]?\s*([a-z0-9][a-z0-9-]{5,39})",
     re.IGNORECASE)
-# 500元, ¥1,200.50, $1000.00, 300 yuan: amounts the text states.
-AMOUNT_RE = re.compile(
-    r"(?:[¥￥$]|rmb|cny|usd)\s*(\d[\d,]*(?:\.\d{1,2})?)|(\d[\d,]*(?:\.\d{1,2})?)\s*(?:元|块|rmb|yuan|cny|dollars?|usd)",
-    re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +146,6 @@ class Relation(Enum):
     UNKNOWN = "unknown"
 
 
-def _amount(text: str) -> Decimal | None:
-    try:
-        return Decimal(text.replace(",", "")).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        return None
-
-
 def problem_of(c: Entry) -> Problem:
     """The problem signature of a complaint, from its text and fields."""
     # Imported here: detect's signatures module imports person_key from this one.
@@ -163,7 +153,7 @@ def problem_of(c: Entry) -> Problem:
 
     text = fold(f"{c.title or ''} {c.body}")
     ids = {m.group(1).upper().replace("-", "") for m in ORDER_ID_RE.finditer(text)}
-    amounts = {a for m in AMOUNT_RE.finditer(text) if (a := _amount(m.group(1) or m.group(2)))}
+    amounts = {money.amount for money in find_amounts(text)}  # 500元, ¥1,200.50, {$1,000.00}, 两千元
     if c.amount is not None:
         amounts.add(Decimal(c.amount).quantize(Decimal("0.01")))
     codes = {v for kind, v in extract_entities(text, {}) if kind == "error_code"}
@@ -194,12 +184,14 @@ def _canonical_since(session: Session, since: datetime, *conditions: Any) -> lis
     )]
 
 
-def background_idf(session: Session, size: int) -> Idf:
-    """Word weights from the `size` most recently received complaints (the batch itself included): a word a
-    channel's template repeats in most complaints weighs little, the words that say what happened weigh much.
-    Every partition of a run reads the same rows."""
-    rows = session.execute(select(Complaint.title, Complaint.body)
-                           .order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size))
+def background_idf(session: Session, size: int, until: datetime | None = None) -> Idf:
+    """Word weights from the `size` most recently received complaints up to `until` (the batch's newest; the
+    batch itself included): a word a channel's template repeats in most complaints weighs little, the words that
+    say what happened weigh much. Every partition of a batch reads the same rows."""
+    query = select(Complaint.title, Complaint.body)
+    if until is not None:
+        query = query.where(Complaint.received_at <= until)
+    rows = session.execute(query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size))
     return Idf.fit_with_prior([words(_text_of(title, body)) for title, body in rows], shipped_model().word_idf,
                               PRIOR_DOCUMENTS)
 
@@ -281,13 +273,16 @@ class _Linker:
                                       for m in self.canonicals.values()])
 
 
-def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DEFAULT) -> DedupeSummary:
-    """Link duplicates among these (unprocessed, any order) complaints against canonical complaints."""
+def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DEFAULT,
+               corpus_until: datetime | None = None) -> DedupeSummary:
+    """Link duplicates among these (unprocessed, any order) complaints against canonical complaints; the word
+    weights come from the complaints received up to corpus_until (the batch's newest: the same for all its
+    partitions), else from the newest ones."""
     new = [Entry(*row) for row in rows_by_id(session, ENTRY_COLUMNS, ids)]
     summary = DedupeSummary(checked=len(new))
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
-    linker = _Linker(summary, shipped_model(), lambda: background_idf(session, config.background_size))
+    linker = _Linker(summary, shipped_model(), lambda: background_idf(session, config.background_size, corpus_until))
     new_ids = {c.id for c in new}
     keyed = [c for c in todo if person_key(c)]
     if keyed:

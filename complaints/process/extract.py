@@ -73,8 +73,10 @@ _CN_SECTIONS = {"万": 10_000, "亿": 100_000_000}
 _CN_CHARS = "".join([*_CN_DIGITS, *_CN_UNITS, *_CN_SECTIONS])
 _ARABIC = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 # Arabic digits, Chinese numerals or a mix ("3.5万", "1万2千", "两万五千"), starting with a digit or 十 ("十五元"):
-# "几千元", "上万元" (some thousands, tens of thousands) name no amount.
-_NUMBER = rf"(?:{_ARABIC}|[{''.join(_CN_DIGITS)}十拾])(?:{_ARABIC}|[{_CN_CHARS}])*"
+# "几千元", "上万元" (some thousands, tens of thousands) name no amount. Atomic: a run of digits can be cut into
+# numbers in exponentially many ways, and an order or phone number with no currency after it would try them all
+# (22 digits took 1.8 s; a hostile text could stall ingest).
+_NUMBER = rf"(?>(?:{_ARABIC}|[{''.join(_CN_DIGITS)}十拾])(?:{_ARABIC}|[{_CN_CHARS}])*)"
 
 # Markers in folded, lower-cased text -> ISO 4217 code. "¥" is the yuan here: the wallet is Chinese.
 _PREFIXES = {"us$": "USD", "hk$": "HKD", "$": "USD", "¥": "CNY", "rmb": "CNY", "cny": "CNY", "usd": "USD",
@@ -95,7 +97,8 @@ _AMOUNT_RE = re.compile(
     rf"(?<![a-z])(?P<pre>{_alternatives(_PREFIXES)})\s?(?P<pnum>{_ARABIC})"
     rf"(?:\s?(?P<mul>{_alternatives(_MULTIPLIERS)})(?![a-z]))?"
     # "2000元", "两万五千元", "3.5万元", "45 USD", "20 dollars".
-    rf"|(?P<snum>{_NUMBER})\s?(?P<suf>{_alternatives(_SUFFIXES)})(?![a-z])"
+    # ... starting where a run of digits or numerals starts (each start inside one would rescan the rest of it).
+    rf"|(?<![\d{_CN_CHARS}])(?P<snum>{_NUMBER})\s?(?P<suf>{_alternatives(_SUFFIXES)})(?![a-z])"
 )
 
 

@@ -33,7 +33,7 @@ from flows.params import as_of, run_name
 from flows.runners import partition_runner
 from tasks.artifacts import counts_table, publish_markdown, publish_table
 from tasks.plan import publish_incident_board_task
-from tasks.process import LEASE, LEASE_TTL, detect_task, next_batch_task, process_partition_task
+from tasks.process import LEASE, LEASE_TTL, detect_task, model_task, next_batch_task, process_partition_task
 
 # An overlapping run waits this long for the lease, then leaves the rows to the run that holds it.
 LEASE_WAIT = timedelta(minutes=10)
@@ -61,10 +61,12 @@ def process(batch_size: Annotated[int, Field(ge=1, le=1_000_000, examples=[50_00
     failed: list[str] = []
     try:
         with held(runtime().db_url, LEASE, holder, LEASE_TTL, LEASE_WAIT):
+            model_task()  # one category model for every batch and partition of the run
             after = None
             while (batch := next_batch_task(batch_size, parts, holder, after)).parts:
                 after = batch.after
-                futures = [process_partition_task.submit(ids) for ids in batch.parts]
+                until = batch.after[0] if batch.after else None
+                futures = [process_partition_task.submit(ids, until) for ids in batch.parts]
                 for ids, future in zip(batch.parts, futures, strict=True):
                     future.wait()
                     if not future.state.is_completed():

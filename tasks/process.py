@@ -18,7 +18,7 @@ from complaints.core.leases import try_acquire
 from complaints.core.models import Complaint, Incident
 from complaints.core.runtime import runtime
 from complaints.detect.replay import detect_pending
-from complaints.process.classify import unprocessed_query
+from complaints.process.classify import refresh_model, unprocessed_query
 from complaints.process.dedupe import partition
 from complaints.process.stage import process_partition
 from tasks._stage import stage, stage_task
@@ -52,11 +52,21 @@ def next_batch_task(limit: int, partitions: int, holder: str, after: tuple[datet
 
 
 @stage_task()
-def process_partition_task(ids: list[int]) -> dict[str, Any]:
-    """Dedupe then classify one partition; a complaint that makes either raise is held out of processing with
-    the reason, the others are processed (complaints.process.stage)."""
+def model_task() -> str | None:
+    """The category model this run classifies with, trained before any batch if due (the seed model on a fresh
+    install; retrained on its confident classifications as they accumulate), so every partition uses it."""
     with stage() as (rt, session):
-        summary = process_partition(session, rt.config.taxonomy, ids)
+        tag = refresh_model(session, rt.config.taxonomy)
+    get_run_logger().info("classifying with %s", tag or "keyword rules")
+    return tag
+
+
+@stage_task()
+def process_partition_task(ids: list[int], corpus_until: datetime | None = None) -> dict[str, Any]:
+    """Dedupe then classify one partition; a complaint that makes either raise is held out of processing with
+    the reason, the others are processed (complaints.process.stage). corpus_until: the batch's newest received_at."""
+    with stage() as (rt, session):
+        summary = process_partition(session, rt.config.taxonomy, ids, corpus_until)
     if summary.held:
         get_run_logger().warning("%d complaint(s) held out of processing: %s", len(summary.held),
                                  "; ".join(f"{i}: {why}" for i, why in summary.held.items()))

@@ -14,7 +14,7 @@ from complaints.core.bulk import expire_loaded
 from complaints.core.config import AppConfig, DedupeSettings, DetectionConfig, TaxonomyConfig
 from complaints.core.models import Complaint
 from complaints.detect.replay import Detector, DetectSummary, floor_hour
-from complaints.process.classify import ClassifySummary, classify_ids, unprocessed_query
+from complaints.process.classify import ClassifySummary, classify_ids, refresh_model, unprocessed_query
 from complaints.process.dedupe import DEFAULT, DedupeSummary, dedupe_ids
 
 
@@ -47,6 +47,7 @@ def run_process(session: Session, cfg: AppConfig) -> tuple[DedupeSummary, Classi
     from complaints.detect.replay import detect_pending
 
     session.flush()
+    refresh_model(session, cfg.taxonomy)
     ids = list(session.execute(unprocessed_query(Complaint.id)).scalars())
     d = dedupe_ids(session, ids, cfg.taxonomy.dedupe)
     c = classify_ids(session, cfg.taxonomy, ids)

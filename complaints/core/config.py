@@ -330,7 +330,7 @@ class ClassifierSettings(Strict):
     seed_model: bool = True
     # Seed model only: retrain on the seed set plus classifications at least this confident (and reviews) once
     # there are `self_train_from` of them, and at each doubling; 0 switches self-training off.
-    self_train_from: int = Field(0, ge=0)  # off: see taxonomy.yaml
+    self_train_from: int = Field(500, ge=0)
     self_train_confidence: float = Field(0.6, ge=0, le=1)
 
 

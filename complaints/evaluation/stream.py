@@ -612,9 +612,10 @@ def score_folder(folder: Path, truth: dict[str, dict[str, Any]], project_config:
     """Ingest every source of the folder's sources.yaml and run dedupe, classify and detect as the flows do; score."""
     from complaints.core.config import load_config
     from complaints.core.db import migrate, session_scope
+    from complaints.core.models import Complaint
     from complaints.detect.replay import detect_pending
     from complaints.ingest.store import ingest_source
-    from complaints.process.classify import classify_ids, unprocessed_query
+    from complaints.process.classify import classify_ids, refresh_model, unprocessed_query
     from complaints.process.dedupe import dedupe_ids
 
     cfg = load_config(_config_dir(folder, project_config))
@@ -633,13 +634,30 @@ def score_folder(folder: Path, truth: dict[str, dict[str, Any]], project_config:
         except Exception as exc:  # a source that crashes is a figure too
             sources[spec.name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     with session_scope(url) as session:
-        while ids := list(session.execute(unprocessed_query(_complaint_id()).limit(50_000)).scalars()):
-            dedupe_ids(session, ids, cfg.taxonomy.dedupe)
-            classify_ids(session, cfg.taxonomy, ids)
+        for day_end in _days(session):  # a process run a day, as the hourly runs would see the stream
+            refresh_model(session, cfg.taxonomy)
+            while ids := list(session.execute(unprocessed_query(_complaint_id())
+                                              .where(Complaint.received_at < day_end).limit(50_000)).scalars()):
+                dedupe_ids(session, ids, cfg.taxonomy.dedupe, corpus_until=day_end)
+                classify_ids(session, cfg.taxonomy, ids)
+                session.commit()
+            detect_pending(session, cfg.detection, cfg.taxonomy)
             session.commit()
-        detect_pending(session, cfg.detection, cfg.taxonomy)
     with session_scope(url) as session:
         return _score(session, truth, sources, weeks)
+
+
+def _days(session: Any) -> list[datetime]:
+    """The end of every day (UTC) from the first complaint received to the last."""
+    from sqlalchemy import func
+
+    from complaints.core.models import Complaint
+
+    first, last = session.execute(select(func.min(Complaint.received_at), func.max(Complaint.received_at))).one()
+    if first is None:
+        return []
+    day = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    return [day + timedelta(days=k + 1) for k in range((last - day).days + 1)]
 
 
 def _complaint_id() -> Any:

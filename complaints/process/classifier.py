@@ -374,11 +374,13 @@ def seed_pipeline(categories: Iterable[str]) -> tuple[str, Pipeline] | None:
     return tag, _seed_fits[tag]
 
 
-def model_for(session: Session, categories: Iterable[str], settings: ClassifierSettings | None = None
-              ) -> ActiveModel | None:
+def model_for(session: Session, categories: Iterable[str], settings: ClassifierSettings | None = None,
+              self_train: bool = False) -> ActiveModel | None:
     """The model that classifies: the newest one you trained; else (fresh install, or an older seed model) the
-    seed model, trained now and stored as the next version tagged `seed-<hash>`; then, as confident
-    classifications accumulate, the seed set plus them (self-training, `<tag>+self-<n>`)."""
+    seed model, trained now and stored as the next version tagged `seed-<hash>`; with self_train, as confident
+    classifications accumulate, the seed set plus them (`<tag>+self-<n>`). Only a process run's first step
+    self-trains (complaints.process.classify.refresh_model): every batch and partition of the run then
+    classifies with one model."""
     settings = settings or ClassifierSettings()
     model = active_model(session)
     if model is not None and not model.is_seed:
@@ -397,7 +399,7 @@ def model_for(session: Session, categories: Iterable[str], settings: ClassifierS
             store_pipeline(session, seeded[1], frame.label.tolist(), data_source=tag,
                            metrics={"label_counts": dict(Counter(frame.label))})
         model = active_model(session)
-    if settings.self_train_from and model is not None:
+    if self_train and settings.self_train_from and model is not None:
         model = _self_train(session, model, frame, tag, categories, settings) or model
     return model
 

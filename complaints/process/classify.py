@@ -202,6 +202,16 @@ def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]
             for d in decide(taxonomy, KeywordClassifier(taxonomy), texts, model.pipeline if model else None)]
 
 
+def refresh_model(session: Session, taxonomy: TaxonomyConfig) -> str | None:
+    """A process run's first step: the model its batches classify with, trained now if due (the seed model on a
+    fresh install; retrained on the seed set plus its confident classifications as they accumulate), so that
+    every batch and partition of the run uses the same one. Its tag, or None (keyword rules)."""
+    settings = taxonomy.classifier
+    model = (model_for(session, taxonomy.categories, settings, self_train=True) if settings.seed_model
+             else active_model(session))
+    return model.data_source if model else None
+
+
 def unprocessed_query(*columns: Any, after: tuple[datetime, int] | None = None) -> Select[Any]:
     """The oldest complaints not yet through dedupe and classification, first come first served; not those held
     out (complaints.process.stage); with `after` (received_at, id), only those that come after it."""

@@ -62,8 +62,10 @@ def _reason(step: str, error: BaseException) -> ProcessingError:
     return reason
 
 
-def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[int]) -> PartitionSummary:
-    """Dedupe then classify these complaints (oldest first), each in its own transaction as before.
+def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[int],
+                      corpus_until: datetime | None = None) -> PartitionSummary:
+    """Dedupe then classify these complaints (oldest first), each in its own transaction as before; corpus_until:
+    the newest received_at of the whole batch (dedupe's word weights, the same for every partition).
 
     When either raises an error that cannot heal, the complaints are processed again by halves (the older half
     first; complaints.core.isolate) down to the ones that raise, which are held out with the reason; the rest
@@ -81,7 +83,7 @@ def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[
         # Links are counted once, when committed (a re-run skips them); `checked` counts every attempt.
         step = "dedupe"
         try:
-            d = dedupe_ids(session, part, taxonomy.dedupe)
+            d = dedupe_ids(session, part, taxonomy.dedupe, corpus_until)
             session.commit()
             summary.add_dedupe(d)
             step = "classify"

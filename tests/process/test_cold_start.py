@@ -10,7 +10,7 @@ from complaints.core.db import session_scope
 from complaints.core.models import ClassifierModel, Complaint
 from complaints.process import classifier
 from complaints.process.classifier import SEED_TAG, active_model, seed_examples
-from complaints.process.classify import KeywordClassifier
+from complaints.process.classify import KeywordClassifier, refresh_model
 from tests.factories import T0, complaint
 from tests.stages import classify_complaints, unprocessed
 
@@ -124,12 +124,17 @@ def test_seed_model_self_trains_on_its_confident_classifications(db_url: str, ap
         confident = sum(c.category_confidence >= settings.self_train_confidence for c in first)
         assert s.execute(select(func.count()).select_from(ClassifierModel)).scalar_one() == 1
     assert confident >= 20, "the test needs 20 confident classifications to start self-training"
-    _classify(db_url, tax, ["提现两天了还没到账"])  # the next batch: seed set + the confident ones, retrained first
+    second = _classify(db_url, tax, ["提现两天了还没到账"])  # the run's next batch: the same model, not retrained
+    confident += sum(c.category_confidence >= settings.self_train_confidence for c in second)
+    with session_scope(db_url) as s:
+        assert s.execute(select(func.count()).select_from(ClassifierModel)).scalar_one() == 1
+        refresh_model(s, tax)  # the next run's first step: seed set + the confident ones
     with session_scope(db_url) as s:
         model = active_model(s)
         assert model is not None and model.is_seed and model.data_source.endswith(f"+self-{confident}")
         row = s.execute(select(ClassifierModel).where(ClassifierModel.version == model.version)).scalar_one()
         assert row.n_train == len(seed_examples(tax.categories)) + confident
-    _classify(db_url, tax, ["my payout is late again"])  # fewer than twice as many: no retraining
+    _classify(db_url, tax, ["my payout is late again"])
     with session_scope(db_url) as s:
+        refresh_model(s, tax)  # fewer than twice as many: no retraining
         assert s.execute(select(func.count()).select_from(ClassifierModel)).scalar_one() == 2

@@ -137,9 +137,9 @@ def test_cold_start_seed_model_then_newest_model_version(db_url: str, app_config
 
 def test_review_queue_correction_feeds_next_training(db_url: str, app_config: AppConfig) -> None:
     with session_scope(db_url) as s:
-        unclear = complaint(s, "我的问题到现在还没有解决", contact="u@example.com")  # says nothing of the problem
+        unclear = complaint(s, "同上", contact="u@example.com")  # "same as above": says nothing of the problem
         clear = complaint(s, "客服态度很差，电话打不通")
-        dup = complaint(s, "我的问题到现在还没有解决!", contact="u@example.com", at=T0 + timedelta(hours=1))
+        dup = complaint(s, "同上!!", contact="u@example.com", at=T0 + timedelta(hours=1))
         run(s, app_config)
         assert unclear.needs_review and not clear.needs_review
         # Its resubmission is not listed: it is reviewed with its canonical complaint.
@@ -153,7 +153,7 @@ def test_review_queue_correction_feeds_next_training(db_url: str, app_config: Ap
         assert pending(s) == []
         examples = review_examples(s)
         assert sorted(zip(examples.label, examples.text, strict=True)) == [
-            ("customer_service", "客服态度很差,电话打不通"), ("customer_service", "我的问题到现在还没有解决")]
+            ("customer_service", "同上"), ("customer_service", "客服态度很差,电话打不通")]
         texts, labels = _history()
         row = train_and_store(s, texts + examples.text.tolist(), labels + examples.label.tolist(),
                               data_source="history + reviews", evaluate=False)

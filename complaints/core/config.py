@@ -448,8 +448,11 @@ class SurgeSettings(Strict):
 
     min_window_hours: int = Field(3, ge=1)
     min_ratio: float = Field(3.0, ge=1)
-    related_alpha: float = Field(1e-3, gt=0, lt=0.5)
+    related_alpha: float = Field(1e-4, gt=0, lt=0.5)
     related_hours: int = Field(3, ge=0, le=24)
+    # The over-dispersion of a whole category's rate (the detection-wide `dispersion` is one problem's): how much a
+    # category's volume varies from day to day beyond chance.
+    dispersion: float = Field(0.25, ge=0)
 
 
 class DetectionConfig(Strict):

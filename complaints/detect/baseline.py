@@ -50,8 +50,9 @@ class Baseline:
 
 
 def baseline(cfg: DetectionConfig, window: BurstWindow, end: datetime, history_from: datetime,
-             users: UserCounter, level: LevelCounter) -> Baseline:
-    """The predictive of distinct users in [end - window, end), from data received at or after history_from."""
+             users: UserCounter, level: LevelCounter, dispersion: float | None = None) -> Baseline:
+    """The predictive of distinct users in [end - window, end), from data received at or after history_from;
+    dispersion: the rate's own variation, when not cfg.dispersion."""
     w = timedelta(hours=window.hours)
     floor = cfg.floor_per_hour * window.hours
     # The level: whole hours before the day the window starts in (cached per day by the caller's counter), or,
@@ -73,7 +74,7 @@ def baseline(cfg: DetectionConfig, window: BurstWindow, end: datetime, history_f
     expected = max(shape / (prior_weight + len(samples)), floor)
     # Never wider than an exponential prior around the mean: a group with no history yet (a new error code) is
     # still expected to have about none, and 11 users in an hour on it is news.
-    size = 1 / (1 / max(shape, MIN_SHAPE) + cfg.dispersion)
+    size = 1 / (1 / max(shape, MIN_SHAPE) + (cfg.dispersion if dispersion is None else dispersion))
     method = "seasonal" if samples else "level" if hours else "floor"
     return Baseline(expected, method, samples, size, prior_mean, hours)
 

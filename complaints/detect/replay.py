@@ -345,7 +345,9 @@ def group_baseline(cfg: DetectionConfig, g: Group, w: BurstWindow, end: datetime
     def level(lo: datetime, hi: datetime) -> tuple[int, int]:
         return source.level(g, cfg.text_similarity, lo, hi, dated)
 
-    return baseline(cfg, w, end, source.history_from, users, level)
+    # A whole category's day-to-day share of the traffic varies more than one problem's rate.
+    return baseline(cfg, w, end, source.history_from, users, level,
+                    cfg.surges.dispersion if g.kind == "any" else None)
 
 
 class CategoryRatio:
@@ -375,11 +377,11 @@ class CategoryRatio:
         return dataclasses.replace(base, expected=base.expected * ratio, category_ratio=ratio)
 
 
-def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource,
-                taken: Set[str] = frozenset(), after_onset: bool = False) -> list[Alarm]:
+def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken: Set[str] = frozenset(),
+                after_onset: bool = False, ongoing: Set[str] = frozenset()) -> list[Alarm]:
     """Signatures whose distinct users in some window ending at hour+1h are improbably many; taken: the users of
-    active incidents; after_onset: an incident was detected within surges.related_hours (a whole category's surge
-    then needs less)."""
+    active incidents; after_onset: an incident was detected within surges.related_hours; ongoing: the signatures
+    of active incidents (a whole category's surge at an onset, or still going on, needs less)."""
     end = hour + HOUR
     windows = cfg.windows()
     recent = source.items(end - timedelta(hours=windows[-1].hours), end)
@@ -412,8 +414,10 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource,
             base = group_baseline(cfg, g, w, end, source)
             if whole and base.history_hours < WHOLE_CATEGORY_HISTORY:
                 continue
-            related = whole and after_onset
-            level = max(alpha[w.hours], surges.related_alpha) if related else alpha[w.hours]
+            related = whole and (after_onset or g.signature in ongoing)
+            # A whole category is one of few, large series: its alpha is the window's own, not the larger one a
+            # small volume affords for its many small signatures.
+            level = (surges.related_alpha if related else w.alpha) if whole else alpha[w.hours]
             p = base.tail(observed)
             # The category ratio only raises the expected: worth it only for an alarm. Not for a surge at another
             # incident's onset: the rest of the traffic then runs high because of that crisis, not a busy day.
@@ -549,7 +553,8 @@ class Replay:
                     break
         taken = {m.user for t in active for m in t.members.values()}
         onset = any(end - t.detected_at <= timedelta(hours=cfg.surges.related_hours) for t in active)
-        for alarm in find_alarms(cfg, hour, self.source, taken, after_onset=onset):
+        ongoing = {s for t in active for s in t.signatures}
+        for alarm in find_alarms(cfg, hour, self.source, taken, after_onset=onset, ongoing=ongoing):
             track = self.target(alarm, active)
             if track is not None and self.link(track, alarm.members):
                 touched.add(track.id)

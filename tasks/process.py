@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from complaints.core.db import refresh_statistics, session_scope
 from complaints.core.leases import try_acquire
@@ -19,8 +19,8 @@ from complaints.core.models import Complaint, Incident
 from complaints.core.runtime import runtime
 from complaints.detect.replay import detect_pending
 from complaints.process.classify import refresh_model, unprocessed_query
-from complaints.process.dedupe import partition
-from complaints.process.stage import process_partition
+from complaints.process.dedupe import Background, partition
+from complaints.process.stage import held_count, process_partition
 from tasks._stage import stage, stage_task
 from tasks.incident_events import Kind, emit_incident_event
 
@@ -31,6 +31,7 @@ LEASE_TTL = timedelta(minutes=15)
 class Batch(NamedTuple):
     parts: list[list[int]]  # complaint ids by partition
     after: tuple[datetime, int] | None  # (received_at, id) of its last complaint: the next batch starts after it
+    stored: int | None = None  # the newest complaint id when it was taken: bounds dedupe's word weights
 
 
 @stage_task()
@@ -45,10 +46,11 @@ def next_batch_task(limit: int, partitions: int, holder: str, after: tuple[datet
         raise RuntimeError(f"lost the {LEASE!r} lease (expired while this run was working)")
     refresh_statistics(rt.db_url)  # the last batch's writes can leave the planner guessing
     with session_scope(rt.db_url) as session:
+        stored = session.execute(select(func.max(Complaint.id))).scalar_one()
         keys = session.execute(unprocessed_query(Complaint.id, Complaint.contact_key, Complaint.customer_ref,
                                                  Complaint.source, Complaint.received_at, after=after)
                                .limit(limit)).all()
-    return Batch(partition(keys, partitions), (keys[-1].received_at, keys[-1].id) if keys else None)
+    return Batch(partition(keys, partitions), (keys[-1].received_at, keys[-1].id) if keys else None, stored)
 
 
 @stage_task()
@@ -62,11 +64,14 @@ def model_task() -> str | None:
 
 
 @stage_task()
-def process_partition_task(ids: list[int], corpus_until: datetime | None = None) -> dict[str, Any]:
-    """Dedupe then classify one partition; a complaint that makes either raise is held out of processing with
-    the reason, the others are processed (complaints.process.stage). corpus_until: the batch's newest received_at."""
+def process_partition_task(ids: list[int], until: datetime | None = None, stored: int | None = None
+                           ) -> dict[str, Any]:
+    """Dedupe then classify one partition of a batch; a complaint that makes either raise is held out of
+    processing with the reason, the others are processed (complaints.process.stage). until, stored: the batch's
+    newest received_at and the newest complaint id when it was taken (dedupe's word weights, alike for every
+    partition)."""
     with stage() as (rt, session):
-        summary = process_partition(session, rt.config.taxonomy, ids, corpus_until)
+        summary = process_partition(session, rt.config.taxonomy, ids, Background(until, stored))
     if summary.held:
         get_run_logger().warning("%d complaint(s) held out of processing: %s", len(summary.held),
                                  "; ".join(f"{i}: {why}" for i, why in summary.held.items()))
@@ -74,6 +79,13 @@ def process_partition_task(ids: list[int], corpus_until: datetime | None = None)
     return {"processed": c.classified, "exact": d.exact, "near": d.near + d.keyless, "similar": d.similar,
             "by_category": dict(c.by_category), "by_severity": dict(c.by_severity),
             "held": sorted(summary.held.items())}
+
+
+@stage_task()
+def held_task() -> int:
+    """Complaints held out of processing now, by this run or earlier ones."""
+    with stage() as (_rt, session):
+        return held_count(session)
 
 
 @stage_task()

@@ -1,6 +1,6 @@
 """The process stages as tests drive them: the production functions of the process flow's tasks, in its order.
 
-`run_process` is the flow's path (the unprocessed batch, dedupe_ids, classify_ids, detect_pending); the
+`run_process` is the flow's path (the run's model, the unprocessed batch through process_partition, detect_pending); the
 per-stage helpers take loaded complaints for tests that stop between stages.
 """
 
@@ -43,16 +43,17 @@ def detect(session: Session, cfg: DetectionConfig, taxonomy: TaxonomyConfig, tou
 
 
 def run_process(session: Session, cfg: AppConfig) -> tuple[DedupeSummary, ClassifySummary, DetectSummary]:
-    """The process flow's stages on everything unprocessed, as its tasks call them, then commit."""
+    """The process flow's stages on everything unprocessed, as its tasks call them (the run's model first, then
+    one partition through complaints.process.stage: complaints that raise are held out), then commit."""
     from complaints.detect.replay import detect_pending
+    from complaints.process.stage import process_partition
 
     session.flush()
     refresh_model(session, cfg.taxonomy)
     ids = list(session.execute(unprocessed_query(Complaint.id)).scalars())
-    d = dedupe_ids(session, ids, cfg.taxonomy.dedupe)
-    c = classify_ids(session, cfg.taxonomy, ids)
+    p = process_partition(session, cfg.taxonomy, ids)
     t = detect_pending(session, cfg.detection, cfg.taxonomy)
     session.commit()
     for loaded in list(session.identity_map.values()):  # set-based writes: loaded objects show them now
         session.refresh(loaded)
-    return d, c, t
+    return p.dedupe, p.classify, t

@@ -441,10 +441,11 @@ class IncidentSeverityRules(Strict):
 
 class SurgeSettings(Strict):
     """A whole category's surge (entity `any`): the only sign of a crisis whose complaints share no code, merchant
-    or wording. A category's volume varies more than one problem's, so it is tested in windows of at least
-    min_window_hours, and must reach min_ratio times its expected besides the tail test. While another incident
-    is young (opened within join_hours), a surge of another category at related_alpha is that crisis seen
-    through the other category, and merges into it."""
+    or wording. A category is one of few large series: it is tested with its own over-dispersion, at the window's
+    own alpha, in windows of at least min_window_hours, and must reach min_ratio times its expected besides the
+    tail test. Within related_hours of another incident's detection, or while its own incident is active, a
+    category's surge needs only related_alpha: an outage is failed payments, stuck withdrawals and angry calls at
+    once, and such a surge merges into the incident it began with."""
 
     min_window_hours: int = Field(3, ge=1)
     min_ratio: float = Field(3.0, ge=1)

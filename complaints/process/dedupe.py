@@ -184,16 +184,30 @@ def _canonical_since(session: Session, since: datetime, *conditions: Any) -> lis
     )]
 
 
-def background_idf(session: Session, size: int, until: datetime | None = None) -> Idf:
-    """Word weights from the `size` most recently received complaints up to `until` (the batch's newest; the
-    batch itself included): a word a channel's template repeats in most complaints weighs little, the words that
-    say what happened weigh much. Every partition of a batch reads the same rows."""
-    query = select(Complaint.title, Complaint.body)
-    if until is not None:
-        query = query.where(Complaint.received_at <= until)
-    rows = session.execute(query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size))
-    return Idf.fit_with_prior([words(_text_of(title, body)) for title, body in rows], shipped_model().word_idf,
-                              PRIOR_DOCUMENTS)
+@dataclass
+class Background:
+    """The complaints dedupe's word weights come from: the `size` most recently received up to `until` (the
+    batch's newest; the batch itself included) among those stored when the batch was taken (id <= max_id), so
+    every partition of a batch weighs words alike whatever is ingested meanwhile; None: no bound. A word a
+    channel's template repeats in most complaints weighs little, the words that say what happened weigh much.
+    Read once, at the first pair the signature cannot settle, and shared by every call given this object."""
+
+    until: datetime | None = None
+    max_id: int | None = None
+    _idf: Idf | None = None
+
+    def idf(self, session: Session, size: int) -> Idf:
+        """The weights, read on first use."""
+        if self._idf is None:
+            query = select(Complaint.title, Complaint.body)
+            if self.until is not None:
+                query = query.where(Complaint.received_at <= self.until)
+            if self.max_id is not None:
+                query = query.where(Complaint.id <= self.max_id)
+            rows = session.execute(query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size))
+            self._idf = Idf.fit_with_prior([words(_text_of(title, body)) for title, body in rows],
+                                           shipped_model().word_idf, PRIOR_DOCUMENTS)
+        return self._idf
 
 
 # The pair model's word weights (question corpora) count as this many complaints: they decide while a deployment
@@ -210,7 +224,6 @@ class _Linker:
     summary: DedupeSummary
     model: PairModel
     background: Callable[[], Idf]  # read at the first pair the signature cannot settle
-    idf: Idf | None = None
     content: dict[int, dict[str, float]] = field(default_factory=dict)
     texts: dict[int, Text] = field(default_factory=dict)
     problems: dict[int, Problem] = field(default_factory=dict)
@@ -228,11 +241,9 @@ class _Linker:
 
     def content_similarity(self, a: Entry, b: Entry) -> float:
         """Cosine of the two texts' words weighted by their rarity among recent complaints."""
-        if self.idf is None:
-            self.idf = self.background()
         for c in (a, b):
             if c.id not in self.content:
-                self.content[c.id] = self.idf.vector(words(_text_of(c.title, c.body)))
+                self.content[c.id] = self.background().vector(words(_text_of(c.title, c.body)))
         return cosine(self.content[a.id], self.content[b.id])
 
     def problem(self, c: Entry) -> Problem:
@@ -274,15 +285,15 @@ class _Linker:
 
 
 def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DEFAULT,
-               corpus_until: datetime | None = None) -> DedupeSummary:
+               background: Background | None = None) -> DedupeSummary:
     """Link duplicates among these (unprocessed, any order) complaints against canonical complaints; the word
-    weights come from the complaints received up to corpus_until (the batch's newest: the same for all its
-    partitions), else from the newest ones."""
+    weights come from `background` (the batch's, shared by its partitions and attempts), else the newest ones."""
     new = [Entry(*row) for row in rows_by_id(session, ENTRY_COLUMNS, ids)]
     summary = DedupeSummary(checked=len(new))
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
-    linker = _Linker(summary, shipped_model(), lambda: background_idf(session, config.background_size, corpus_until))
+    weights = background or Background()
+    linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config.background_size))
     new_ids = {c.id for c in new}
     keyed = [c for c in todo if person_key(c)]
     if keyed:

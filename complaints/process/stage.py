@@ -28,7 +28,7 @@ from complaints.core.isolate import isolate
 from complaints.core.models import Complaint, ComplaintEvent, utcnow
 from complaints.core.pii import mask_text
 from complaints.process.classify import ClassifySummary, classify_ids
-from complaints.process.dedupe import DedupeSummary, dedupe_ids
+from complaints.process.dedupe import Background, DedupeSummary, dedupe_ids
 
 # More complaints than this failing one by one in a partition is no complaint's fault (a broken model, a bad
 # config): the partition fails and waits for the next run instead of holding out a whole batch.
@@ -63,9 +63,9 @@ def _reason(step: str, error: BaseException) -> ProcessingError:
 
 
 def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[int],
-                      corpus_until: datetime | None = None) -> PartitionSummary:
-    """Dedupe then classify these complaints (oldest first), each in its own transaction as before; corpus_until:
-    the newest received_at of the whole batch (dedupe's word weights, the same for every partition).
+                      background: Background | None = None) -> PartitionSummary:
+    """Dedupe then classify these complaints (oldest first), each in its own transaction as before; background:
+    the batch's bounds for dedupe's word weights (read once, shared by the isolation attempts).
 
     When either raises an error that cannot heal, the complaints are processed again by halves (the older half
     first; complaints.core.isolate) down to the ones that raise, which are held out with the reason; the rest
@@ -73,6 +73,7 @@ def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[
     An error that can heal is raised at once. Complaints already processed or held (a retried task) are skipped.
     """
     summary = PartitionSummary()
+    weights = background or Background()
     state = {r.id: r for r in rows_by_id(session, (Complaint.id, Complaint.processed_at, Complaint.held_at), ids)}
     todo = [i for i in ids if i in state and state[i].processed_at is None and state[i].held_at is None]
 
@@ -83,7 +84,7 @@ def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[
         # Links are counted once, when committed (a re-run skips them); `checked` counts every attempt.
         step = "dedupe"
         try:
-            d = dedupe_ids(session, part, taxonomy.dedupe, corpus_until)
+            d = dedupe_ids(session, part, taxonomy.dedupe, weights)
             session.commit()
             summary.add_dedupe(d)
             step = "classify"

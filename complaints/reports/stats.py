@@ -19,6 +19,7 @@ from complaints.core.models import (
     Report,
 )
 from complaints.core.statuses import STEP_OPEN
+from complaints.process.stage import held_count
 
 
 def _grouped(session: Session, column: Any, *where: Any) -> dict[str, int]:
@@ -40,7 +41,7 @@ def stats(session: Session, now: datetime) -> dict[str, Any]:
         "quarantined": _count(session, QuarantinedRecord, QuarantinedRecord.replayed_at.is_(None)),
         "unprocessed": _count(session, Complaint, Complaint.processed_at.is_(None)),
         # ... of which held out of processing (complaints.process.stage) until ops release them
-        "held": _count(session, Complaint, Complaint.held_at.is_not(None)),
+        "held": held_count(session),
         "by_category": _grouped(session, Complaint.category, canonical),
         "by_severity": _grouped(session, Complaint.severity, canonical),
         "by_channel": _grouped(session, Complaint.channel, canonical),

@@ -219,8 +219,8 @@ def test_the_process_flow_holds_the_poison_complaints_and_processes_every_other_
     classification poison in the second (4 batches, 2 partitions each). Before: the first failure failed the flow,
     the later batches and detection never ran. Now: the flow ends Completed named Degraded, its message names both
     complaints and why; 15 processed, 2 held, detection ran (the crowd's incident); a complaints.process.degraded event;
-    a second run is a plain Completed with nothing to do; `quarantine held` lists them, `quarantine release` and
-    a run without the fault process them."""
+    a second run has nothing to do and is Degraded again while they are held; `quarantine held` lists them,
+    `quarantine release` and a run without the fault process them (a plain Completed)."""
     from flows.process import DEGRADED_EVENT, process
 
     poison = pytest.MonkeyPatch()  # its own: undoing it must leave the env fixture's variables
@@ -245,8 +245,11 @@ def test_the_process_flow_holds_the_poison_complaints_and_processes_every_other_
     events = _events(DEGRADED_EVENT, start)
     assert events and events[0]["payload"]["held"] == 2
 
+    # Nothing to do, but the two are still held: every run says so until ops release them (no acknowledgement,
+    # plan or statutory clock starts for a held complaint).
     again = process(batch_size=5, partitions=2, return_state=True)
-    assert again.is_completed() and again.name == "Completed" and again.result().get("processed", 0) == 0
+    assert again.is_completed() and again.name == DEGRADED and again.result().get("processed", 0) == 0
+    assert "2 complaints still held out of processing by earlier runs" in again.message
 
     listed = CliRunner().invoke(app, ["quarantine", "held"])
     assert listed.exit_code == 0 and "dedupe failed: ValueError" in listed.output and PHONE not in listed.output
@@ -325,7 +328,8 @@ def test_the_pipeline_runs_every_stage_past_a_held_complaint_and_says_so(
         acknowledged = set(s.scalars(select(Notification.recipient).where(Notification.kind == "acknowledgement")))
     assert acknowledged == {f"user{i}@example.com" for i in range(12) if i != 4}
     out = CliRunner().invoke(app, ["run", "process"])
-    assert out.exit_code == 0  # nothing left: held complaints are not retried blindly
+    # Held complaints are not retried blindly, and every run says they wait for ops (their clocks are running).
+    assert out.exit_code == 1 and "1 complaints still held out of processing by earlier runs" in out.output
     (Path(runtime_module.runtime().settings.config_dir) / "in" / "a.jsonl").write_text(
         json.dumps({"id": "B1", "at": T0.isoformat(), "email": "x@example.com",
                     "text": f"POISON-CLASSIFY again {PHONE}"}, ensure_ascii=False) + "\n", encoding="utf-8")

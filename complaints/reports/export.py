@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from complaints.core.models import Complaint, Incident, Plan, PlanStep
+from complaints.core.models import Complaint, ComplaintSimilarity, Incident, Plan, PlanStep
 from complaints.core.pii import mask_text
 
 Kind = Literal["complaints", "incidents", "plans"]
@@ -22,7 +22,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "complaints": ("id", "source", "external_id", "received_at", "channel", "channels", "customer_ref",
                    "contact_masked", "title", "body", "amount", "currency", "merchant", "product", "region",
                    "language", "category", "severity", "severity_reasons", "status", "duplicate_of_id",
-                   "incident_id"),
+                   "similar_to_id", "incident_id"),
     "incidents": ("id", "signature", "title", "category", "severity", "status", "detected_at",
                   "first_complaint_at", "last_complaint_at", "user_count", "complaint_count", "amount_at_risk",
                   "reason", "root_cause", "resolved_at"),
@@ -63,9 +63,14 @@ def rows(session: Session, kind: Kind, batch: int = 2000) -> Iterator[dict[str, 
                    "step_due_at": _plain(step.due_at), "step_status": step.status,
                    "escalation_level": step.escalation_level}
         return
-    model = Complaint if kind == "complaints" else Incident
-    for obj in session.execute(select(model).order_by(model.id).execution_options(yield_per=batch)).scalars():
-        row = {c: _plain(getattr(obj, c)) for c in COLUMNS[kind]}
+    if kind == "complaints":
+        # A keyless complaint close to an earlier one's text (complaints.process.dedupe): not a duplicate, shown.
+        stmt = select(Complaint, ComplaintSimilarity.similar_id.label("similar_to_id")).outerjoin(
+            ComplaintSimilarity, ComplaintSimilarity.complaint_id == Complaint.id).order_by(Complaint.id)
+    else:
+        stmt = select(Incident, literal(None).label("similar_to_id")).order_by(Incident.id)
+    for obj, similar_to in session.execute(stmt.execution_options(yield_per=batch)):
+        row = {c: _plain(similar_to if c == "similar_to_id" else getattr(obj, c)) for c in COLUMNS[kind]}
         for c in MASKED & row.keys():
             row[c] = _masked(row[c])
         yield row

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from complaints.core.models import (
     Complaint,
+    ComplaintSimilarity,
     DuplicateLink,
     Incident,
     Notification,
@@ -38,6 +39,8 @@ def stats(session: Session, now: datetime) -> dict[str, Any]:
         "complaints": _count(session, Complaint, canonical),
         "records": _count(session, Complaint),
         "duplicates": _count(session, DuplicateLink),
+        # keyless complaints whose text is close to an earlier one's: canonical, distinct users, shown in exports
+        "similar": _count(session, ComplaintSimilarity),
         "quarantined": _count(session, QuarantinedRecord, QuarantinedRecord.replayed_at.is_(None)),
         "unprocessed": _count(session, Complaint, Complaint.processed_at.is_(None)),
         # ... of which held out of processing (complaints.process.stage) until ops release them

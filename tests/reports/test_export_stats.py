@@ -42,3 +42,21 @@ def test_export_and_stats(db_url: str, app_config: AppConfig) -> None:
         assert figures["by_category"] == {"account_security": 1, "usability": 1}
         assert figures["by_severity"] == {"critical": 1, "minor": 1}
         assert (figures["plans"], figures["plan_steps"], figures["overdue_steps"]) == (1, 7, 7)
+
+
+def test_similar_keyless_complaints_are_shown_not_merged(db_url: str, app_config: AppConfig) -> None:
+    """Two consumers' referrals pasting one template (no person key): each stays canonical, a user of its own;
+    the relation is in the export and the stats."""
+    pasted = "The app froze during my transfer of $500 and support has not answered in two weeks."
+    with session_scope(db_url) as s:
+        first = complaint(s, pasted, channel="regulator", source="cfpb")
+        second = complaint(s, pasted + " Please help.", channel="regulator", source="cfpb", at=T0 + timedelta(hours=2))
+        run_process(s, app_config)
+    with session_scope(db_url) as s:
+        out = io.StringIO()
+        write(s, "complaints", "csv", out)
+        by_id = {int(r["id"]): r for r in csv.DictReader(io.StringIO(out.getvalue()))}
+        assert by_id[second.id]["similar_to_id"] == str(first.id) and by_id[second.id]["duplicate_of_id"] == ""
+        assert by_id[first.id]["similar_to_id"] == ""
+        figures = stats(s, T0)
+        assert (figures["complaints"], figures["duplicates"], figures["similar"]) == (2, 0, 1)

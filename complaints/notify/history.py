@@ -155,15 +155,17 @@ def _histories(session: Session, complaints: list[Complaint]) -> list[ComplaintH
 
 def history_markdown(key_masked: str, history: list[ComplaintHistory]) -> str:
     """The history as markdown (the CLI prints it; review flows can publish it as an artifact)."""
-    lines = [f"# Customer {key_masked}: {len(history)} complaint(s)", ""]
+    # Everything a user or a contact wrote is escaped: the artifact is rendered by the Prefect UI, where a link or an
+    # image in a complaint's text would be clickable or fetched.
+    lines = [f"# Customer {md_escape(key_masked)}: {len(history)} complaint(s)", ""]
     for h in history:
         money = f" · {h.amount:,.2f} {h.currency or ''}".rstrip() if h.amount else ""
         dup = f" · duplicate of {h.duplicate_of}" if h.duplicate_of else ""
         lines += [
-            f"## {h.ticket} · {h.received_at:%Y-%m-%d %H:%M} UTC · {h.channel} · {h.contact or '-'}{dup}",
+            f"## {h.ticket} · {h.received_at:%Y-%m-%d %H:%M} UTC · {h.channel} · {md_escape(h.contact or '-')}{dup}",
             f"{h.category or 'unclassified'} · {h.severity or '-'} · {h.status} · demand {h.demand or '-'}{money}"
             f" · owner {h.owner or '-'}",
-            f"> {h.excerpt}",
+            f"> {md_escape(h.excerpt)}",
             f"- outcome: {h.outcome or 'none yet'}; call-back score: {h.score if h.score is not None else '-'}",
         ]
         if h.attachments:
@@ -175,7 +177,8 @@ def history_markdown(key_masked: str, history: list[ComplaintHistory]) -> str:
         for m in h.messages:
             arrow = "→" if m.direction == "out" else "←"
             extra = f" [{m.status}]" if m.status else (f" [score {m.score}]" if m.score is not None else "")
-            lines.append(f"  - {m.at:%Y-%m-%d %H:%M} {arrow} {m.channel} {m.kind}{extra}: {' '.join(m.text.split())}")
+            text = md_escape(" ".join(m.text.split()))
+            lines.append(f"  - {m.at:%Y-%m-%d %H:%M} {arrow} {m.channel} {m.kind}{extra}: {text}")
         lines.append("")
     return "\n".join(lines)
 

@@ -29,7 +29,8 @@ PDF = b"%PDF-1.7 bank statement"
 def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> None:
     with session_scope(app_env) as s:
         # The same person: by email in the app, by phone on the hotline; the customer ref links the two contacts.
-        first = complaint(s, "提现八百元未到账，请退款，我的卡号 6222021234567890128", contact="li.na@example.com",
+        first = complaint(s, "提现八百元未到账 ![x](http://evil.example/p.png)，请退款，我的卡号 6222021234567890128",
+                          contact="li.na@example.com",
                           channel="app", customer_ref="U-1001", at=NOW - timedelta(days=10), amount="800",
                           demand="refund", owner="payops.wang")
         second = complaint(s, "客服电话一直打不通", contact="13812345678", channel="hotline",
@@ -46,7 +47,8 @@ def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> Non
                            language="zh", subject="升级", body_text="x", message_id="<e@x>", complaint_id=first.id))
         s.flush()
         s.add(InboundMessage(complaint_id=first.id, channel="email", message_id="<r@x>", received_at=NOW,
-                             contact_key=first.contact_key, body_masked="5分 谢谢", score=5))
+                             contact_key=first.contact_key, body_masked="5分 谢谢 <img src=http://evil.example/q.png>",
+                             score=5))
         s.add(CallbackResult(complaint_id=first.id, reached=True, score=5))
         record_outcome(s, first.id, decided_at=NOW - timedelta(days=5), decided_by="payops.wang", outcome="upheld",
                        relief="monetary", redress_amount=Decimal("800"), redress_currency="CNY",
@@ -65,7 +67,7 @@ def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> Non
         assert f"C{ids[0]:08d}" in out and f"C{ids[1]:08d}" in out and f"C{ids[2]:08d}" not in out
         assert "2 complaint(s)" in out and "hotline" in out and "app" in out
         assert "upheld, monetary, 800.00 CNY, root cause system_fault" in out and "call-back score: 5" in out
-        assert "→ email acknowledgement [sent]" in out and "← email reply [score 5]: 5分 谢谢" in out
+        assert "→ email acknowledgement [sent]" in out and "← email reply [score 5]: 5分 谢谢 \\<img" in out
         assert "escalation" not in out  # staff mail is not the customer's conversation
         assert "- attachments: 1 stored, 1 rejected" in out
         sha = hashlib.sha256(PDF).hexdigest()
@@ -73,7 +75,9 @@ def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> Non
         assert f"{escaped} · application/pdf · 23 B · sha256 {sha[:12]}" in out
         assert ("run.exe · application/x-dosexec · 4 B · sha256 9f2981a7cc4d · **rejected** type: content is "
                 "application/x-dosexec \\(declared image/png\\), not an allowed type") in out
-        assert "](javascript" not in out
+        # Nothing the user wrote becomes a link, an image or HTML where the UI renders the artifact.
+        assert "](javascript" not in out and "](http" not in out and " <img" not in out
+        assert r"\!\[x\]\(http://evil.example/p.png\)" in out
         for raw in ("13812345678", "li.na@example.com", "6222021234567890128"):
             assert raw not in out
     missing = runner.invoke(app, ["customer", "show", "nobody@example.com"])

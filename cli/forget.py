@@ -37,8 +37,9 @@ def forget_command(
         raise typer.BadParameter(str(exc), param_hint="CUSTOMER") from exc
     done = "would erase" if dry_run else "erased"
     console.print(f"{mask_text(customer)}: {done} {summary.complaints} complaints ({summary.linked_complaints} found "
-                  f"through the person key from other channels), {summary.notifications} messages, {summary.eml_files} "
-                  f".eml files, {summary.quarantined} quarantined rows, {summary.opt_outs} opt-outs, "
+                  f"through the person key from other channels), {summary.notifications} messages, {summary.replies} "
+                  f"replies, {summary.eml_files} .eml files, {summary.quarantined} quarantined rows, "
+                  f"{summary.opt_outs} opt-outs, "
                   f"{summary.attachments} attachments ({summary.evidence_files} evidence files), "
                   f"{summary.transactions} transactions")
     if summary.not_erased:

@@ -258,9 +258,11 @@ def erase(session: Session, complaint_ids: Sequence[int], root: Path, *, dry_run
     if not complaint_ids:
         return 0, 0
     a = ComplaintAttachment
-    mine = session.execute(select(a.id, a.sha256).where(a.complaint_id.in_(list(complaint_ids)))).all()
-    hashes = {r.sha256 for r in mine if r.sha256}
-    others = select(a.sha256).where(a.sha256.in_(hashes), a.complaint_id.not_in(list(complaint_ids)))
+    mine = session.execute(select(a.id, a.sha256, a.status).where(a.complaint_id.in_(list(complaint_ids)))).all()
+    # Only stored rows have a file: a rejected row's hash (a file refused for its count or size) keeps nothing alive.
+    hashes = {r.sha256 for r in mine if r.sha256 and r.status == AttachmentStatus.stored}
+    others = select(a.sha256).where(a.sha256.in_(hashes), a.status == AttachmentStatus.stored,
+                                    a.complaint_id.not_in(list(complaint_ids)))
     shared = set(session.scalars(others)) if hashes else set()
     orphans = [evidence_file(root, h) for h in sorted(hashes - shared)]
     if dry_run:

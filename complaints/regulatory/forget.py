@@ -11,9 +11,10 @@ The complaints are anonymised exactly as the retention purge does it (complaints
 customer ref, title, text and raw record go; dates, channel, category, severity, amount, incident and outcome stay,
 so counts by category, incidents, returns and reports of past periods do not change. Beyond the complaints, this
 also clears: messages to the person (by complaint, keyed contact hash or address) and their .eml copies in the
-outbox, quarantined rows that quote the person (kept as rows, so quarantine counts stay), their opt-outs, the
-evidence files that came with their complaints (rows and files; a file another person also sent stays for them), and
-the contact and reference on their transactions of a transaction feed.
+outbox, their replies (text and contact; a call-back score stays), quarantined rows that quote the person (kept
+as rows, so quarantine counts stay), their opt-outs, the evidence files that came with their complaints (rows and
+files; a file another person also stored stays for them), and the contact and reference on their transactions of a
+transaction feed.
 
 What it cannot erase is listed, not hidden: PDF reports (weekly crisis and lessons reports of the weeks the
 complaints fall in, major-event reports of their incidents) already rendered and sent. They show personal data
@@ -32,7 +33,16 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from complaints.core import evidence
-from complaints.core.models import Complaint, MajorEvent, Notification, OptOut, QuarantinedRecord, Report, Transaction
+from complaints.core.models import (
+    Complaint,
+    InboundMessage,
+    MajorEvent,
+    Notification,
+    OptOut,
+    QuarantinedRecord,
+    Report,
+    Transaction,
+)
 from complaints.core.pii import contact_key, mask_text, normalise_contact
 from complaints.core.settings import get_settings
 from complaints.notify.channels.email import eml_path
@@ -46,6 +56,7 @@ class ForgetSummary:
     complaints: int = 0
     linked_complaints: int = 0  # of `complaints`: found through the person key only (another channel, no reference)
     notifications: int = 0
+    replies: int = 0  # their messages to us (email, SMS/push): text and contact cleared, score kept
     eml_files: int = 0
     quarantined: int = 0
     opt_outs: int = 0
@@ -143,6 +154,14 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
                           Transaction.customer_ref.in_(sorted(who.refs)) if who.refs else None) if c is not None]
     transactions = list(session.scalars(select(Transaction.id).where(or_(*theirs)))) if theirs else []
     summary.transactions = len(transactions)
+    from_person = [c for c in (InboundMessage.complaint_id.in_(who.ids) if who.ids else None,
+                               InboundMessage.contact_key.in_(sorted(keys)) if keys else None,
+                               InboundMessage.transaction_id.in_(transactions) if transactions else None)
+                   if c is not None]
+    replies = list(session.scalars(select(InboundMessage.id).where(
+        or_(*from_person), or_(InboundMessage.contact_key.is_not(None), InboundMessage.body_masked != marker)
+    ))) if from_person else []
+    summary.replies = len(replies)
     evidence_root = evidence_dir or get_settings().evidence_path
     if dry_run:
         summary.attachments, summary.evidence_files = evidence.erase(session, who.ids, evidence_root, dry_run=True)
@@ -158,6 +177,9 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
             if path.is_file():
                 path.unlink()
                 summary.eml_files += 1
+    if replies:
+        session.execute(update(InboundMessage).where(InboundMessage.id.in_(replies)).values(
+            body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})
     for q in session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.id.in_(quoted))):
         reason = mask_text(q.reason)
         for value in who.contacts | who.refs:

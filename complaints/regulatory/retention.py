@@ -26,6 +26,7 @@ from complaints.core.models import (
     Complaint,
     ComplaintEvent,
     ComplaintOutcome,
+    InboundMessage,
     LegalHold,
     Notification,
     RetentionPurge,
@@ -111,6 +112,9 @@ def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Pat
     session.execute(update(Notification).where(Notification.complaint_id.in_(ids)).values(
         recipient=marker, body_text=marker, body_html=None, contact_key=None),
         execution_options={"synchronize_session": False})
+    # The user's replies: the words go (masked is still their words), the score and chosen time window stay.
+    session.execute(update(InboundMessage).where(InboundMessage.complaint_id.in_(ids)).values(
+        body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})
     session.execute(update(CallbackResult).where(CallbackResult.complaint_id.in_(ids)).values(comment=None),
                     execution_options={"synchronize_session": False})
     session.execute(update(ComplaintEvent).where(ComplaintEvent.complaint_id.in_(ids)).values(detail={}),

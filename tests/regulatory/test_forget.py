@@ -15,7 +15,7 @@ from cli.main import app
 from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
 from complaints.core.evidence import evidence_file, link_files
-from complaints.core.models import Complaint, ComplaintAttachment, Notification, OptOut, Report
+from complaints.core.models import Complaint, ComplaintAttachment, InboundMessage, Notification, OptOut, Report
 from complaints.core.pii import contact_key
 from complaints.core.records import IncomingFile
 from complaints.notify.channels.email import eml_path
@@ -53,6 +53,8 @@ def seed(db_url: str, outbox: Path) -> dict[str, int]:
                                language="zh", subject="已收到", body_text=f"您好 {c.contact}", complaint_id=c.id,
                                contact_key=c.contact_key, message_id=message_id, status="sent"))
             eml_path(outbox, message_id).write_text(f"To: {c.contact}\n\nhello\n")
+            s.add(InboundMessage(complaint_id=c.id, channel="email", message_id=f"<re-{name}@mail>", received_at=T0,
+                                 contact_key=c.contact_key, body_masked=f"reply from {name}: 5", score=5))
         s.add(OptOut(contact_key=contact_key("13912345678", KEY)))
         s.add(Report(kind="crisis", period="2026-W47", language="zh", path="/var/reports/crisis-2026-W47-zh.pdf"))
         s.add(Report(kind="crisis", period="2026-W40", language="zh", path="/var/reports/crisis-2026-W40-zh.pdf"))
@@ -68,7 +70,8 @@ def test_forget_follows_the_person_key_across_channels(db_url: str, tmp_path: Pa
     with session_scope(db_url) as s:
         done = forget(s, "U1001", pii_key=KEY, outbox_dir=outbox, marker=MARKER)
     for summary in (dry, done):
-        assert (summary.complaints, summary.linked_complaints, summary.notifications, summary.opt_outs) == (5, 3, 1, 1)
+        assert (summary.complaints, summary.linked_complaints, summary.notifications, summary.opt_outs,
+                summary.replies) == (5, 3, 1, 1, 1)
         assert summary.not_erased == [{"kind": "crisis", "period": "2026-W47", "language": "zh",
                                        "path": "/var/reports/crisis-2026-W47-zh.pdf"}]
     assert (dry.eml_files, done.eml_files) == (0, 1)
@@ -86,8 +89,12 @@ def test_forget_follows_the_person_key_across_channels(db_url: str, tmp_path: Pa
         assert messages["ack:hotline"].recipient == MARKER and "ZHANG" not in messages["ack:hotline"].body_text
         assert messages["ack:li"].recipient == "li@example.cn"
         assert s.scalars(select(OptOut)).all() == []
+        replies = {m.message_id: m for m in s.scalars(select(InboundMessage))}
+        mine, lis = replies["<re-hotline@mail>"], replies["<re-li@mail>"]
+        assert (mine.body_masked, mine.contact_key, mine.score) == (MARKER, None, 5)  # the score is a statistic
+        assert lis.body_masked == "reply from li: 5" and lis.contact_key
         again = forget(s, "U1001", pii_key=KEY, outbox_dir=outbox, marker=MARKER)
-    assert (again.complaints, again.notifications, again.eml_files, again.opt_outs) == (0, 0, 0, 0)
+    assert (again.complaints, again.notifications, again.eml_files, again.opt_outs, again.replies) == (0, 0, 0, 0, 0)
 
 
 def test_forget_by_email_reaches_the_other_channel(db_url: str, tmp_path: Path) -> None:
@@ -131,6 +138,12 @@ def test_forget_and_retention_delete_evidence_files(db_url: str, app_config: App
                                   IncomingFile("shot.png", "image/png", shot, len(shot))],
                        li.id: [IncomingFile("screenshot.png", "image/png", shot, len(shot))]},
                    root, app_config.sources.attachments)
+        # Li also sent a copy of Zhang's statement, refused (one file a complaint here): a refused row has no file,
+        # so it does not keep Zhang's statement on disk.
+        one = app_config.sources.attachments.model_copy(update={"max_files": 1})
+        refused = link_files(s, {li.id: [IncomingFile("copy.pdf", "application/pdf", statement, len(statement))]},
+                             root, one)
+        assert (refused.stored, refused.rejected) == (0, 1)
     files = {name: evidence_file(root, hashlib.sha256(data).hexdigest())
              for name, data in (("statement", statement), ("photo", photo), ("shot", shot))}
     assert all(p.is_file() for p in files.values())
@@ -141,9 +154,9 @@ def test_forget_and_retention_delete_evidence_files(db_url: str, app_config: App
     assert (done.attachments, done.evidence_files) == (3, 2)
     assert [p.is_file() for p in files.values()] == [False, False, True]
     with session_scope(db_url) as s:
-        assert s.scalars(select(ComplaintAttachment.file_name)).all() == ["screenshot.png"]
+        assert sorted(s.scalars(select(ComplaintAttachment.file_name))) == ["copy.pdf", "screenshot.png"]
         purged = purge(s, app_config, now, evidence_dir=root)
-    assert (purged.anonymised, purged.attachments, purged.evidence_files) == ([li.id], 1, 1)
+    assert (purged.anonymised, purged.attachments, purged.evidence_files) == ([li.id], 2, 1)
     assert not files["shot"].exists()
     with session_scope(db_url) as s:
         assert s.scalars(select(ComplaintAttachment)).all() == []

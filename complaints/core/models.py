@@ -403,15 +403,17 @@ class Notification(Base):
 
 
 class Transaction(Base):
-    """A wallet transaction from a transaction feed (sources.yaml kind: transactions), once per transaction id. The
+    """A wallet transaction from a transaction feed (sources.yaml kind: transactions), once per feed and transaction id. The
     call-back rules (notifications.yaml callbacks.transactions) pick the important ones."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_occurred_at", "occurred_at"),
+    # Once per feed: two feeds (a wallet's and a bank partner's) may number their transactions alike.
+    __table_args__ = (UniqueConstraint("source", "transaction_id", name="uq_transactions_source_transaction_id"),
+                      Index("ix_transactions_occurred_at", "occurred_at"),
                       Index("ix_transactions_contact_key", "contact_key"),
                       Index("ix_transactions_customer_ref", "customer_ref"))
     id: Mapped[int] = mapped_column(primary_key=True)
-    transaction_id: Mapped[str] = mapped_column(String(200), unique=True)
+    transaction_id: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(100))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     customer_ref: Mapped[str | None] = mapped_column(String(200))

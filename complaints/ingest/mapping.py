@@ -73,6 +73,19 @@ def raw_text(rec: RawRecord) -> str:
     return json.dumps(rec.data, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode()
 
 
+_ID_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def identifier_problem(value: str, field: str, column: str | None) -> str | None:
+    """Why a record's identifier (external_id, transaction_id) cannot key it, None if it can: empty, or holding
+    control characters (PostgreSQL refuses NUL; a tab or newline makes two ids look alike in every listing)."""
+    if not value:
+        return f"missing {field} (column {column!r} is empty)"
+    if found := _ID_CONTROL_RE.search(value):
+        return f"{field} contains a control character ({found.group()!r} at position {found.start()})"
+    return None
+
+
 def hostile_value(data: dict[str, Any], limits: IngestLimits) -> str | None:
     """Why the raw record cannot be stored as it is (None if it can): a NaN or infinite number (the PostgreSQL
     json column refuses them), nesting deeper than the limit, a lone surrogate (not encodable as UTF-8), or a
@@ -142,8 +155,8 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         return bad(hostile)
     fields = {f: field_value(spec, rec.data, f) for f in spec.mapping.keys() | spec.defaults.keys()}
     external_id = fold(fields.get("external_id") or "")
-    if not external_id:
-        return bad(f"missing external_id (column {spec.mapping.get('external_id')!r} is empty)")
+    if problem := identifier_problem(external_id, "external_id", spec.mapping.get("external_id")):
+        return bad(problem)
     body = tidy(fields.get("body") or "")
     if not body:
         return bad(f"missing body (column {spec.mapping.get('body')!r} is empty)")

@@ -25,7 +25,7 @@ from complaints.core.models import Complaint, ComplaintEvent, QuarantinedRecord,
 from complaints.core.pii import mask_text
 from complaints.core.records import BadRecord, IncomingComplaint, IncomingFile, RawRecord
 from complaints.core.settings import get_settings
-from complaints.ingest.mapping import map_record
+from complaints.ingest.mapping import map_record, raw_text
 from complaints.ingest.sources import Batch, Connector, FileConnector, Window, connector_for, preset_spec
 from complaints.notify.replies import divert_replies
 
@@ -251,22 +251,38 @@ def _refusal_of(session: Session, summary: IngestSummary, write: Callable[[], No
     return None
 
 
-def _store_isolating(session: Session, goods: list[IncomingComplaint], summary: IngestSummary) -> list[BadRecord]:
-    """After the database refused a whole batch: store it by halves, each half in its own transaction, down to
-    the single records it refuses (complaints.core.isolate); those come back as BadRecords. If it refuses every
-    record of a batch of several, the fault is not in a record: the error is raised."""
-    latest = list({g.external_id: g for g in goods}.values())
+def write_batch(session: Session, goods: list[Any], bads: list[BadRecord], summary: IngestSummary,
+                store_rows: Callable[[Session, list[Any], IngestSummary], None], key: Callable[[Any], str],
+                after_rollback: Callable[[], None] | None = None) -> list[Any]:
+    """Quarantine a batch's bad records and store its good ones (complaints, or another kind through `store_rows`)
+    in the batch's transaction; the good ones stored. When the database refuses the batch, it is stored by halves,
+    each half in its own transaction, down to the single records it refuses (complaints.core.isolate), which are
+    quarantined with the database's reason: one record never blocks the others. `after_rollback` redoes what the
+    rollback undid before the halves are written. If the database refuses every record of several, the fault is not
+    in a record: the error is raised."""
+    def write() -> None:
+        quarantine(session, bads)
+        store_rows(session, goods, summary)
 
-    def attempt(part: list[IncomingComplaint]) -> BaseException | None:
-        def write() -> None:
-            store_batch(session, part, summary)
+    if _refusal_of(session, summary, write) is None:
+        return goods
+    if after_rollback is not None:
+        after_rollback()
+    latest = list({key(g): g for g in goods}.values())
+
+    def attempt(part: list[Any]) -> BaseException | None:
+        def write_part() -> None:
+            store_rows(session, part, summary)
             session.commit()
 
-        return _refusal_of(session, summary, write)
+        return _refusal_of(session, summary, write_part)
 
-    return [BadRecord(c.source, c.location, _refusal_reason(exc),
-                      json.dumps(c.raw, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace").decode())
-            for c, exc in isolate(latest, attempt)]
+    refused = [BadRecord(g.source, g.location, _refusal_reason(exc), raw_text(RawRecord(g.location, g.raw)))
+               for g, exc in isolate(latest, attempt)]
+    _count_quarantined(summary, refused)
+    quarantine(session, bads + refused)
+    refused_at = {r.location for r in refused}
+    return [g for g in goods if g.location not in refused_at]
 
 
 def _link_files(session: Session, source: str, goods: list[IncomingComplaint], root: Path, cfg: AppConfig,
@@ -348,19 +364,9 @@ def ingest_source(
             summary.replies += replies
         goods, bads = map_batch(spec, records, pii_key, window, summary, limits)
 
-        def write(goods: list[IncomingComplaint] = goods, bads: list[BadRecord] = bads) -> None:
-            quarantine(session, bads)
-            store_batch(session, goods, summary)
-
-        exc = _refusal_of(session, summary, write)
-        if exc is not None:
-            if spec.kind == "imap":  # the rollback undid the replies recorded: again, with the first half
-                divert_replies(session, batch.records, pii_key)
-            refused = _store_isolating(session, goods, summary)
-            _count_quarantined(summary, refused)
-            refused_at = {r.location for r in refused}
-            goods = [g for g in goods if g.location not in refused_at]
-            quarantine(session, bads + refused)
+        # The rollback of a refused batch undid the replies recorded: again, with the first half.
+        redo = (lambda: divert_replies(session, batch.records, pii_key)) if spec.kind == "imap" else None
+        goods = write_batch(session, goods, bads, summary, store_batch, attrgetter("external_id"), redo)
         if any(g.files for g in goods):
             _link_files(session, spec.name, goods, evidence_dir or get_settings().evidence_path, cfg, summary)
         if open_rows:

@@ -1,14 +1,14 @@
 """Transaction feeds (sources.yaml kind: transactions): wallet transactions read by the file connector, mapped to
-`transactions` rows and stored once per transaction id. A feed that sends a transaction again with another status or
-amount updates it (a payment first pending, then failed). Rows that cannot be read go to the quarantine with the
-reason, as complaint rows do. The notify stage picks the important ones for a call-back
-(complaints.notify.transactions)."""
+`transactions` rows and stored once per feed and transaction id. A feed that sends a transaction again with another
+status or amount updates it (a payment first pending, then failed). Rows that cannot be read go to the quarantine
+with the reason, as complaint rows do, and so does a row the database refuses (the batch is stored by halves around
+it). The notify stage picks the important ones for a call-back (complaints.notify.transactions)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -29,12 +29,13 @@ from complaints.ingest.mapping import (
     check_received_at,
     field_value,
     hostile_value,
+    identifier_problem,
     parse_received_at,
     raw_field_value,
     raw_text,
 )
 from complaints.ingest.sources import Batch, Window
-from complaints.ingest.store import CHUNK, IngestSummary, map_batch, pull, quarantine
+from complaints.ingest.store import CHUNK, IngestSummary, map_batch, pull, write_batch
 
 # What feeds commonly write (case-insensitive); a source's type_values / status_values add to or override these.
 TYPE_VALUES = {"transfer": TransactionType.transfer, "转账": TransactionType.transfer,
@@ -68,6 +69,7 @@ class IncomingTransaction:
     contact_masked: str | None = None
     contact_key: str | None = None
     location: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)  # the record as read: quarantined if the database refuses it
 
 
 def _term(value: str | None, ours: dict[str, Any], theirs: dict[str, Any], other: Any) -> Any:
@@ -86,12 +88,15 @@ def map_transaction(spec: TransactionSourceSpec, rec: RawRecord, pii_key: str, l
     if hostile := hostile_value(rec.data, limits):
         return bad(hostile)
     fields = {f: field_value(spec, rec.data, f) for f in spec.mapping.keys() | spec.defaults.keys()}
-    for name in ("transaction_id", "occurred_at", "type", "amount"):
+    transaction_id = fold(fields.get("transaction_id") or "")
+    if problem := identifier_problem(transaction_id, "transaction_id", spec.mapping.get("transaction_id")):
+        return bad(problem)
+    for name in ("occurred_at", "type", "amount"):
         if not (fields.get(name) or "").strip():
             return bad(f"missing {name} (column {spec.mapping.get(name)!r} is empty)")
     for name, limit in MAX_CHARS.items():
         if len(fields.get(name) or "") > limit:
-            return bad(f"{name} too long: {len(fields[name] or '')} characters (limit {limit})")
+            return bad(f"{name} too long: {len(fields.get(name) or '')} characters (limit {limit})")
     try:
         occurred_at = parse_received_at(fields["occurred_at"] or "", spec, "occurred_at")
         amount, named_currency = bounded_amount(raw_field_value(spec, rec.data, "amount"), limits)
@@ -107,7 +112,7 @@ def map_transaction(spec: TransactionSourceSpec, rec: RawRecord, pii_key: str, l
     contact = tidy(fields.get("contact") or "", single_line=True) or None
     return IncomingTransaction(
         source=spec.name,
-        transaction_id=fold(fields["transaction_id"] or ""),
+        transaction_id=transaction_id,
         occurred_at=occurred_at,
         type=_term(fields.get("type"), TYPE_VALUES, spec.type_values, TransactionType.other),
         amount=amount,
@@ -118,20 +123,24 @@ def map_transaction(spec: TransactionSourceSpec, rec: RawRecord, pii_key: str, l
         contact_masked=mask_contact(contact) if contact else None,
         contact_key=contact_key(contact, pii_key),
         location=rec.location,
+        raw=rec.data,
     )
 
 
 def store_transactions(session: Session, rows: Iterable[IncomingTransaction], summary: IngestSummary) -> None:
-    """Insert new transactions, update those the feed changed (by transaction id), count the unchanged."""
+    """Insert new transactions, update those the feed changed (by the feed's transaction id: two feeds may number
+    theirs alike), count the unchanged. The rows are one feed's (one batch)."""
     latest = {t.transaction_id: t for t in rows}  # a transaction repeated within one batch: the last copy wins
     if not latest:
         return
+    source = next(iter(latest.values())).source
     table = Transaction.__table__
     ids = list(latest)
     existing: dict[str, Any] = {}
     for start in range(0, len(ids), CHUNK):
-        found = session.execute(select(table.c.id, table.c.transaction_id, *(table.c[f] for f in UPDATABLE))
-                                .where(table.c.transaction_id.in_(ids[start : start + CHUNK])))
+        found = session.execute(
+            select(table.c.id, table.c.transaction_id, *(table.c[f] for f in UPDATABLE))
+            .where(table.c.source == source, table.c.transaction_id.in_(ids[start : start + CHUNK])))
         existing.update((r.transaction_id, r) for r in found)
     now = utcnow()
     new = [{"transaction_id": t.transaction_id, "source": t.source, **{f: getattr(t, f) for f in UPDATABLE},
@@ -157,9 +166,8 @@ def ingest_transactions(session: Session, cfg: AppConfig, spec: TransactionSourc
     def store(batch: Batch) -> list[datetime]:
         goods, bads = map_batch(spec, batch.records, pii_key, window, summary, cfg.sources.limits,
                                 mapper=map_transaction, time_of=attrgetter("occurred_at"))
-        quarantine(session, bads)
-        store_transactions(session, goods, summary)
-        return [t.occurred_at for t in goods]
+        stored = write_batch(session, goods, bads, summary, store_transactions, attrgetter("transaction_id"))
+        return [t.occurred_at for t in stored]
 
     pull(session, cfg, spec, window, summary, store)
     return summary

@@ -1,6 +1,8 @@
 """Satisfaction call-backs after important transactions (notifications.yaml `callbacks.transactions`), read from a
 transaction feed (sources.yaml kind: transactions, complaints.ingest.transactions): a large transfer (at least the
-currency's threshold), a person's first withdrawal, a failed payment.
+currency's threshold), a person's first withdrawal, a failed payment. A transfer or withdrawal counts once it has
+succeeded: a pending one is called back about when the feed reports it done (within lookback_days), a failed one
+not at all (nothing arrived to ask about).
 
 Each such transaction queues one call-back through the outbox (key callback:transaction:<row id>: once per
 transaction, whichever run sees it first), `delay_hours` after it. It is a message of kind `callback` to the
@@ -35,8 +37,8 @@ def callback_key(transaction_row_id: int) -> str:
 
 
 def _first_withdrawals(session: Session, candidates: Iterable[Transaction]) -> set[int]:
-    """Those of the candidate withdrawals that are their person's first: no earlier withdrawal shares a customer
-    reference or a contact key with them (the person key dedupe uses)."""
+    """Those of the candidate withdrawals that are their person's first: no earlier succeeded withdrawal shares a
+    customer reference or a contact key with them (the person key dedupe uses)."""
     candidates = list(candidates)
     refs = {t.customer_ref for t in candidates if t.customer_ref}
     keys = {t.contact_key for t in candidates if t.contact_key}
@@ -47,7 +49,8 @@ def _first_withdrawals(session: Session, candidates: Iterable[Transaction]) -> s
     earlier: dict[str, tuple[datetime, int]] = {}
     rows = session.execute(select(Transaction.id, Transaction.occurred_at, Transaction.customer_ref,
                                   Transaction.contact_key)
-                           .where(Transaction.type == TransactionType.withdrawal, or_(*same_person))).all()
+                           .where(Transaction.type == TransactionType.withdrawal,
+                                  Transaction.status == TransactionStatus.succeeded, or_(*same_person))).all()
     for r in rows:
         for identity in identities(r):
             earlier[identity] = min(earlier.get(identity, (r.occurred_at, r.id)), (r.occurred_at, r.id))
@@ -58,9 +61,10 @@ def _first_withdrawals(session: Session, candidates: Iterable[Transaction]) -> s
 def rule_of(t: Transaction, rules: TransactionCallbacks, first_withdrawals: set[int]) -> TransactionRule | None:
     """Why this transaction gets a call-back, or None."""
     threshold = rules.large_transfer.get(t.currency or "")
-    if t.type == TransactionType.transfer and threshold is not None and t.amount >= threshold:
+    done = t.status == TransactionStatus.succeeded
+    if t.type == TransactionType.transfer and done and threshold is not None and t.amount >= threshold:
         return TransactionRule.large_transfer
-    if t.type == TransactionType.withdrawal and rules.first_withdrawal and t.id in first_withdrawals:
+    if t.type == TransactionType.withdrawal and done and rules.first_withdrawal and t.id in first_withdrawals:
         return TransactionRule.first_withdrawal
     if t.type == TransactionType.payment and rules.failed_payment and t.status == TransactionStatus.failed:
         return TransactionRule.failed_payment
@@ -76,9 +80,11 @@ def queue_transaction_callbacks(session: Session, cfg: AppConfig, settings: Sett
     wanted = []
     if rules.large_transfer:
         wanted.append(and_(Transaction.type == TransactionType.transfer,
+                           Transaction.status == TransactionStatus.succeeded,
                            Transaction.currency.in_(list(rules.large_transfer))))
     if rules.first_withdrawal:
-        wanted.append(Transaction.type == TransactionType.withdrawal)
+        wanted.append(and_(Transaction.type == TransactionType.withdrawal,
+                           Transaction.status == TransactionStatus.succeeded))
     if rules.failed_payment:
         wanted.append(and_(Transaction.type == TransactionType.payment,
                            Transaction.status == TransactionStatus.failed))

@@ -49,6 +49,10 @@ def test_important_transactions_get_one_callback_each(db_url: str, app_config: A
         _row("T8", day, "U5", "e@example.com", "C2C", "20000", "USD", "00"),  # large, USD
         _row("T9", day, "U6", "f@example.com", "payment", "12", "CNY", "pending"),  # fails later (below)
         "T10,not a time,U7,g@example.com,transfer,1,CNY,00\n",
+        _row("T11", day, "U1", "a@example.com", "transfer", "70000", "CNY", "pending"),  # large, not done yet
+        _row("T12", day - timedelta(hours=2), "U8", "h@example.com", "提现", "300", "CNY", "失败"),  # failed: none
+        _row("T13", day, "U8", "h@example.com", "提现", "300", "CNY", "成功"),  # U8's first withdrawal
+        _row("T\x0014", day, "U9", "i@example.com", "transfer", "1", "CNY", "00"),  # NUL in the id (PostgreSQL)
     ]), encoding="utf-8")
     spec = TransactionSourceSpec(
         name="wallet_tx", kind="transactions", path=str(feed / "*.csv"),
@@ -58,9 +62,11 @@ def test_important_transactions_get_one_callback_each(db_url: str, app_config: A
         type_values={"CASHOUT": "withdrawal", "C2C": "transfer"}, status_values={"00": "succeeded", "99": "failed"})
     with session_scope(db_url) as s:
         read = ingest_source(s, app_config, spec, KEY)
-    assert (read.records, read.inserted, read.quarantined) == (10, 9, 1)
+    assert (read.records, read.inserted, read.quarantined) == (14, 12, 2)
     with session_scope(db_url) as s:
-        assert s.execute(select(QuarantinedRecord.reason)).scalar_one().startswith("unparseable occurred_at")
+        reasons = sorted(s.scalars(select(QuarantinedRecord.reason)))
+        assert reasons[0].startswith("transaction_id contains a control character ('\\x00' at position 1)")
+        assert reasons[1].startswith("unparseable occurred_at")
         t5 = s.execute(select(Transaction).where(Transaction.transaction_id == "T5")).scalar_one()
         assert (t5.type, t5.status, t5.contact_masked) == ("withdrawal", "succeeded", "c***@example.com")
         assert s.execute(select(func.count()).select_from(Complaint)).scalar_one() == 0  # a feed is no complaint
@@ -71,6 +77,15 @@ def test_important_transactions_get_one_callback_each(db_url: str, app_config: A
     with session_scope(db_url) as s:
         again = ingest_source(s, app_config, spec, KEY)
     assert (again.records, again.inserted, again.updated, again.unchanged) == (2, 0, 1, 1)
+    # Another feed numbers its transactions alike: its T1 is its own, and ours stays as it was.
+    (tmp_path / "bank").mkdir()
+    (tmp_path / "bank" / "tx.csv").write_text(HEADER + _row("T1", day, "B1", "z@example.com", "payment", "5", "CNY",
+                                                            "00"), encoding="utf-8")
+    bank = spec.model_copy(update={"name": "bank_tx", "path": str(tmp_path / "bank" / "*.csv")})
+    with session_scope(db_url) as s:
+        assert ingest_source(s, app_config, bank, KEY).inserted == 1
+        both = s.execute(select(Transaction.source, Transaction.amount).where(Transaction.transaction_id == "T1"))
+        assert sorted(both.all()) == [("bank_tx", 5), ("wallet_tx", 60000)]
 
     # d@ asked for no messages; a@ had two messages this week already (the cap of every call-back: 2 in 7 days).
     with session_scope(db_url) as s:
@@ -82,14 +97,15 @@ def test_important_transactions_get_one_callback_each(db_url: str, app_config: A
                                subject="s", body_text="b", message_id=f"<e{i}@x>", complaint_id=c.id, status="sent",
                                sent_at=NOW - timedelta(days=3), contact_key=c.contact_key))
     with session_scope(db_url) as s:
-        assert queue_transaction_callbacks(s, app_config, settings, NOW) == 5
+        assert queue_transaction_callbacks(s, app_config, settings, NOW) == 6
         assert queue_transaction_callbacks(s, app_config, settings, NOW + timedelta(hours=1)) == 0
         # Other call-backs do not pick these up, and these are not complaints' call-backs.
         assert queue_updates(s, app_config, settings, NOW)["callback"] == 0
         queued = {t: n for n, t in s.execute(
             select(Notification, Transaction.transaction_id).join(Transaction, Notification.transaction_id
                                                                   == Transaction.id)).all()}
-    assert sorted(queued) == ["T1", "T5", "T6", "T8", "T9"]
+    # Not T11 (pending) nor T12 (failed); T13 is U8's first withdrawal, T12 having failed.
+    assert sorted(queued) == ["T1", "T13", "T5", "T6", "T8", "T9"]
     assert all(n.kind == "callback" and n.complaint_id is None and n.idempotency_key == f"callback:transaction:"
                f"{n.transaction_id}" for n in queued.values())
     # 24 h after the transaction is 22:00 in Shanghai: held until the quiet hours end at 08:00.
@@ -100,9 +116,9 @@ def test_important_transactions_get_one_callback_each(db_url: str, app_config: A
     assert "首次提现" in queued["T5"].body_text and "未能成功" in queued["T6"].body_text
 
     policy = app_config.notifications.policy
-    assert send_pending(db_url, settings, 5, policy=policy, now=morning - timedelta(minutes=1)).sent == 0
-    sent = send_pending(db_url, settings, 5, policy=policy, now=morning)
-    assert (sent.sent, sent.suppressed) == (3, 2)
+    assert send_pending(db_url, settings, 10, policy=policy, now=morning - timedelta(minutes=1)).sent == 0
+    sent = send_pending(db_url, settings, 10, policy=policy, now=morning)
+    assert (sent.sent, sent.suppressed) == (4, 2)
     with session_scope(db_url) as s:
         status = {t: (n.status, n.last_error) for n, t in s.execute(
             select(Notification, Transaction.transaction_id).join(Transaction, Notification.transaction_id

@@ -58,6 +58,11 @@ _FTYP_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/he
 # Text that a browser or viewer would run or render as markup: never passed off as plain text.
 _MARKUP = ((b"<!doctype html", "text/html"), (b"<html", "text/html"), (b"<svg", "image/svg+xml"),
            (b"<?xml", "application/xml"), (b"<script", "text/html"))
+# Browsers sniff these leading tags as HTML (WHATWG MIME Sniffing, "HTML" patterns), and active markup anywhere in
+# the sample makes a text file HTML too: a viewer that sniffs past the first line would run it.
+_HTML_LEAD_RE = re.compile(rb"<(?:!--|(?:head|iframe|h1|div|font|table|a|style|title|b|body|br|p)[\s>])")
+_ACTIVE_RE = re.compile(rb"<\s*(?:script|iframe|object|embed|svg|html|body|meta|link|form|img|style)\b"
+                        rb"|\bon[a-z]+\s*=|javascript:")
 PLAIN_TEXT = "text/plain"
 # Every type sniff() can answer: sources.yaml may allow only these (a type it cannot recognise would never match).
 KNOWN_TYPES = frozenset({t for _, t in _MAGIC} | set(_FTYP_BRANDS.values()) | {t for _, t in _MARKUP}
@@ -84,6 +89,8 @@ def sniff(data: bytes) -> str | None:
     for magic, kind in _MARKUP:
         if start.startswith(magic):
             return kind
+    if _HTML_LEAD_RE.match(start) or _ACTIVE_RE.search(head.lower()):
+        return "text/html"
     return PLAIN_TEXT if _plain_text(head, len(data) <= _TEXT_SAMPLE) else None
 
 

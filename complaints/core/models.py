@@ -403,8 +403,8 @@ class Notification(Base):
 
 
 class Transaction(Base):
-    """A wallet transaction from a transaction feed (sources.yaml kind: transactions), once per feed and transaction id. The
-    call-back rules (notifications.yaml callbacks.transactions) pick the important ones."""
+    """A wallet transaction from a transaction feed (sources.yaml kind: transactions), once per feed and transaction
+    id. The call-back rules (notifications.yaml callbacks.transactions) pick the important ones."""
 
     __tablename__ = "transactions"
     # Once per feed: two feeds (a wallet's and a bank partner's) may number their transactions alike.

@@ -22,6 +22,17 @@ class IncomingFile:
     problem: str | None = None
     problem_code: AttachmentRejection | None = None
 
+    @classmethod
+    def undecoded(cls, name: str | None, declared: str | None, encoded_chars: int, base64: bool,
+                  max_bytes: int | None) -> IncomingFile | None:
+        """The file as too large, left encoded, when its encoded length already shows it is over `max_bytes`; None
+        when it should be decoded. A connector checks this first, so a huge attachment is never decoded in memory."""
+        size = encoded_chars * 3 // 4 if base64 else encoded_chars
+        if max_bytes is None or size <= max_bytes + 2:  # base64 padding: the estimate can be 2 bytes over
+            return None
+        return cls(name, declared, None, size, f"about {size} bytes, over {max_bytes} per file",
+                   AttachmentRejection.size)
+
 
 @dataclass(frozen=True)
 class RawRecord:

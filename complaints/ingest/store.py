@@ -308,7 +308,7 @@ def pull(session: Session, cfg: AppConfig, spec: SourceBase, window: Window, sum
     """The loop every source kind shares: each batch of the connector is stored by `store` (which returns the times
     of what it stored) and committed in one transaction with the source state it reaches and the watermark; then
     the summary's skipped units and degraded reason."""
-    connector = connector_for(spec, cfg.directory)
+    connector = connector_for(spec, cfg.directory, cfg.sources.attachments.max_file_bytes)
     source = _source_row(session, spec)
     known_files = len(source.state.get("files", {})) if isinstance(source.state, dict) else 0
     session.commit()

@@ -24,7 +24,13 @@ def test_sniffed_type_ignores_what_the_sender_declares() -> None:
     # Markup is never plain text, whatever its name or declared type says.
     assert sniff(b"\xef\xbb\xbf  <!DOCTYPE html><script>alert(1)</script>") == "text/html"
     assert sniff(b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>') == "image/svg+xml"
+    # HTML that does not open with <html>: a leading tag browsers sniff, or active markup further down.
+    assert sniff(b"<body onload=alert(1)>statement</body>") == "text/html"
+    assert sniff(b"<!-- a --><p>refund</p>") == "text/html"
+    assert sniff(b"Statement of account\n\n<ScRiPt src=//evil.example/x.js></script>") == "text/html"
+    assert sniff(b"see <a href='javascript:alert(1)'>here</a>") == "text/html"
     assert sniff("转账记录：2026-11-16 转出 500 元\n".encode()) == "text/plain"
+    assert sniff(b"amount < 500 and fee > 2 <b not a tag") == "text/plain"  # angle brackets alone are text
     assert sniff("转账记录".encode("gb18030")) == "text/plain"
     assert sniff(b"\x00\x01\x02\x03binary") is None
 

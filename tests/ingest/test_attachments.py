@@ -80,7 +80,7 @@ def test_api_record_files(db_url: str, app_config: AppConfig, api: tuple[Api, st
     assert _rows(db_url) == [
         ("A0", "收据.pdf", "application/pdf", "application/pdf", "stored", None),
         ("A0", "screen.png", "image/png", "text/html", "rejected", "type"),
-        ("A0", "receipt.jpg", "image/jpeg", "application/x-dosexec", "rejected", "size"),
+        ("A0", "receipt.jpg", "image/jpeg", None, "rejected", "size"),  # too big to decode: never read
         ("A0", "broken.png", "image/png", None, "rejected", "unreadable"),
         ("A0", "shot.png", "image/png", "image/png", "stored", None),
         ("A0", "again.pdf", "application/pdf", "application/pdf", "rejected", "size"),
@@ -112,15 +112,17 @@ def test_mail_attachments(db_url: str, app_config: AppConfig, mailbox: Mailbox, 
     msg.add_attachment(PNG, maintype="image", subtype="png", filename="截图.png")
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="回单.pdf")
     msg.add_attachment(b'<svg onload="alert(1)"/>', maintype="image", subtype="svg+xml", filename="x.svg")
+    msg.add_attachment(PNG * 5, maintype="image", subtype="png", filename="big.png")  # over 150 bytes: not decoded
     mailbox.append(msg.as_bytes())
     root = tmp_path / "evidence"
     with session_scope(db_url) as s:
         first = ingest_source(s, _cfg(app_config), imap_spec(mailbox), "k", evidence_dir=root)
-    assert (first.inserted, first.attachments_stored, first.attachments_rejected) == (1, 2, 1)
+    assert (first.inserted, first.attachments_stored, first.attachments_rejected) == (1, 2, 2)
     assert [r[1:] for r in _rows(db_url)] == [
         ("截图.png", "image/png", "image/png", "stored", None),
         ("回单.pdf", "application/pdf", "application/pdf", "stored", None),
         ("x.svg", "image/svg+xml", "image/svg+xml", "rejected", "type"),
+        ("big.png", "image/png", None, "rejected", "size"),
     ]
     with session_scope(db_url) as s:
         body = s.execute(select(Complaint.body)).scalar_one()
@@ -130,5 +132,5 @@ def test_mail_attachments(db_url: str, app_config: AppConfig, mailbox: Mailbox, 
         again = ingest_source(s, _cfg(app_config), imap_spec(mailbox), "k", evidence_dir=root,
                               since=datetime(2026, 11, 16, tzinfo=UTC), until=datetime(2026, 11, 17, tzinfo=UTC))
     assert (again.unchanged, again.attachments_stored, again.attachments_rejected) == (1, 0, 0)
-    assert len(_rows(db_url)) == 3 and len(_stored_files(root)) == 2
+    assert len(_rows(db_url)) == 4 and len(_stored_files(root)) == 2
 

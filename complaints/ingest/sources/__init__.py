@@ -27,15 +27,15 @@ __all__ = [
 ]
 
 
-def connector_for(spec: SourceBase, config_dir: Path) -> Connector:
+def connector_for(spec: SourceBase, config_dir: Path, max_file_bytes: int | None = None) -> Connector:
     """The connector for a spec's kind (files: complaint files and transaction feeds); network connectors are
-    imported only when used."""
+    imported only when used. Connectors that carry files leave undecoded any over `max_file_bytes`."""
     if isinstance(spec, FileDrop):
         return FileConnector(spec, config_dir)
     if isinstance(spec, ApiSourceSpec):
         from complaints.ingest.sources.api import ApiConnector
 
-        return ApiConnector(spec)
+        return ApiConnector(spec, max_file_bytes=max_file_bytes)
     if isinstance(spec, SqlSourceSpec):
         from complaints.ingest.sources.sql import SqlConnector
 
@@ -43,5 +43,5 @@ def connector_for(spec: SourceBase, config_dir: Path) -> Connector:
     if isinstance(spec, ImapSourceSpec):
         from complaints.ingest.sources.imap import ImapConnector
 
-        return ImapConnector(spec)
+        return ImapConnector(spec, max_file_bytes)
     raise ValueError(f"source {spec.name!r}: no connector for kind {spec.kind!r}")

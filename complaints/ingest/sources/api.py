@@ -57,9 +57,10 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def api_files(value: Any) -> tuple[IncomingFile, ...]:
+def api_files(value: Any, max_bytes: int | None = None) -> tuple[IncomingFile, ...]:
     """A record's files: a list of {filename, content_type, content (base64)}. An entry that cannot be read is kept
-    as an unreadable file with the problem (the complaint is stored all the same)."""
+    as an unreadable file with the problem (the complaint is stored all the same); one whose encoding is already over
+    `max_bytes` is not decoded."""
     if not isinstance(value, list):
         return (IncomingFile(None, None, None, 0, "the attachments field is not a list of files"),)
     files = []
@@ -71,6 +72,9 @@ def api_files(value: Any) -> tuple[IncomingFile, ...]:
         name = name if isinstance(name, str) else None
         declared = declared if isinstance(declared, str) else None
         encoded = "".join(content.split()) if isinstance(content, str) else None
+        if encoded is not None and (big := IncomingFile.undecoded(name, declared, len(encoded), True, max_bytes)):
+            files.append(big)
+            continue
         try:
             data = base64.b64decode(encoded, validate=True) if encoded is not None else None
         except (binascii.Error, ValueError):
@@ -85,9 +89,11 @@ def api_files(value: Any) -> tuple[IncomingFile, ...]:
 class ApiConnector:
     skipped = 0
 
-    def __init__(self, spec: ApiSourceSpec, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, spec: ApiSourceSpec, sleep: Callable[[float], None] = time.sleep,
+                 max_file_bytes: int | None = None) -> None:
         self.spec = spec
         self._sleep = sleep
+        self.max_file_bytes = max_file_bytes
 
     def _headers(self) -> dict[str, str]:
         if self.spec.auth is None:
@@ -148,7 +154,8 @@ class ApiConnector:
                         records.append(RawRecord(location, {"_raw": item}, "expected a JSON object"))
                         continue
                     field = spec.attachments_field
-                    files = api_files(item.pop(field)) if field is not None and field in item else ()
+                    files = (api_files(item.pop(field), self.max_file_bytes) if field is not None and field in item
+                             else ())
                     records.append(RawRecord(location, item, files=files))
                     at = _instant(item.get(spec.watermark_field))
                     if at is not None and (newest is None or at > newest):

@@ -97,11 +97,18 @@ def _body(msg: EmailMessage) -> str:
     return html_to_text(text) if part.get_content_subtype() == "html" else text
 
 
-def _attachments(msg: EmailMessage) -> tuple[IncomingFile, ...]:
+def _attachments(msg: EmailMessage, max_bytes: int | None) -> tuple[IncomingFile, ...]:
     """The message's attachments (every part that is not its text body), as sent: decoded from their transfer
-    encoding, nothing else; a part that does not decode (a forwarded message, a broken encoding) is unreadable."""
+    encoding, nothing else; a part that does not decode (a forwarded message, a broken encoding) is unreadable, and
+    one whose encoding is already over `max_bytes` is not decoded."""
     files = []
     for part in msg.iter_attachments():
+        encoded = part.get_payload()
+        if isinstance(encoded, str) and (big := IncomingFile.undecoded(
+                part.get_filename(), part.get_content_type(), len(encoded),
+                part.get("Content-Transfer-Encoding", "").strip().lower() == "base64", max_bytes)):
+            files.append(big)
+            continue
         try:
             payload = part.get_payload(decode=True)
         except Exception:  # the email package raises assorted errors on malformed parts
@@ -126,7 +133,8 @@ def _received(msg: EmailMessage, internaldate: datetime | None) -> datetime | No
     return sent if sent.tzinfo else sent.replace(tzinfo=UTC)  # "-0000": UTC, sender's zone unknown
 
 
-def message_record(uid: int, raw: bytes, folder: str, internaldate: datetime | None = None) -> RawRecord:
+def message_record(uid: int, raw: bytes, folder: str, internaldate: datetime | None = None,
+                   max_file_bytes: int | None = None) -> RawRecord:
     """One fetched message as the fields IMAP_MAPPING names, or an error record the quarantine keeps."""
     location = f"imap:{folder} uid {uid}"
     try:
@@ -146,7 +154,7 @@ def message_record(uid: int, raw: bytes, folder: str, internaldate: datetime | N
             "in_reply_to": " ".join(str(msg["In-Reply-To"] or "").split()) or None,
             "references": " ".join(str(msg["References"] or "").split()) or None,
         }
-        files = _attachments(msg)
+        files = _attachments(msg, max_file_bytes)
     # The email package raises assorted exception types on malformed input; one message must not stop the run.
     except Exception as exc:
         return RawRecord(location, {"_raw": raw.decode("utf-8", "replace")[:MAX_RAW_CHARS]},
@@ -187,8 +195,9 @@ def _internaldate(meta: bytes) -> datetime | None:
 class ImapConnector:
     skipped = 0
 
-    def __init__(self, spec: ImapSourceSpec) -> None:
+    def __init__(self, spec: ImapSourceSpec, max_file_bytes: int | None = None) -> None:
         self.spec = spec
+        self.max_file_bytes = max_file_bytes
 
     def _connect(self) -> imaplib.IMAP4:
         spec = self.spec
@@ -225,7 +234,8 @@ class ImapConnector:
             meta, raw = item
             match = _UID_RE.search(meta)
             if match:
-                records.append(message_record(int(match.group(1)), raw, self.spec.folder, _internaldate(meta)))
+                records.append(message_record(int(match.group(1)), raw, self.spec.folder, _internaldate(meta),
+                                              self.max_file_bytes))
         return records
 
     def batches(self, state: dict[str, Any], window: Window) -> Iterator[Batch]:

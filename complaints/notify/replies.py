@@ -134,8 +134,12 @@ def _match(session: Session, reply: Reply, pii_key: str) -> _Match | None:
 
 
 def _answers_callback(session: Session, complaint_id: int | None, answered: Notification | None) -> bool:
-    if answered is not None or complaint_id is None:
+    """Whether the reply answers a call-back: the message it names is one, or (naming none, matched by ticket)
+    its complaint was sent one."""
+    if answered is not None:
         return answered.kind == CALLBACK_KIND
+    if complaint_id is None:
+        return False
     return session.execute(
         select(Notification.id).where(Notification.complaint_id == complaint_id, Notification.kind == CALLBACK_KIND,
                                       Notification.status == "sent").limit(1)

@@ -118,10 +118,26 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def _alembic(url: str, step: Any, revision: str) -> None:
-    with get_engine(url).begin() as conn:
-        cfg = alembic_config(url)
-        cfg.attributes["connection"] = conn
-        step(cfg, revision)
+    engine = get_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # A batch migration rebuilds a table (copy, drop, rename); with foreign keys on, the drop would delete
+            # the rows that reference it (ON DELETE CASCADE) or fail. Off around the migration (a no-op inside a
+            # transaction, so before it), checked before it commits, on again for the pooled connection.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = conn
+                step(cfg, revision)
+                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
+                    raise RuntimeError(f"migration to {revision} left a broken foreign key: {tuple(broken)}")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 # The tables batch stages write by the hundred thousand and then query by index.

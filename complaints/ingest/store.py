@@ -258,8 +258,8 @@ def write_batch(session: Session, goods: list[Any], bads: list[BadRecord], summa
     in the batch's transaction; the good ones stored. When the database refuses the batch, it is stored by halves,
     each half in its own transaction, down to the single records it refuses (complaints.core.isolate), which are
     quarantined with the database's reason: one record never blocks the others. `after_rollback` redoes what the
-    rollback undid before the halves are written. If the database refuses every record of several, the fault is not
-    in a record: the error is raised."""
+    rollback undid (it must be idempotent), committed before the halves are tried, so their rollbacks keep it. If the
+    database refuses every record of several, the fault is not in a record: the error is raised."""
     def write() -> None:
         quarantine(session, bads)
         store_rows(session, goods, summary)
@@ -268,6 +268,7 @@ def write_batch(session: Session, goods: list[Any], bads: list[BadRecord], summa
         return goods
     if after_rollback is not None:
         after_rollback()
+        session.commit()
     latest = list({key(g): g for g in goods}.values())
 
     def attempt(part: list[Any]) -> BaseException | None:
@@ -343,7 +344,7 @@ def ingest_source(
 
     With since/until it is a backfill: the connector re-reads from the start (or asks its channel for the
     window), only complaints received in [since, until) are stored, and the live state does not move.
-    A record the database refuses is quarantined (see _store_isolating); the summary says when the run is
+    A record the database refuses is quarantined (see write_batch); the summary says when the run is
     degraded (most records quarantined, or a file source whose path matches no file). Files that came with the
     complaints go to `evidence_dir` (default: the settings' evidence folder). A transaction feed is stored by
     complaints.ingest.transactions."""

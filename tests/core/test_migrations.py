@@ -1,17 +1,18 @@
-"""The Alembic migrations build exactly the schema of complaints/core/models.py, 0002 keeps old rows detected and
-0009 re-keys closing messages already queued."""
+"""The Alembic migrations build exactly the schema of complaints/core/models.py, 0002 keeps old rows detected,
+0009 re-keys closing messages already queued and 0011 keeps the rows that reference the table it rebuilds."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from types import SimpleNamespace
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
 from complaints.core.db import downgrade, get_engine, migrate, session_scope
-from complaints.core.models import Base, Notification
+from complaints.core.models import Base, InboundMessage, Notification, Transaction
 from tests.factories import T0, complaint
 
 
@@ -59,3 +60,29 @@ def test_0009_gives_queued_closing_messages_their_ticket_key(db_url: str) -> Non
         keys = set(s.scalars(select(Notification.idempotency_key)))
     assert keys == {f"resolution:complaint:{cid}:ka", f"callback:complaint:{cid}:ka", "resolution:incident:8:kb",
                     f"resolution:complaint:{cid}:kb", "callback:periodic:2026-11:ka", "resolution:incident:9:kc"}
+
+
+def test_0011_keeps_transactions_their_callbacks_and_replies(db_url: str) -> None:
+    """0011 rebuilds `transactions` on SQLite: the call-backs and replies that reference its rows survive (with
+    foreign keys on, the rebuild's drop had cascaded to the replies); a downgrade refuses when two feeds share an
+    id instead of deleting one (and its replies)."""
+    downgrade(db_url, "0010")
+    with session_scope(db_url) as s:
+        s.execute(text("INSERT INTO transactions (id, transaction_id, source, occurred_at, type, amount, status, "
+                       "created_at, updated_at) VALUES (1, 'T1', 'wallet_tx', :t, 'transfer', 60000, 'succeeded', "
+                       ":t, :t)"), {"t": T0})
+        s.add(Notification(idempotency_key="callback:transaction:1", kind="callback", recipient="a@example.com",
+                           language="zh", subject="s", body_text="b", message_id="<cb@x>", transaction_id=1))
+        s.flush()
+        s.add(InboundMessage(transaction_id=1, channel="email", message_id="<r@x>", received_at=T0,
+                             body_masked="5分", score=5))
+    migrate(db_url)
+    with session_scope(db_url) as s:
+        assert s.scalars(select(InboundMessage.score)).all() == [5]
+        assert s.scalars(select(Notification.transaction_id)).all() == [1]
+        s.add(Transaction(id=2, transaction_id="T1", source="bank_tx", occurred_at=T0, type="payment", amount=5,
+                          status="succeeded"))  # another feed's T1: allowed from 0011 on
+    with pytest.raises(RuntimeError, match="several feeds have a transaction with the same id"):
+        downgrade(db_url, "0010")
+    with session_scope(db_url) as s:
+        assert len(s.scalars(select(Transaction)).all()) == 2 and s.scalars(select(InboundMessage.score)).all() == [5]

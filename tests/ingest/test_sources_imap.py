@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from complaints.core.config import AppConfig, ImapSourceSpec, SecretRef, SourcesConfig
 from complaints.core.db import session_scope
-from complaints.core.models import Complaint, QuarantinedRecord
+from complaints.core.models import Complaint, InboundMessage, Notification, QuarantinedRecord
 from complaints.ingest import store as ingest
 from complaints.ingest.sources.imap import ImapConnector
 from complaints.ingest.store import IngestSummary, ingest_source
+from tests.factories import complaint
 
 USER = "tester"
 PASSWORD = secrets.token_urlsafe(12)  # made per run: no credential in the repository
@@ -274,3 +275,35 @@ def test_config_needs_no_mapping() -> None:
     assert source.mapping["received_at"] == "date" and source.date_format is None
     with pytest.raises(ValueError, match="double quote"):
         ImapSourceSpec(name="m", kind="imap", host="h", username="u", password=SecretRef(env="X"), folder='a"b')
+
+
+def test_a_reply_survives_a_refused_complaint_in_its_batch(db_url: str, app_config: AppConfig,
+                                                           mailbox: Mailbox) -> None:
+    """A user's reply read in the same batch as a complaint the database refuses: the refused one is quarantined,
+    the other complaints stored, and the reply stays recorded on its complaint (the rollbacks of the isolation
+    attempts once undid it while the run counted it)."""
+    with session_scope(db_url) as s:
+        c = complaint(s, "提现未到账", contact="zhang@example.cn")
+        s.add(Notification(idempotency_key="ack:1", kind="acknowledgement", recipient="zhang@example.cn",
+                           language="zh", subject="已收到", body_text="b", message_id="<ack-1@wallet.example>",
+                           complaint_id=c.id, status="sent"))
+    poison_id = "<html-1@example.com>"
+    with session_scope(db_url) as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text(f"ALTER TABLE complaints ADD CONSTRAINT no_poison CHECK (external_id <> '{poison_id}')"))
+        else:
+            s.execute(text(f"CREATE TRIGGER no_poison BEFORE INSERT ON complaints WHEN NEW.external_id = "
+                           f"'{poison_id}' BEGIN SELECT RAISE(ABORT, 'no_poison'); END"))
+    reply = (b"From: zhang@example.cn\r\nSubject: Re: \xe5\xb7\xb2\xe6\x94\xb6\xe5\x88\xb0\r\n"
+             b"Date: Mon, 16 Nov 2026 06:00:00 +0000\r\nMessage-ID: <reply-1@example.cn>\r\n"
+             b"In-Reply-To: <ack-1@wallet.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+             + "还没到账，请尽快处理\r\n".encode())
+    for message in (GBK_MESSAGE, reply, HTML_MESSAGE):
+        mailbox.append(message)
+    summary = run(db_url, app_config, spec(mailbox))
+    assert (summary.records, summary.replies, summary.inserted, summary.quarantined) == (2, 1, 1, 1)
+    with session_scope(db_url) as s:
+        [(complaint_id, body)] = s.execute(select(InboundMessage.complaint_id, InboundMessage.body_masked)).all()
+        assert complaint_id == c.id and body.startswith("还没到账")
+        assert s.execute(select(QuarantinedRecord.reason)).scalar_one().startswith("database refused the record")
+    assert set(complaints(db_url)) == {"<gbk-1@example.cn>", str(c.external_id)}

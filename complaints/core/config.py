@@ -114,8 +114,8 @@ TRANSACTION_FIELDS = ("transaction_id", "occurred_at", "customer_ref", "contact"
 
 
 class TransactionSourceSpec(FileDrop):
-    """A feed of wallet transactions (CSV or JSON Lines files, read by the file connector), stored once per
-    transaction id in `transactions`; notifications.yaml `callbacks.transactions` picks the ones that get a
+    """A feed of wallet transactions (CSV or JSON Lines files, read by the file connector), stored once per feed
+    and transaction id in `transactions`; notifications.yaml `callbacks.transactions` picks the ones that get a
     satisfaction call-back."""
 
     kind: Literal["transactions"]

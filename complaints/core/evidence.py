@@ -62,7 +62,7 @@ _MARKUP = ((b"<!doctype html", "text/html"), (b"<html", "text/html"), (b"<svg", 
 # the sample makes a text file HTML too: a viewer that sniffs past the first line would run it.
 _HTML_LEAD_RE = re.compile(rb"<(?:!--|(?:head|iframe|h1|div|font|table|a|style|title|b|body|br|p)[\s>])")
 _ACTIVE_RE = re.compile(rb"<\s*(?:script|iframe|object|embed|svg|html|body|meta|link|form|img|style)\b"
-                        rb"|\bon[a-z]+\s*=|javascript:")
+                        rb"|<[a-z][^<>]*\son[a-z]+\s*=|<[a-z][^<>]*=\s*[\"']?\s*javascript:")
 PLAIN_TEXT = "text/plain"
 # Every type sniff() can answer: sources.yaml may allow only these (a type it cannot recognise would never match).
 KNOWN_TYPES = frozenset({t for _, t in _MAGIC} | set(_FTYP_BRANDS.values()) | {t for _, t in _MARKUP}

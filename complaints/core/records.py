@@ -23,12 +23,16 @@ class IncomingFile:
     problem_code: AttachmentRejection | None = None
 
     @classmethod
-    def undecoded(cls, name: str | None, declared: str | None, encoded_chars: int, base64: bool,
+    def undecoded(cls, name: str | None, declared: str | None, base64_text: str,
                   max_bytes: int | None) -> IncomingFile | None:
-        """The file as too large, left encoded, when its encoded length already shows it is over `max_bytes`; None
-        when it should be decoded. A connector checks this first, so a huge attachment is never decoded in memory."""
-        size = encoded_chars * 3 // 4 if base64 else encoded_chars
-        if max_bytes is None or size <= max_bytes + 2:  # base64 padding: the estimate can be 2 bytes over
+        """The file as too large, left encoded, when its base64 text already shows it is over `max_bytes`; None
+        when it should be decoded. A connector checks this first, so a huge attachment is never decoded in memory.
+        Line breaks and spaces carry no data, nor does the padding."""
+        if max_bytes is None:
+            return None
+        chars = len(base64_text) - sum(base64_text.count(ch) for ch in " \t\r\n")
+        size = chars * 3 // 4 - base64_text.rstrip()[-2:].count("=")
+        if size <= max_bytes:
             return None
         return cls(name, declared, None, size, f"about {size} bytes, over {max_bytes} per file",
                    AttachmentRejection.size)

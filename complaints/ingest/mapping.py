@@ -76,11 +76,14 @@ def raw_text(rec: RawRecord) -> str:
 _ID_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def identifier_problem(value: str, field: str, column: str | None) -> str | None:
-    """Why a record's identifier (external_id, transaction_id) cannot key it, None if it can: empty, or holding
-    control characters (PostgreSQL refuses NUL; a tab or newline makes two ids look alike in every listing)."""
+def identifier_problem(value: str, field: str, column: str | None, limit: int) -> str | None:
+    """Why a record's identifier (external_id, transaction_id, as fold() left it: whitespace already collapsed)
+    cannot key it, None if it can: empty, longer than its column once folded (NFKC can lengthen a value), or
+    holding a control character (PostgreSQL refuses NUL in text)."""
     if not value:
         return f"missing {field} (column {column!r} is empty)"
+    if len(value) > limit:
+        return f"{field} too long: {len(value)} characters (limit {limit})"
     if found := _ID_CONTROL_RE.search(value):
         return f"{field} contains a control character ({found.group()!r} at position {found.start()})"
     return None
@@ -155,7 +158,8 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         return bad(hostile)
     fields = {f: field_value(spec, rec.data, f) for f in spec.mapping.keys() | spec.defaults.keys()}
     external_id = fold(fields.get("external_id") or "")
-    if problem := identifier_problem(external_id, "external_id", spec.mapping.get("external_id")):
+    if problem := identifier_problem(external_id, "external_id", spec.mapping.get("external_id"),
+                                      MAX_FIELD_CHARS["external_id"]):
         return bad(problem)
     body = tidy(fields.get("body") or "")
     if not body:

@@ -89,7 +89,8 @@ def map_transaction(spec: TransactionSourceSpec, rec: RawRecord, pii_key: str, l
         return bad(hostile)
     fields = {f: field_value(spec, rec.data, f) for f in spec.mapping.keys() | spec.defaults.keys()}
     transaction_id = fold(fields.get("transaction_id") or "")
-    if problem := identifier_problem(transaction_id, "transaction_id", spec.mapping.get("transaction_id")):
+    if problem := identifier_problem(transaction_id, "transaction_id", spec.mapping.get("transaction_id"),
+                                      MAX_CHARS["transaction_id"]):
         return bad(problem)
     for name in ("occurred_at", "type", "amount"):
         if not (fields.get(name) or "").strip():

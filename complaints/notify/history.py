@@ -28,11 +28,14 @@ EXCERPT = 160
 HASH_PREFIX = 12
 # Markdown that would make a file name a link, an image, a heading or a table cell where the history is rendered.
 _MARKDOWN_RE = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+# What GitHub-flavoured markdown links by itself (a bare URL, www.): the ':' or '.' escaped breaks the autolink.
+_AUTOLINK_RE = re.compile(r"(?i)\b(https?|ftp|mailto|javascript|data|file)(:)|\b(www)(\.)")
 
 
 def md_escape(text: str) -> str:
-    """User text as literal markdown: its markup characters backslash-escaped."""
-    return _MARKDOWN_RE.sub(r"\\\1", text)
+    """User text as literal markdown: its markup characters backslash-escaped, bare links made plain text."""
+    text = _MARKDOWN_RE.sub(r"\\\1", text)
+    return _AUTOLINK_RE.sub(lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}", text)
 
 
 @dataclass(frozen=True)

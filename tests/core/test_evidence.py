@@ -31,6 +31,7 @@ def test_sniffed_type_ignores_what_the_sender_declares() -> None:
     assert sniff(b"see <a href='javascript:alert(1)'>here</a>") == "text/html"
     assert sniff("转账记录：2026-11-16 转出 500 元\n".encode()) == "text/plain"
     assert sniff(b"amount < 500 and fee > 2 <b not a tag") == "text/plain"  # angle brackets alone are text
+    assert sniff(b"Fee: one = 1.00 CNY, only=1 item; see javascript: tutorials") == "text/plain"  # prose
     assert sniff("转账记录".encode("gb18030")) == "text/plain"
     assert sniff(b"\x00\x01\x02\x03binary") is None
 
@@ -80,3 +81,19 @@ def test_limits_are_validated(tmp_path: Path) -> None:
         path.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=problem.replace("(", r"\(")):
             load_file(path, SourcesConfig)
+
+
+def test_an_attachment_is_sized_from_its_base64_before_decoding() -> None:
+    """Mail wraps base64 at 76 characters with CRLF: the line breaks are not data, so a file just under the limit
+    is decoded (it was refused, 2.6% over by its line breaks), one over it is not decoded at all."""
+    import base64
+
+    from complaints.core.records import IncomingFile
+
+    limit = 10 * 1024 * 1024
+    at_limit = base64.encodebytes(b"\x89PNG" + bytes(limit - 4)).decode().replace("\n", "\r\n")
+    assert IncomingFile.undecoded("a.png", "image/png", at_limit, limit) is None
+    over = base64.encodebytes(bytes(limit + 1024)).decode()
+    big = IncomingFile.undecoded("b.png", "image/png", over, limit)
+    assert big is not None and big.content is None and big.size == limit + 1024
+    assert (big.problem_code, big.problem) == ("size", f"about {limit + 1024} bytes, over {limit} per file")

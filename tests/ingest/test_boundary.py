@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from complaints.core.config import AppConfig, FileSourceSpec
+from complaints.core.config import AppConfig, FileSourceSpec, TransactionSourceSpec
 from complaints.core.db import session_scope
-from complaints.core.models import Complaint, QuarantinedRecord
+from complaints.core.models import Complaint, QuarantinedRecord, Transaction
 from complaints.ingest.store import IngestSummary, ingest_source, replay_quarantine
 
 SPEC = FileSourceSpec(name="app", kind="file", channel="app", path="drop/*.jsonl",
@@ -250,3 +250,33 @@ def test_migration_0006_keys_quarantine_rows_on_content_and_merges_the_doubled(d
     assert [(raw, fp) for raw, fp, _ in left] == [(raw, quarantine_fingerprint(raw)) for raw in
                                                  ('{"id": "A2"}', '{"_raw": "{x"}')]
     assert left[0].reason == "missing body (column 'text' is empty)"  # the earliest is kept
+
+
+def test_a_transaction_the_database_refuses_is_isolated(db_url: str, cfg: AppConfig, tmp_path: Path) -> None:
+    """Transaction feeds share the second line of defence: the refused row is quarantined with the database's
+    reason, the others stored, and a re-run adds nothing. An id that NFKC folding lengthens past its column
+    (the database would refuse it on PostgreSQL only) is caught at the boundary on both."""
+    with session_scope(db_url) as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("ALTER TABLE transactions ADD CONSTRAINT no_poison CHECK (transaction_id <> 'POISON')"))
+        else:
+            s.execute(text("CREATE TRIGGER no_poison BEFORE INSERT ON transactions WHEN NEW.transaction_id = "
+                           "'POISON' BEGIN SELECT RAISE(ABORT, 'no_poison'); END"))
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    ids = ["T1", "T2", "POISON", "T4", "\ufdfa" * 12]  # one character NFKC makes 18: 216 > 200
+    (feed / "tx.csv").write_text("id,at,type,amount\n" + "".join(f"{i},2026-11-16T08:00:00+08:00,transfer,5\n"
+                                                                 for i in ids), encoding="utf-8")
+    spec = TransactionSourceSpec(name="wallet_tx", kind="transactions", path=str(feed / "*.csv"),
+                                 mapping={"transaction_id": "id", "occurred_at": "at", "type": "type",
+                                          "amount": "amount"})
+    with session_scope(db_url) as s:
+        summary = ingest_source(s, cfg, spec, "k")
+    assert (summary.records, summary.inserted, summary.quarantined) == (5, 3, 2)
+    with session_scope(db_url) as s:
+        assert sorted(s.scalars(select(Transaction.transaction_id))) == ["T1", "T2", "T4"]
+        reasons = sorted(s.scalars(select(QuarantinedRecord.reason)))
+    assert reasons[0].startswith("database refused the record: ") and "no_poison" in reasons[0]
+    assert reasons[1] == "transaction_id too long: 216 characters (limit 200)"
+    with session_scope(db_url) as s:
+        assert ingest_source(s, cfg, spec, "k").records == 0

@@ -47,8 +47,8 @@ def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> Non
                            language="zh", subject="升级", body_text="x", message_id="<e@x>", complaint_id=first.id))
         s.flush()
         s.add(InboundMessage(complaint_id=first.id, channel="email", message_id="<r@x>", received_at=NOW,
-                             contact_key=first.contact_key, body_masked="5分 谢谢 <img src=http://evil.example/q.png>",
-                             score=5))
+                             contact_key=first.contact_key, score=5,
+                             body_masked="5分 谢谢 <img src=http://evil.example/q.png> www.evil.example"))
         s.add(CallbackResult(complaint_id=first.id, reached=True, score=5))
         record_outcome(s, first.id, decided_at=NOW - timedelta(days=5), decided_by="payops.wang", outcome="upheld",
                        relief="monetary", redress_amount=Decimal("800"), redress_currency="CNY",
@@ -76,8 +76,8 @@ def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> Non
         assert ("run.exe · application/x-dosexec · 4 B · sha256 9f2981a7cc4d · **rejected** type: content is "
                 "application/x-dosexec \\(declared image/png\\), not an allowed type") in out
         # Nothing the user wrote becomes a link, an image or HTML where the UI renders the artifact.
-        assert "](javascript" not in out and "](http" not in out and " <img" not in out
-        assert r"\!\[x\]\(http://evil.example/p.png\)" in out
+        assert "](javascript" not in out and "http://" not in out and " <img" not in out
+        assert r"\!\[x\]\(http\://evil.example/p.png\)" in out and r"www\.evil.example" in out
         for raw in ("13812345678", "li.na@example.com", "6222021234567890128"):
             assert raw not in out
     missing = runner.invoke(app, ["customer", "show", "nobody@example.com"])

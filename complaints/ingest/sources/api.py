@@ -72,7 +72,7 @@ def api_files(value: Any, max_bytes: int | None = None) -> tuple[IncomingFile, .
         name = name if isinstance(name, str) else None
         declared = declared if isinstance(declared, str) else None
         encoded = "".join(content.split()) if isinstance(content, str) else None
-        if encoded is not None and (big := IncomingFile.undecoded(name, declared, len(encoded), True, max_bytes)):
+        if encoded is not None and (big := IncomingFile.undecoded(name, declared, encoded, max_bytes)):
             files.append(big)
             continue
         try:

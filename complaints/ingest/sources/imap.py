@@ -104,9 +104,10 @@ def _attachments(msg: EmailMessage, max_bytes: int | None) -> tuple[IncomingFile
     files = []
     for part in msg.iter_attachments():
         encoded = part.get_payload()
-        if isinstance(encoded, str) and (big := IncomingFile.undecoded(
-                part.get_filename(), part.get_content_type(), len(encoded),
-                part.get("Content-Transfer-Encoding", "").strip().lower() == "base64", max_bytes)):
+        # Base64 (how mail carries files) is sized before decoding; other encodings are never larger decoded.
+        base64 = str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64"
+        if base64 and isinstance(encoded, str) and (big := IncomingFile.undecoded(
+                part.get_filename(), part.get_content_type(), encoded, max_bytes)):
             files.append(big)
             continue
         try:

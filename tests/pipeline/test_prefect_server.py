@@ -147,6 +147,17 @@ def _wait(server: Server, run_id: str, states: tuple[str, ...] = FINAL, seconds:
         time.sleep(1)
 
 
+def _run_input(server: Server, run_id: str, key: str, seconds: float = 60) -> Any:
+    """A paused run's input value (its form's description or schema). Prefect proposes the Paused state before it
+    saves them, so a reader that comes at once, as the UI may, waits for them a moment."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = server.http.get(f"/flow_runs/{run_id}/input/{key}")
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response.json()
+        time.sleep(0.5)
+
+
 def _runs_of(server: Server, deployment: str) -> list[dict[str, Any]]:
     dep_id = _deployment(server, deployment)["id"]
     return server.http.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [dep_id]}}}).json()
@@ -240,8 +251,8 @@ def test_review_plan_pauses_with_the_plan_and_resumes_with_a_choice(worker: tupl
     assert run["state"]["type"] == "PAUSED", _worker_log(tmp)
     assert run["name"] == f"review plan {plan_id}"
     keys = run["state"]["state_details"]["run_input_keyset"]
-    description = server.http.get(f"/flow_runs/{run['id']}/input/{keys['description']}").json()
-    schema = server.http.get(f"/flow_runs/{run['id']}/input/{keys['schema']}").json()
+    schema = _run_input(server, run["id"], keys["schema"])
+    description = _run_input(server, run["id"], keys["description"])
     assert f"## Plan {plan_id}" in description and "### Steps" in description
     owner = schema["properties"]["owner"]["enum"][1]
     refused = server.http.post(f"/flow_runs/{run['id']}/resume", json={"run_input": {"owner": "someone.else"}}).json()

@@ -43,11 +43,19 @@ def _form(run_id: UUID) -> tuple[str, dict[str, Any]]:
     import json
 
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
+    deadline = time.monotonic() + 60
     with get_client(sync_client=True) as client:
         keys = client.read_flow_run(run_id).state.state_details.run_input_keyset
-        return (json.loads(client.read_flow_run_input(run_id, keys["description"])),
-                json.loads(client.read_flow_run_input(run_id, keys["schema"])))
+        while True:  # Prefect proposes the Paused state before it saves the form: the UI may come before it too
+            try:
+                return (json.loads(client.read_flow_run_input(run_id, keys["description"])),
+                        json.loads(client.read_flow_run_input(run_id, keys["schema"])))
+            except ObjectNotFound:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
 
 def _plan_with_compliance_step(db_url: str, cfg: AppConfig) -> tuple[int, int]:

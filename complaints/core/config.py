@@ -499,6 +499,12 @@ class DetectionConfig(Strict):
     # members. An incident without a new member for quiet_hours takes no more alarms: a recurrence opens a new one.
     join_hours: int = Field(24, ge=1)
     quiet_hours: int = Field(72, ge=1)
+    # A complaint of an active incident's categories (any, for an incident across categories) joins it when its text
+    # is closer to the incident's complaints than to the categories' everyday ones by this margin (cosines of
+    # character n-gram profiles, complaints/detect/profile.py); None: only signatures and alarms add members.
+    content_margin: float | None = Field(0.1, ge=0, le=1)
+    # ... up to content_hours after it opened (and from 12 hours before): the tail of one crisis, not the next weeks.
+    content_hours: int = Field(48, ge=1)
     top_phrases: int = Field(5, ge=0, le=20)
     surges: SurgeSettings = SurgeSettings()
     severity: IncidentSeverityRules = IncidentSeverityRules()

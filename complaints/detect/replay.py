@@ -37,6 +37,8 @@ from complaints.core.models import Complaint, Incident, utcnow
 from complaints.detect.baseline import HOUR, Baseline, baseline
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
 from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, related
+from complaints.detect.profile import SAMPLE as PROFILE_SAMPLE
+from complaints.detect.profile import Profile, profile
 from complaints.detect.signatures import (
     ANY_CATEGORY,
     CROSS_CATEGORY,
@@ -472,6 +474,7 @@ class Track:
     merged_into: int | None = None  # merged into that incident: takes nothing more
     pinned: bool = False  # split by hand: never merged automatically
     window_hours: int | None = None  # the window of the alarm that opened it, as stored (a later run's view)
+    text_profile: Profile | None = None  # for content joins, as of text_profile.members members
     _phrases: tuple[int, list[str]] = (-1, [])
 
     @property
@@ -489,6 +492,11 @@ class Track:
 
     def matches(self, it: Item, similarity: float) -> bool:
         return any(g.matches(it, similarity) for g in (self.group, *self.extra))
+
+    def categories(self) -> set[str] | None:
+        """The categories its complaints come from; None for an incident across categories."""
+        found = {g.category for g in (self.group, *self.extra)}
+        return None if ANY_CATEGORY in found else found
 
     def phrases(self) -> list[str]:
         """Top phrases of its members, recomputed only when they changed."""
@@ -516,6 +524,11 @@ class Track:
                 and (self.active or (self.resolved_at is not None and self.resolved_at > hour + HOUR))
                 and self.last is not None and self.last >= hour - quiet)
 
+
+# The everyday complaints a content join compares with: from a week before an incident opened to 6 hours before.
+EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), timedelta(hours=6)
+# How far before an incident opened its content joins look, once.
+EARLY = timedelta(hours=12)
 
 # Makes (or finds, on a re-run) the incident an alarm opens.
 Opener = Callable[[Alarm], Track]
@@ -551,6 +564,7 @@ class Replay:
                 if track.matches(it, cfg.text_similarity) and self.link(track, [it]):
                     touched.add(track.id)
                     break
+        self.content_joins(hour, active, touched)
         taken = {m.user for t in active for m in t.members.values()}
         onset = any(end - t.detected_at <= timedelta(hours=cfg.surges.related_hours) for t in active)
         ongoing = {s for t in active for s in t.signatures}
@@ -569,6 +583,50 @@ class Replay:
                 track.severity_reasons = track.figures.severity_reasons or track.severity_reasons
                 out.append((track, went_up))
         return out
+
+    def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
+        """Complaints of this hour that no incident holds join the active incident (the oldest first) of their
+        category whose complaints they read like, rather than like the category's everyday ones
+        (complaints.detect.profile): a crisis's tail, too slow for an alarm, too varied for a signature."""
+        margin = self.cfg.content_margin
+        if margin is None:
+            return
+        horizon = timedelta(hours=self.cfg.content_hours)
+        for track in sorted(active, key=lambda t: (t.opened_window, t.id)):
+            if track.merged_into is not None or hour >= track.opened_window + horizon:
+                continue
+            # When its profile is first made, the complaints since 12 hours before it opened: the crisis's start,
+            # before the alarm.
+            since = hour if track.text_profile is not None else max(track.opened_window - EARLY, hour - EARLY)
+            text_profile = self.text_profile(track, hour)
+            if text_profile is None:
+                continue
+            categories = track.categories()
+            candidates = [it for it in self.source.items(since, hour + HOUR) if self.incident_of(it) is None
+                          and (categories is None or it.category in categories)]
+            if not candidates:
+                continue
+            near = text_profile.margins([it.skeleton for it in candidates]) >= margin
+            if self.link(track, [it for it, yes in zip(candidates, near, strict=True) if yes]):
+                touched.add(track.id)
+
+    def text_profile(self, track: Track, hour: datetime) -> Profile | None:
+        """The incident's text profile, made again when its members grew by a tenth (up to the sample). Its
+        everyday side: the other complaints of its categories from a week to 6 hours before it opened, as far back
+        as this replay still reads."""
+        members = sorted(track.members.values(), key=lambda it: (it.at, it.id))
+        cached = track.text_profile
+        if cached is not None and (cached.members >= PROFILE_SAMPLE or len(members) < 1.1 * cached.members):
+            return cached
+        everyday = cached.everyday if cached is not None else None
+        texts: list[str] = []
+        if everyday is None:
+            categories = track.categories()
+            lo = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg))
+            texts = [it.skeleton for it in self.source.items(lo, track.opened_window - EVERYDAY_GAP)
+                     if (categories is None or it.category in categories) and self.incident_of(it) is None]
+        track.text_profile = profile([it.skeleton for it in members], texts, everyday) or cached
+        return track.text_profile
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
         """The incident an alarm's members join: the active one of its signature, or a new one (added to active);

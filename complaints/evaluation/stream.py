@@ -755,12 +755,15 @@ def _incident_figures(rows: list[Any], truth: dict[str, dict[str, Any]], weeks: 
     out: dict[str, Any] = {"incidents": len(members), "false": false, "false_per_week": round(false / weeks, 2)}
     for crisis in sorted({t["crisis"] for t in truth.values() if t["crisis"]}):
         size = sum(truth[r.external_id]["crisis"] == crisis for r in rows)
-        held = [sum(truth[e]["crisis"] == crisis for e in members[i]) for i in members]
-        touching = sum(h >= 3 for h in held)
+        held = {i: sum(truth[e]["crisis"] == crisis for e in members[i]) for i in members}
+        touching = sum(h >= 3 for h in held.values())
+        largest = max(held, key=lambda i: held[i], default=None)
         out[crisis] = {
             "complaints": size,
             "incidents_holding_it": touching,
-            "largest_share": round(max(held, default=0) / size, 3) if size else None,
+            "largest_share": round(held[largest] / size, 3) if size and largest is not None else None,
+            # Of the complaints in that incident, the share that are the crisis's: what joined it by mistake.
+            "purity": round(held[largest] / len(members[largest]), 3) if largest is not None else None,
         }
     return out
 

@@ -246,3 +246,44 @@ def test_a_whole_category_is_not_tested_before_a_day_of_history(app_config: AppC
     rush = [_item(900_000 + i, MONDAY + timedelta(hours=9, minutes=i), f"r{i}", f"退款 {i}", None,
                   "refund_after_sales") for i in range(40)]
     assert [t.signature for t in live(replay(cfg, items + rush)) if t.group.kind == "any"] == []
+
+
+def test_a_crisis_tail_joins_by_its_words_and_the_everyday_complaints_do_not(app_config: AppConfig) -> None:
+    """A phishing wave: a burst of 40 users in two hours, then a tail of one or two an hour for a day and a half,
+    too slow for any alarm, in the same varied words. Content joins (detection.yaml content_margin) bring the tail
+    into the incident; the category's everyday complaints of the same hours stay outside; and after content_hours
+    nothing more joins. Off (content_margin null), the tail stays out."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(8)
+    items = _ordinary_week(rng, MONDAY, 21, 1)
+    everyday = ["忘记登录密码了怎么重置", "账户被冻结了要求解冻", "换手机后收不到验证码", "my account got locked after "
+                "three wrong passwords", "人脸识别一直不通过", "cannot reset my payment PIN"]
+    items += [_item(300_000 + i, MONDAY + timedelta(hours=int(rng.integers(0, 21 * 24)),
+                                                    minutes=int(rng.integers(60))),
+                    f"e{i}", f"{rng.choice(everyday)} {rng.integers(999)}", None, "account_security")
+              for i in range(21 * 12)]
+    wave = ["收到冒充客服的短信，点了里面的链接，账户里的钱被转走了 {}",
+            "短信说我的账户异常要我点链接验证，点完余额没了 {}",
+            "got a text pretending to be your support, clicked the link and my balance was drained {}",
+            "冒充官方的短信链接，输入了验证码后被盗刷 {}", "a fake SMS from the wallet asked me to verify via a link, "
+            "then money was stolen {}"]
+    start = MONDAY + timedelta(days=17, hours=2)
+    burst = [_item(600_000 + i, start + timedelta(minutes=3 * i), f"p{i}", str(rng.choice(wave)).format(i), None,
+                   "account_security") for i in range(40)]
+    tail = [_item(700_000 + i, start + timedelta(hours=3, minutes=50 * i), f"t{i}", str(rng.choice(wave)).format(i),
+                  None, "account_security") for i in range(40)]  # 2 h to 36 h after the burst
+    late = [_item(800_000 + i, start + timedelta(hours=60 + i), f"l{i}", str(rng.choice(wave)).format(i), None,
+                  "account_security") for i in range(5)]  # past content_hours
+    stream = items + burst + tail + late
+
+    [wave_incident] = [t for t in live(replay(cfg, stream)) if {b.id for b in burst} & t.members.keys()]
+    members = wave_incident.members.keys()
+    assert len({t.id for t in tail} & members) >= 0.8 * len(tail)
+    # The everyday complaints of the burst's own hours join with the surge's alarm; after it, none joins.
+    ordinary = [it for it in wave_incident.members.values() if it.id < 600_000 and it.at >= start + timedelta(hours=2)]
+    assert ordinary == []
+    assert not {it.id for it in late} & members
+
+    off = cfg.model_copy(update={"content_margin": None})
+    [without] = [t for t in live(replay(off, stream)) if {b.id for b in burst} & t.members.keys()]
+    assert len({t.id for t in tail} & without.members.keys()) <= 0.2 * len(tail)

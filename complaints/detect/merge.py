@@ -47,6 +47,20 @@ def _share_with(phrase: str, items: Sequence[Item]) -> float:
     return sum(phrase in it.text for it in items) / len(items) if items else 0.0
 
 
+def _conflict(sa: dict[tuple[str, str], float], sb: dict[tuple[str, str], float], share: float) -> bool:
+    """Whether two incidents are each about an entity of one kind (held by `share` of its complaints), and not the
+    same one: two merchants, two error codes, two app versions."""
+    def about(shares: dict[tuple[str, str], float]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for (kind, value), s in shares.items():
+            if s >= share:
+                out.setdefault(kind, set()).add(value)
+        return out
+
+    xa, xb = about(sa), about(sb)
+    return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys())
+
+
 def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], background: Callable[[], Sequence[Item]],
             phrases: Callable[[], tuple[list[str], list[str]]] | None = None,
             onsets: tuple[datetime, datetime] | None = None, surges: Sequence[str] = ()) -> list[str]:
@@ -67,6 +81,8 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
     if shared and len(shared) >= cfg.merge_share * min(len(ua), len(ub)):
         evidence.append(f"{len(shared)} users in both")
     sa, sb = _shares(a), _shares(b)
+    if not evidence and _conflict(sa, sb, cfg.merge_share):
+        return []  # one is about merchant X, the other about merchant Y: two problems, however alike their words
     evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
                  for kind, value in sorted(sa.keys() & sb.keys())
                  if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share]

@@ -475,6 +475,8 @@ class Track:
     pinned: bool = False  # split by hand: never merged automatically
     window_hours: int | None = None  # the window of the alarm that opened it, as stored (a later run's view)
     text_profile: Profile | None = None  # for content joins, as of text_profile.members members
+    # For content joins: per entity kind, the values its problem is about (held by a share of its members).
+    problem_entities: dict[str, set[str]] = field(default_factory=dict)
     _phrases: tuple[int, list[str]] = (-1, [])
 
     @property
@@ -601,9 +603,12 @@ class Replay:
             text_profile = self.text_profile(track, hour)
             if text_profile is None:
                 continue
-            categories = track.categories()
+            categories, about = track.categories(), track.problem_entities
+            # A complaint naming another merchant, error code or version than the one the incident is about is
+            # another problem however alike its words (two merchants' bursts told in one template).
             candidates = [it for it in self.source.items(since, hour + HOUR) if self.incident_of(it) is None
-                          and (categories is None or it.category in categories)]
+                          and (categories is None or it.category in categories)
+                          and all(value in about[kind] for kind, value in it.entities if kind in about)]
             if not candidates:
                 continue
             near = text_profile.margins([it.skeleton for it in candidates]) >= margin
@@ -626,6 +631,12 @@ class Replay:
             texts = [it.skeleton for it in self.source.items(lo, track.opened_window - EVERYDAY_GAP)
                      if (categories is None or it.category in categories) and self.incident_of(it) is None]
         track.text_profile = profile([it.skeleton for it in members], texts, everyday) or cached
+        sample = members[:PROFILE_SAMPLE]
+        held = Counter(e for it in sample for e in set(it.entities))
+        track.problem_entities = {}
+        for (kind, value), n in held.items():
+            if n >= self.cfg.merge_share * len(sample):
+                track.problem_entities.setdefault(kind, set()).add(value)
         return track.text_profile
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:

@@ -10,6 +10,7 @@ skeletons (no digits, punctuation or spaces; masked): both languages, no trainin
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,14 @@ class Profile:
     incident: np.ndarray  # centroid of its members
     everyday: np.ndarray  # centroid of its categories' other complaints in the week before it opened
     members: int  # how many members the incident centroid was made from
+    own: float = 0.0  # the median margin of those members themselves: how distinctive the incident's words are
+    categories: frozenset[str] | None = None  # the incident's categories it was made for (None: all)
+
+    def distinctive(self, margin: float) -> bool:
+        """Whether the incident's own complaints would join it by the same test (their median margin reaches it): a
+        surge of ordinary complaints (a busy day) or of a problem told in every user's own words has no words of
+        its own to recognise its tail by."""
+        return self.own >= margin
 
     def margins(self, texts: Sequence[str]) -> np.ndarray:
         """For each text: its cosine to the incident minus its cosine to the everyday complaints."""
@@ -51,5 +60,6 @@ def profile(members: Sequence[str], everyday: Sequence[str], everyday_centroid: 
     """The incident's profile against its everyday complaints; None when either side has too few texts."""
     if len(members) < MIN_MEMBERS or (everyday_centroid is None and len(everyday) < MIN_EVERYDAY):
         return None
-    return Profile(centroid(members), everyday_centroid if everyday_centroid is not None else centroid(everyday),
+    made = Profile(centroid(members), everyday_centroid if everyday_centroid is not None else centroid(everyday),
                    len(members))
+    return dataclasses.replace(made, own=float(np.median(made.margins(members[:SAMPLE]))))

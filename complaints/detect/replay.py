@@ -495,9 +495,9 @@ class Track:
     def matches(self, it: Item, similarity: float) -> bool:
         return any(g.matches(it, similarity) for g in (self.group, *self.extra))
 
-    def categories(self) -> set[str] | None:
+    def categories(self) -> frozenset[str] | None:
         """The categories its complaints come from; None for an incident across categories."""
-        found = {g.category for g in (self.group, *self.extra)}
+        found = frozenset(g.category for g in (self.group, *self.extra))
         return None if ANY_CATEGORY in found else found
 
     def phrases(self) -> list[str]:
@@ -620,24 +620,28 @@ class Replay:
         everyday side: the other complaints of its categories from a week to 6 hours before it opened, as far back
         as this replay still reads."""
         members = sorted(track.members.values(), key=lambda it: (it.at, it.id))
+        categories = track.categories()
         cached = track.text_profile
+        if cached is not None and cached.categories != categories:
+            cached = None  # a merge brought other categories: their everyday complaints too
         if cached is not None and (cached.members >= PROFILE_SAMPLE or len(members) < 1.1 * cached.members):
-            return cached
+            return cached if cached.distinctive(self.cfg.content_margin or 0) else None
         everyday = cached.everyday if cached is not None else None
         texts: list[str] = []
         if everyday is None:
-            categories = track.categories()
             lo = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg))
             texts = [it.skeleton for it in self.source.items(lo, track.opened_window - EVERYDAY_GAP)
                      if (categories is None or it.category in categories) and self.incident_of(it) is None]
-        track.text_profile = profile([it.skeleton for it in members], texts, everyday) or cached
+        made = profile([it.skeleton for it in members], texts, everyday)
+        track.text_profile = dataclasses.replace(made, categories=categories) if made else cached
         sample = members[:PROFILE_SAMPLE]
         held = Counter(e for it in sample for e in set(it.entities))
         track.problem_entities = {}
         for (kind, value), n in held.items():
             if n >= self.cfg.merge_share * len(sample):
                 track.problem_entities.setdefault(kind, set()).add(value)
-        return track.text_profile
+        found = track.text_profile
+        return found if found is not None and found.distinctive(self.cfg.content_margin or 0) else None
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
         """The incident an alarm's members join: the active one of its signature, or a new one (added to active);

@@ -51,4 +51,4 @@ def test_scorer_counts_links_and_incidents() -> None:
     assert figures["regulator_marked_duplicate"] == "1 of 2"
     incidents = _incident_figures(rows, truth, weeks=1)
     assert (incidents["incidents"], incidents["false"]) == (2, 1)
-    assert incidents["outage"] == {"complaints": 2, "incidents_holding_it": 0, "largest_share": 1.0}
+    assert incidents["outage"] == {"complaints": 2, "incidents_holding_it": 0, "largest_share": 1.0, "purity": 1.0}

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -123,6 +124,9 @@ class Complaint(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # Joined its incident by its words (complaints.detect.profile), not by the incident's signature or an alarm:
+    # the incident's text profile is made from the others, so it does not drift towards what it took in.
+    joined_by_words: Mapped[bool] = mapped_column(default=False, server_default=false())
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when dedupe or classification raised for this complaint alone (complaints.process.held): it stays
     # unprocessed, out of every process run, until ops release it.

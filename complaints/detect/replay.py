@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -38,7 +39,7 @@ from complaints.detect.baseline import HOUR, Baseline, baseline
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
 from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, related
 from complaints.detect.profile import SAMPLE as PROFILE_SAMPLE
-from complaints.detect.profile import Profile, profile
+from complaints.detect.profile import Profile, profile, stack, vectors
 from complaints.detect.signatures import (
     ANY_CATEGORY,
     CROSS_CATEGORY,
@@ -477,6 +478,7 @@ class Track:
     text_profile: Profile | None = None  # for content joins, as of text_profile.members members
     # For content joins: per entity kind, the values its problem is about (held by a share of its members).
     problem_entities: dict[str, set[str]] = field(default_factory=dict)
+    by_words: set[int] = field(default_factory=set)  # members this replay took in by their words
     _phrases: tuple[int, list[str]] = (-1, [])
 
     @property
@@ -529,8 +531,8 @@ class Track:
 
 # The everyday complaints a content join compares with: from a week before an incident opened to 6 hours before.
 EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), timedelta(hours=6)
-# How far before an incident opened its content joins look, once.
-EARLY = timedelta(hours=12)
+# How far before an incident opened its content joins look, once; how long after its hour a complaint is judged.
+EARLY, CONTENT_DELAY = timedelta(hours=12), timedelta(hours=2)
 
 # Makes (or finds, on a re-run) the incident an alarm opens.
 Opener = Callable[[Alarm], Track]
@@ -545,6 +547,7 @@ class Replay:
         self.by_id = {t.id: t for t in self.tracks}
         self.member_of = {i: t.id for t in self.tracks for i in t.members}
         self.merges: list[tuple[int, int]] = []  # (absorbed, into), in the order they happened
+        self._vectors: dict[int, Any] = {}  # content joins: text profiles of complaints, by id (this hour's)
 
     def incident_of(self, it: Item) -> int | None:
         return self.member_of.get(it.id, it.incident_id)
@@ -553,6 +556,7 @@ class Replay:
         """Detect in this hour; the incidents it touched, in their order, each with whether severity went up."""
         cfg, end = self.cfg, hour + HOUR
         self.source.evict(hour - lookback(cfg))
+        self._vectors.clear()
         active = [t for t in self.tracks if t.active_at(hour, timedelta(hours=cfg.quiet_hours))]
         touched: set[int] = set()
         # First, complaints of this hour join a young incident whose signature they match (oldest first), so an
@@ -566,7 +570,6 @@ class Replay:
                 if track.matches(it, cfg.text_similarity) and self.link(track, [it]):
                     touched.add(track.id)
                     break
-        self.content_joins(hour, active, touched)
         taken = {m.user for t in active for m in t.members.values()}
         onset = any(end - t.detected_at <= timedelta(hours=cfg.surges.related_hours) for t in active)
         ongoing = {s for t in active for s in t.signatures}
@@ -574,6 +577,8 @@ class Replay:
             track = self.target(alarm, active)
             if track is not None and self.link(track, alarm.members):
                 touched.add(track.id)
+        # After the alarms: a new problem's burst opens its own incident before an older one's tail is looked for.
+        self.content_joins(hour, active, touched)
         self.merge_related(hour, active, touched)
         out = []
         for track in active:
@@ -587,61 +592,77 @@ class Replay:
         return out
 
     def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
-        """Complaints of this hour that no incident holds join the active incident (the oldest first) of their
-        category whose complaints they read like, rather than like the category's everyday ones
-        (complaints.detect.profile): a crisis's tail, too slow for an alarm, too varied for a signature."""
+        """Complaints that no incident holds join the active incident of their category whose complaints they read
+        like, rather than like the category's everyday ones (complaints.detect.profile): a crisis's tail, too slow
+        for an alarm, too varied for a signature. Each complaint goes to the incident it reads most like. They are
+        judged two hours after their hour, so that a new problem's first complaints open its own incident first (an
+        alarm within those hours); an incident opened in this hour looks at the 12 hours before, once (the crisis's
+        start, before the alarm)."""
         margin = self.cfg.content_margin
         if margin is None:
             return
         horizon = timedelta(hours=self.cfg.content_hours)
-        for track in sorted(active, key=lambda t: (t.opened_window, t.id)):
+        best: dict[int, tuple[float, Track, Item]] = {}
+        for track in active:
             if track.merged_into is not None or hour >= track.opened_window + horizon:
                 continue
-            # When its profile is first made, the complaints since 12 hours before it opened: the crisis's start,
-            # before the alarm.
-            since = hour if track.text_profile is not None else max(track.opened_window - EARLY, hour - EARLY)
             text_profile = self.text_profile(track, hour)
             if text_profile is None:
                 continue
+            opened_now = track.alarm is not None and track.opened_window == hour
+            lo, hi = (hour - EARLY, hour + HOUR) if opened_now else (hour - CONTENT_DELAY, hour - CONTENT_DELAY + HOUR)
             categories, about = track.categories(), track.problem_entities
             # A complaint naming another merchant, error code or version than the one the incident is about is
             # another problem however alike its words (two merchants' bursts told in one template).
-            candidates = [it for it in self.source.items(since, hour + HOUR) if self.incident_of(it) is None
+            candidates = [it for it in self.source.items(lo, hi) if self.incident_of(it) is None
                           and (categories is None or it.category in categories)
                           and all(value in about[kind] for kind, value in it.entities if kind in about)]
             if not candidates:
                 continue
-            near = text_profile.margins([it.skeleton for it in candidates]) >= margin
-            if self.link(track, [it for it, yes in zip(candidates, near, strict=True) if yes]):
+            scores = text_profile.margins(self.vectors(candidates))
+            for it, score in zip(candidates, scores.tolist(), strict=True):
+                if score >= margin and (it.id not in best or (score, -track.id) > (best[it.id][0], -best[it.id][1].id)):
+                    best[it.id] = (score, track, it)
+        for _, track, it in sorted(best.values(), key=lambda b: (b[1].id, b[2].at, b[2].id)):
+            if self.link(track, [it]):
+                track.by_words.add(it.id)
                 touched.add(track.id)
 
+    def vectors(self, items: Sequence[Item]) -> Any:
+        """The items' text profiles (complaints.detect.profile.vectors), each made once per replay hour."""
+        missing = [it for it in items if it.id not in self._vectors]
+        if missing:
+            for it, row in zip(missing, vectors([it.skeleton for it in missing]), strict=True):
+                self._vectors[it.id] = row
+        return stack([self._vectors[it.id] for it in items])
+
     def text_profile(self, track: Track, hour: datetime) -> Profile | None:
-        """The incident's text profile, made again when its members grew by a tenth (up to the sample). Its
-        everyday side: the other complaints of its categories from a week to 6 hours before it opened, as far back
-        as this replay still reads."""
-        members = sorted(track.members.values(), key=lambda it: (it.at, it.id))
+        """The incident's text profile when its words are distinctive, else None. Made from the complaints its
+        signature and alarms brought in (never from those it took in by their words), again when they grew by a
+        tenth (up to the sample); its everyday side from the other complaints of its categories from a week to
+        6 hours before it opened, as far back as this replay still reads, sampled across that week."""
+        own = sorted((it for it in track.members.values() if not it.by_words and it.id not in track.by_words),
+                     key=lambda it: (it.at, it.id))
         categories = track.categories()
         cached = track.text_profile
         if cached is not None and cached.categories != categories:
             cached = None  # a merge brought other categories: their everyday complaints too
-        if cached is not None and (cached.members >= PROFILE_SAMPLE or len(members) < 1.1 * cached.members):
-            return cached if cached.distinctive(self.cfg.content_margin or 0) else None
-        everyday = cached.everyday if cached is not None else None
-        texts: list[str] = []
-        if everyday is None:
-            lo = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg))
-            texts = [it.skeleton for it in self.source.items(lo, track.opened_window - EVERYDAY_GAP)
-                     if (categories is None or it.category in categories) and self.incident_of(it) is None]
-        made = profile([it.skeleton for it in members], texts, everyday)
-        track.text_profile = dataclasses.replace(made, categories=categories) if made else cached
-        sample = members[:PROFILE_SAMPLE]
-        held = Counter(e for it in sample for e in set(it.entities))
-        track.problem_entities = {}
-        for (kind, value), n in held.items():
-            if n >= self.cfg.merge_share * len(sample):
-                track.problem_entities.setdefault(kind, set()).add(value)
-        found = track.text_profile
-        return found if found is not None and found.distinctive(self.cfg.content_margin or 0) else None
+        if cached is None or (cached.members < PROFILE_SAMPLE and len(own) >= 1.1 * cached.members):
+            everyday = cached.everyday if cached is not None else None
+            texts: list[str] = []
+            if everyday is None:
+                lo = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg))
+                texts = [it.skeleton for it in self.source.items(lo, track.opened_window - EVERYDAY_GAP)
+                         if (categories is None or it.category in categories) and self.incident_of(it) is None]
+            made = profile([it.skeleton for it in own], texts, everyday)
+            track.text_profile = cached = dataclasses.replace(made, categories=categories) if made else cached
+            sample = own[:PROFILE_SAMPLE]
+            held = Counter(e for it in sample for e in set(it.entities))
+            track.problem_entities = {}
+            for (kind, value), n in held.items():
+                if n >= self.cfg.merge_share * len(sample):
+                    track.problem_entities.setdefault(kind, set()).add(value)
+        return cached if cached is not None and cached.distinctive(self.cfg.content_margin or 0) else None
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
         """The incident an alarm's members join: the active one of its signature, or a new one (added to active);
@@ -870,6 +891,9 @@ class Detector:
                 self.session.execute(
                     update(Complaint).where(condition, Complaint.incident_id.is_(None))
                     .values(incident_id=track.id).execution_options(synchronize_session=False))
+            for condition in in_conditions(self.session, Complaint.id, sorted(track.by_words)):
+                self.session.execute(update(Complaint).where(condition, Complaint.incident_id == track.id)
+                                     .values(joined_by_words=True).execution_options(synchronize_session=False))
             for i in track.joined:
                 if i in loaded:  # a caller's objects show the link on next access
                     self.session.expire(loaded[i], ["incident_id"])

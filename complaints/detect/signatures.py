@@ -65,6 +65,7 @@ class Item:
     threat: bool = False
     incident_id: int | None = None  # the incident it belonged to when read
     dated: bool = False  # received_at carries a day only: counts in daily windows, never in hourly ones
+    by_words: bool = False  # it joined that incident by its words (a content join), when read
 
 
 class ComplaintFields(Protocol):
@@ -84,6 +85,7 @@ class ComplaintFields(Protocol):
     amount: Decimal | None
     severity_reasons: list[str] | None
     incident_id: int | None
+    joined_by_words: bool
 
 
 ITEM_COLUMNS = tuple(ComplaintFields.__annotations__)
@@ -114,13 +116,13 @@ def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str
 def make_item(
     *, id: int, at: datetime, user: str, category: str, text: str,
     fields: dict[str, str | None] | None = None, amount: Decimal | None = None, threat: bool = False,
-    incident_id: int | None = None, dated: bool = False,
+    incident_id: int | None = None, dated: bool = False, by_words: bool = False,
 ) -> Item:
     """An Item with masked, folded, lower-cased text, its skeleton and its entities, truncated for memory."""
     masked = mask_text(fold(text)).lower()
     return Item(id=id, at=at, user=user, category=category, skeleton=skeleton(masked)[:300], text=masked[:2000],
                 entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat,
-                incident_id=incident_id, dated=dated)
+                incident_id=incident_id, dated=dated, by_words=by_words)
 
 
 def item_of(c: ComplaintFields, date_only_sources: frozenset[str] = frozenset()) -> Item:
@@ -131,7 +133,7 @@ def item_of(c: ComplaintFields, date_only_sources: frozenset[str] = frozenset())
         amount=c.amount,
         # Threats of media, court or regulator, and regulator referrals: the reasons severity recorded.
         threat=any(r.startswith(("threat", "regulator")) for r in c.severity_reasons or []),
-        incident_id=c.incident_id, dated=c.source in date_only_sources,
+        incident_id=c.incident_id, dated=c.source in date_only_sources, by_words=bool(c.joined_by_words),
     )
 
 

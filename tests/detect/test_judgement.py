@@ -274,13 +274,29 @@ def test_a_crisis_tail_joins_by_its_words_and_the_everyday_complaints_do_not(app
                   None, "account_security") for i in range(40)]  # 2 h to 36 h after the burst
     late = [_item(800_000 + i, start + timedelta(hours=60 + i), f"l{i}", str(rng.choice(wave)).format(i), None,
                   "account_security") for i in range(5)]  # past content_hours
-    stream = items + burst + tail + late
+    # A second crisis of the same category during the tail, in other words: face verification failing for everyone.
+    faces = ["刷脸认证一直报错，登录不了 {}", "face verification keeps failing so I cannot log in {}",
+             "人脸识别失败，提示系统繁忙，账户进不去 {}", "the face check says system busy and locks me out {}"]
+    second = [_item(900_000 + i, start + timedelta(hours=20, minutes=3 * i), f"f{i}",
+                    str(rng.choice(faces)).format(i), None, "account_security") for i in range(40)]
+    stream = items + burst + tail + late + second
 
-    [wave_incident] = [t for t in live(replay(cfg, stream)) if {b.id for b in burst} & t.members.keys()]
+    incidents = live(replay(cfg, stream))
+    [wave_incident] = [t for t in incidents if {b.id for b in burst} & t.members.keys()]
     members = wave_incident.members.keys()
     assert len({t.id for t in tail} & members) >= 0.8 * len(tail)
-    # The everyday complaints of the burst's own hours join with the surge's alarm; after it, none joins.
-    ordinary = [it for it in wave_incident.members.values() if it.id < 600_000 and it.at >= start + timedelta(hours=2)]
+    # The second crisis keeps its own incident: the first one's profile is made from what its signature and alarms
+    # brought in, not from what it took in by words, and an hour is judged by words only after its alarms (the
+    # first incident had drifted towards the new crisis and taken 25 of its 40, leaving its own incident 15).
+    # Known limit: its phrasings that its own text cluster does not hold can still read like the older, broader
+    # incident (a few do here).
+    assert len({f.id for f in second} & members) <= 0.25 * len(second)
+    [face_incident] = [t for t in incidents if len({f.id for f in second} & t.members.keys()) >= 0.6 * len(second)]
+    assert face_incident is not wave_incident
+    # The everyday complaints of the burst's own hours join with the surge's alarm; after it, none joins (until
+    # the second crisis makes the whole category surge again, and that alarm's window joins the same way).
+    ordinary = [it for it in wave_incident.members.values()
+                if it.id < 600_000 and start + timedelta(hours=2) <= it.at < start + timedelta(hours=17)]
     assert ordinary == []
     assert not {it.id for it in late} & members
 

@@ -303,3 +303,28 @@ def test_a_crisis_tail_joins_by_its_words_and_the_everyday_complaints_do_not(app
     off = cfg.model_copy(update={"content_margin": None})
     [without] = [t for t in live(replay(off, stream)) if {b.id for b in burst} & t.members.keys()]
     assert len({t.id for t in tail} & without.members.keys()) <= 0.2 * len(tail)
+
+
+def test_two_merchants_bursts_in_one_template_stay_two_incidents(app_config: AppConfig) -> None:
+    """The same refund complaint about two merchants a day apart: alike in every word but the merchant's name, two
+    problems. Neither merchant's complaints join the other's incident by their words, and the incidents are not
+    merged for their shared phrases (an incident about merchant A and one about merchant B)."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(4)
+    items = _ordinary_week(rng, MONDAY, 21, 1)
+    template = ["在{m}买的东西退货了，退款一直没到账 {i}", "{m}的退款申请通过了但钱没退回来 {i}",
+                "refund from {m} approved days ago, still not in my wallet {i}"]
+    start = MONDAY + timedelta(days=16, hours=2)
+
+    def burst(first: int, merchant: str, at: datetime, n: int, minutes: int) -> list[Item]:
+        return [_item(first + i, at + timedelta(minutes=minutes * i), f"{merchant}-{i}",
+                      str(rng.choice(template)).format(m=merchant, i=i), merchant, "refund_after_sales")
+                for i in range(n)]
+
+    a = burst(600_000, "星辰数码", start, 40, 3) + burst(650_000, "星辰数码", start + timedelta(hours=3), 20, 45)
+    b = burst(700_000, "蓝海生鲜", start + timedelta(hours=20), 40, 3)
+    incidents = live(replay(cfg, items + a + b))
+    [of_a] = [t for t in incidents if len({x.id for x in a} & t.members.keys()) >= 0.9 * len(a)]
+    [of_b] = [t for t in incidents if len({x.id for x in b} & t.members.keys()) >= 0.9 * len(b)]
+    assert of_a is not of_b
+    assert not {x.id for x in b} & of_a.members.keys() and not {x.id for x in a} & of_b.members.keys()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from complaints.core.bulk import copy_rows_stage
 from complaints.core.config import AppConfig, IngestLimits, SourceBase, SourceSpec, TransactionSourceSpec
 from complaints.core.db import insert_ignore
+from complaints.core.errors import can_heal
 from complaints.core.evidence import link_files
 from complaints.core.isolate import isolate
 from complaints.core.models import Complaint, ComplaintEvent, QuarantinedRecord, Source, utcnow
@@ -221,9 +222,10 @@ _VALUE_ERRORS = (ValueError, TypeError, OverflowError, UnicodeError)
 
 
 def _refused(error: BaseException) -> bool:
-    """Whether the database (or the driver) refused the values written, rather than failed to take them."""
+    """Whether the database (or the driver) refused the values written, rather than failed to take them (an error
+    that can heal: complaints.core.errors)."""
     if isinstance(error, sa_exc.DBAPIError):
-        return not (isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) or error.connection_invalidated)
+        return not can_heal(error)
     return isinstance(error, (sa_exc.StatementError, *_VALUE_ERRORS))
 
 

@@ -20,13 +20,21 @@ from complaints.core.normalize import fold
 from complaints.core.pii import mask_text
 from complaints.process.dedupe import person_key
 
-# E1024, 错误码 E-1024, error code 502; only codes that look like codes (letters optional, 3-6 digits), and may end a
-# sentence ("failed with error E7301."), but not an amount or version ("E1.5", "502.3").
+# E1024, 错误码 E-1024, error code 502, code 5031, ERR_5031, 报错5031: only codes that look like codes (letters
+# optional, 3-6 digits), and may end a sentence ("failed with error E7301."), but not an amount or version ("E1.5",
+# "502.3") nor an amount ("转账错误 500元"). A bare "code" (代码) is a verification, promo or zip code as often as an
+# error's: see _NOT_ERROR_RE.
 ERROR_CODE_RE = re.compile(
-    r"(?:错误码|错误代码|故障码|error\s*code|err(?:or)?)\s*[:：#]?\s*([a-z]{0,3}-?\d{3,6})(?!\d|\.\d)"
-    r"|(?<![a-z0-9])(e-?\d{3,5})(?![a-z0-9]|\.\d)",
+    r"(?P<lead>错误码|错误代码|故障码|错误|报错|代码|error\s*code|err(?:or)?|code)[\s:：#_(（]*"
+    r"(?P<code>[a-z]{0,3}[-_]?\d{3,6})(?!\d|\.\d|\s*(?:元|块|rmb|cny|yuan|usd|dollars?|%))"
+    r"|(?<![a-z0-9])(?P<bare>e[-_]?\d{3,5})(?![a-z0-9]|\.\d)",
     re.IGNORECASE,
 )
+_NOT_ERROR_RE = re.compile(r"(?:verification|verify|security|sms|otp|one[- ]time|promo|coupon|discount|referral|"
+                           r"invite|invitation|zip|postal|post|area|country|swift|sort|qr|bar|pass|access|邀请|推荐|优惠|验证|邮政)\W*$",
+                           re.IGNORECASE)
+# "E" and "ERR" only say "error": E5031, ERR_5031, 错误代码 5031 and code 5031 are one code.
+_ERROR_NUMBER_RE = re.compile(r"(?:err|e)?[-_]?(\d+)", re.IGNORECASE)
 # v5.2.1, 版本 5.2, version 3.4: a bare x.y needs a prefix, since amounts look the same.
 VERSION_RE = re.compile(
     r"(?:(?<![a-z0-9])v|版本号?|version|ver\.?)\s*[:：]?\s*(\d{1,3}\.\d{1,3}(?:\.\d{1,4})?)(?![\d.])"
@@ -101,12 +109,20 @@ def skeleton(text: str) -> str:
     return _SKELETON_DROP_RE.sub("", text)
 
 
+def error_code(written: str) -> str:
+    """A code as one canonical string however it is written: E-5031, e5031, ERR_5031 and 5031 are E5031."""
+    number = _ERROR_NUMBER_RE.fullmatch(written)
+    return f"E{number.group(1)}" if number else written.replace("-", "").replace("_", "").upper()
+
+
 def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str, str]]:
     """Entities of one complaint: error codes and app versions from the text, then the fields."""
     folded = fold(text)
     found: list[tuple[str, str]] = []
     for m in ERROR_CODE_RE.finditer(folded):
-        found.append(("error_code", (m.group(1) or m.group(2)).upper().replace("-", "")))
+        if (m.group("lead") or "").lower() in ("code", "代码") and _NOT_ERROR_RE.search(folded[:m.start()]):
+            continue
+        found.append(("error_code", error_code(m.group("code") or m.group("bare"))))
     for m in VERSION_RE.finditer(folded):
         found.append(("app_version", m.group(1) or m.group(2)))
     found += [(f, fold(v)) for f in FIELD_ENTITIES if (v := fields.get(f))]

@@ -54,6 +54,12 @@ def test_entities_from_text_and_fields() -> None:
     found = extract_entities("更新到 v5.2.1 后闪退，错误码：E-2031，扣了 1,999.00 元", {"merchant": "美团"})
     assert found == [("error_code", "E2031"), ("app_version", "5.2.1"), ("merchant", "美团")]
     assert extract_entities("Refund of $12.50 for order 2024", {}) == []  # amounts and years are no entities
+    # One code however it is written; a verification, promo or zip code, or an amount after 错误, is none.
+    for written in ("E5031", "e-5031", "错误代码 5031", "错误码：E5031", "code 5031", "ERR_5031", "error (E5031)",
+                    "报错5031"):
+        assert extract_entities(f"付款失败 {written} 请处理", {}) == [("error_code", "E5031")], written
+    for other in ("verification code 482913", "验证码 482913", "promo code 5031", "邀请代码 5031", "转账错误 500元"):
+        assert extract_entities(other, {}) == [], other
 
 
 def test_burst_opens_one_incident_with_its_reasons(db_url: str, app_config: AppConfig) -> None:

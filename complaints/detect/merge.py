@@ -10,6 +10,8 @@ users or in the problem:
 - a distinctive phrase: among both incidents' top phrases, in at least merge_share of each one's complaints, and
   in at most a quarter of that share of the other complaints received in the last day (ordinary wording such as
   "please fix this" is in the background too);
+- a code or version the younger incident is about that the older's complaints carried before the younger was
+  detected (two or more, far more often than the day's other complaints): the code's burst began inside it;
 - or both bursts are of one (most common) category and were detected within ONSET_HOURS of each other, or one
   is a whole category's surge detected within surges.related_hours of the other.
 The evidence is kept in the surviving incident's reason.
@@ -22,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from complaints.core.config import DetectionConfig
-from complaints.detect.signatures import Item, top_phrases
+from complaints.detect.signatures import CROSS_CATEGORY, Item, top_phrases
 
 MERGE_KINDS = frozenset({"error_code", "app_version", "merchant", "product"})
 MIN_PHRASE = 4  # characters: two-character Chinese words and short English words are no problem description
@@ -61,6 +63,27 @@ def _conflict(sa: dict[tuple[str, str], float], sb: dict[tuple[str, str], float]
     return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys())
 
 
+def _began_inside(a: Sequence[Item], b: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, str], float],
+                  background: Callable[[], Sequence[Item]], share: float) -> list[str]:
+    """The code or version b is about was already in a's complaints before b was detected (two or more, far more
+    often than in the day's other complaints): b's burst began inside a. An outage's surge opens an incident
+    hours before its error code, written by a few of its users, has enough users of its own."""
+    out = []
+    for (kind, value), s in sorted(sb.items()):
+        if kind not in CROSS_CATEGORY or s < share:
+            continue
+        held = [it for it in a if (kind, value) in it.entities]
+        if sum(it.at < b_detected for it in held) < 2:
+            continue
+        if _share_with_entity((kind, value), background()) <= len(held) / len(a) / 4:
+            out.append(f"{kind}={value} in {len(held)} of the older incident's complaints before the other opened")
+    return out
+
+
+def _share_with_entity(entity: tuple[str, str], items: Sequence[Item]) -> float:
+    return sum(entity in it.entities for it in items) / len(items) if items else 0.0
+
+
 def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], background: Callable[[], Sequence[Item]],
             phrases: Callable[[], tuple[list[str], list[str]]] | None = None,
             onsets: tuple[datetime, datetime] | None = None, surges: Sequence[str] = ()) -> list[str]:
@@ -86,6 +109,8 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
     evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
                  for kind, value in sorted(sa.keys() & sb.keys())
                  if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share]
+    if not evidence and onsets:
+        evidence += _began_inside(a, b, onsets[1], sb, background, cfg.merge_share)
     apart = abs(onsets[0] - onsets[1]) if onsets else None
     if apart is not None and apart <= timedelta(hours=ONSET_HOURS):
         ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))

@@ -381,10 +381,12 @@ class CategoryRatio:
 
 
 def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken: Set[str] = frozenset(),
-                after_onset: bool = False, ongoing: Set[str] = frozenset()) -> list[Alarm]:
+                after_onset: bool = False, ongoing: Set[str] = frozenset(),
+                continuing: Set[str] = frozenset()) -> list[Alarm]:
     """Signatures whose distinct users in some window ending at hour+1h are improbably many; taken: the users of
     active incidents; after_onset: an incident was detected within surges.related_hours; ongoing: the signatures
-    of active incidents (a whole category's surge at an onset, or still going on, needs less)."""
+    of active incidents (a whole category's surge at an onset, or still going on, needs less); continuing: those
+    of incidents detected within surges.related_hours (their surge is still the same burst)."""
     end = hour + HOUR
     windows = cfg.windows()
     recent = source.items(end - timedelta(hours=windows[-1].hours), end)
@@ -409,8 +411,10 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken:
                 members = [it for it in members if not it.dated]
             users = {it.user for it in members}
             # A whole category's surge counts the users no active incident explains: a crisis's own complaints in
-            # the category are no second burst.
-            observed = len(users - taken) if whole else len(users)
+            # the category are no second burst. In the first hours of the surge's own incident, all of them: the
+            # surge going on is what brings its next hours' complaints to it (explained() stops it once few are
+            # new); later, a surge is a new burst in that category (another crisis) and is tested as one.
+            observed = len(users - taken) if whole and g.signature not in continuing else len(users)
             if observed < least[w.hours]:
                 continue
 
@@ -573,7 +577,10 @@ class Replay:
         taken = {m.user for t in active for m in t.members.values()}
         onset = any(end - t.detected_at <= timedelta(hours=cfg.surges.related_hours) for t in active)
         ongoing = {s for t in active for s in t.signatures}
-        for alarm in find_alarms(cfg, hour, self.source, taken, after_onset=onset, ongoing=ongoing):
+        young = timedelta(hours=cfg.surges.related_hours)
+        continuing = {s for t in active if end - t.detected_at <= young for s in t.signatures}
+        for alarm in find_alarms(cfg, hour, self.source, taken, after_onset=onset, ongoing=ongoing,
+                                 continuing=continuing):
             track = self.target(alarm, active)
             if track is not None and self.link(track, alarm.members):
                 touched.add(track.id)

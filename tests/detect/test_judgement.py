@@ -4,18 +4,20 @@ incident, merging and splitting by hand, a burst on a quiet source."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import nbinom
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from complaints.core.config import AppConfig
-from complaints.core.db import session_scope
+from complaints.core.db import migrate, session_scope
 from complaints.core.models import Complaint, Incident
 from complaints.detect.baseline import tail_probability
 from complaints.detect.incidents import MergeError, merge_incidents, split_incident
+from complaints.detect.replay import detect_window
 from complaints.detect.signatures import Item, make_item
 from complaints.evaluation.detection import live, replay
 from tests.factories import T0, complaint
@@ -391,3 +393,86 @@ def test_a_surge_goes_on_joining_its_incident_in_its_first_hours(app_config: App
     # In its first surges.related_hours: afterwards a surge of the category is tested as a new burst.
     early = {it.id for it in later if it.at < incident.detected_at + timedelta(hours=cfg.surges.related_hours)}
     assert len(early) >= 8 and len(early & incident.members.keys()) >= 0.8 * len(early)
+
+
+def _store(s: Session, items: list[Item], texts: dict[int, str]) -> list[Complaint]:
+    """Items as stored complaints, classified as the item says (detection reads only stored rows)."""
+    stored = []
+    for it in items:
+        c = complaint(s, texts[it.id], at=it.at, contact=f"{it.user}@example.com")
+        c.category, c.processed_at = it.category, it.at
+        stored.append(c)
+    s.flush()
+    return stored
+
+
+def _incidents_with_members(s: Session) -> dict[tuple[str, datetime], frozenset[str]]:
+    """Each incident that holds complaints (one merged into another holds none; an hourly run keeps it, resolved,
+    where a backfill that opened and merged it in one run never stored it): its members' contacts."""
+    members: dict[int, set[str]] = {}
+    for incident_id, contact in s.execute(select(Complaint.incident_id, Complaint.contact)
+                                          .where(Complaint.incident_id.is_not(None))):
+        members.setdefault(incident_id, set()).add(contact)
+    return {(i.signature, i.opened_window): frozenset(members[i.id])
+            for i in s.execute(select(Incident)).scalars() if i.id in members}
+
+
+def test_hourly_runs_and_one_backfill_make_the_same_incidents(db_url: str, app_config: AppConfig,
+                                                             tmp_path: Path) -> None:
+    """What `complaints detect --since --until` promises, with what detection carries from one hourly run to the
+    next in the database (content joins' profiles, incidents merged, surges): a week of history, then a phishing
+    wave and its slow tail, and an outage found as a surge whose error code opens an incident of its own hours
+    later. Hour by hour, each run seeing only the complaints received so far, and one backfill over the same
+    complaints afterwards make the same incidents with the same members."""
+    det, tax = app_config.detection, app_config.taxonomy
+    rng = np.random.default_rng(3)
+    items = _ordinary_week(rng, MONDAY, 10, 1)
+    everyday = ["忘记登录密码了怎么重置", "账户被冻结了要求解冻", "换手机后收不到验证码", "人脸识别一直不通过",
+                "cannot reset my payment PIN"]
+    items += [_item(300_000 + i, MONDAY + timedelta(hours=int(rng.integers(0, 10 * 24)), minutes=int(rng.integers(60))),
+                    f"e{i}", f"{rng.choice(everyday)} {rng.integers(999)}", None, "account_security")
+              for i in range(10 * 12)]
+    wave = ["收到冒充客服的短信，点了里面的链接，账户里的钱被转走了", "短信说我的账户异常要我点链接验证，点完余额没了",
+            "got a text pretending to be your support, clicked the link and my balance was drained",
+            "冒充官方的短信链接，输入了验证码后被盗刷"]
+    start = MONDAY + timedelta(days=8, hours=2)
+    items += [_item(500_000 + i, start + timedelta(minutes=3 * i), f"p{i}", f"{rng.choice(wave)} {i}", None,
+                    "account_security") for i in range(40)]
+    items += [_item(600_000 + i, start + timedelta(hours=3, minutes=55 * i), f"t{i}", f"{rng.choice(wave)} {i}",
+                    None, "account_security") for i in range(20)]
+    outage = start + timedelta(hours=20)
+    faults = ["app闪退了", "付款页面打不开", "登录一直转圈", "the app keeps crashing", "支付失败，急死了", "扫码没反应"]
+    items += [_item(700_000 + i, outage + timedelta(minutes=2 * i), f"o{i}",
+                    "付款失败，提示E-5031" if i < 3 else f"{rng.choice(faults)} {rng.integers(99)}", None,
+                    "system_fault") for i in range(50)]
+    items += [_item(800_000 + i, outage + timedelta(hours=4, minutes=15 * i), f"k{i}", f"转账提示错误代码 5031 {i}",
+                    None, "transfer_delay") for i in range(15)]
+    texts = {it.id: it.text for it in items}
+    crisis_day = MONDAY + timedelta(days=8)
+    hourly: dict[datetime, list[Item]] = {}
+    for it in items:
+        hourly.setdefault(it.at.replace(minute=0, second=0, microsecond=0), []).append(it)
+
+    with session_scope(db_url) as s:
+        _store(s, [it for it in items if it.at < crisis_day], texts)
+        detect_window(s, det, tax, MONDAY, crisis_day)
+        s.commit()
+        for hour in sorted(h for h in hourly if h >= crisis_day):  # the hourly runs
+            detect(s, det, tax, _store(s, hourly[hour], texts))
+            s.commit()
+        live = _incidents_with_members(s)
+        # What is carried between runs was used: complaints joined by their words, an incident merged into another.
+        assert s.execute(select(func.count()).where(Complaint.joined_by_words)).scalar_one() > 0
+        assert any(i.reason.get("merged") for i in s.execute(select(Incident)).scalars())
+    backfill_url = f"sqlite:///{tmp_path / 'backfill.db'}"
+    migrate(backfill_url)
+    with session_scope(backfill_url) as s:
+        _store(s, items, texts)
+        detect_window(s, det, tax, MONDAY, MONDAY + timedelta(days=11))
+        s.commit()
+        assert _incidents_with_members(s) == live
+    # And what they found is what the stream holds: the wave with most of its tail, the outage as one incident.
+    [wave_members] = [m for m in live.values() if "p0@example.com" in m]
+    assert sum(f"t{i}@example.com" in wave_members for i in range(20)) >= 15
+    [outage_members] = [m for m in live.values() if "o10@example.com" in m]
+    assert all(f"k{i}@example.com" in outage_members for i in range(15))

@@ -310,7 +310,8 @@ def test_a_crisis_tail_joins_by_its_words_and_the_everyday_complaints_do_not(app
 def test_two_merchants_bursts_in_one_template_stay_two_incidents(app_config: AppConfig) -> None:
     """The same refund complaint about two merchants a day apart: alike in every word but the merchant's name, two
     problems. Neither merchant's complaints join the other's incident by their words, and the incidents are not
-    merged for their shared phrases (an incident about merchant A and one about merchant B)."""
+    merged for their shared phrases (an incident about merchant A and one about merchant B); nor does a trickle
+    about a third merchant, too small for an incident, join A's by its words."""
     cfg = app_config.detection
     rng = np.random.default_rng(4)
     items = _ordinary_week(rng, MONDAY, 21, 1)
@@ -330,6 +331,13 @@ def test_two_merchants_bursts_in_one_template_stay_two_incidents(app_config: App
     [of_b] = [t for t in incidents if len({x.id for x in b} & t.members.keys()) >= 0.9 * len(b)]
     assert of_a is not of_b
     assert not {x.id for x in b} & of_a.members.keys() and not {x.id for x in a} & of_b.members.keys()
+
+    # A few complaints about a third merchant in the same words, too few for an incident of their own: they read
+    # like merchant A's incident, but name another merchant, so they are another problem and stay outside.
+    c = burst(800_000, "云朵家居", start + timedelta(hours=4), 6, 120)
+    incidents = live(replay(cfg, items + a + c))
+    [of_a] = [t for t in incidents if len({x.id for x in a} & t.members.keys()) >= 0.9 * len(a)]
+    assert not {x.id for x in c} & of_a.members.keys()
 
 
 def test_an_outage_whose_error_code_reaches_its_own_alarm_later_is_one_incident(app_config: AppConfig) -> None:

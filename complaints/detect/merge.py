@@ -10,8 +10,9 @@ users or in the problem:
 - a distinctive phrase: among both incidents' top phrases, in at least merge_share of each one's complaints, and
   in at most a quarter of that share of the other complaints received in the last day (ordinary wording such as
   "please fix this" is in the background too);
-- a code or version the younger incident is about that the older's complaints carried before the younger was
-  detected (two or more, far more often than the day's other complaints): the code's burst began inside it;
+- the older is a whole category's surge whose complaints named the code or version the younger is about in the
+  merge_hours before the younger was detected, two or more times and improbably often for that code's rate in the
+  week before the surge (binomial tail <= CODE_ALPHA): the code's burst began inside the surge;
 - or both bursts are of one (most common) category and were detected within ONSET_HOURS of each other, or one
   is a whole category's surge detected within surges.related_hours of the other.
 The evidence is kept in the surviving incident's reason.
@@ -23,6 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from scipy.stats import binom
+
 from complaints.core.config import DetectionConfig
 from complaints.detect.signatures import CROSS_CATEGORY, Item, top_phrases
 
@@ -31,6 +34,7 @@ MIN_PHRASE = 4  # characters: two-character Chinese words and short English word
 PHRASES = 8
 PHRASE_SAMPLE = 200  # members whose text the top phrases are read from: a bound on the cost of a large incident
 ONSET_HOURS = 3  # two bursts of one category detected this close together are one problem
+CODE_ALPHA = 1e-3  # a code this improbably often in a surge's complaints, for its rate before: its burst began there
 
 
 def span(items: Sequence[Item]) -> tuple[datetime, datetime]:
@@ -63,35 +67,35 @@ def _conflict(sa: dict[tuple[str, str], float], sb: dict[tuple[str, str], float]
     return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys())
 
 
-def _began_inside(a: Sequence[Item], b: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, str], float],
-                  background: Callable[[], Sequence[Item]], share: float) -> list[str]:
-    """The code or version b is about was already in a's complaints before b was detected (two or more, far more
-    often than in the day's other complaints): b's burst began inside a. An outage's surge opens an incident
-    hours before its error code, written by a few of its users, has enough users of its own."""
+def _began_inside(a: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, str], float], share: float,
+                  hours: timedelta, before: Sequence[Item]) -> list[str]:
+    """The code or version b is about was already in a's complaints in the hours before b was detected (two or
+    more, improbably many for its rate in the complaints of the week before a opened): b's burst began inside a.
+    An outage's surge opens an incident hours before its error code, written by a few of its users, has users
+    enough of its own."""
     out = []
     for (kind, value), s in sorted(sb.items()):
         if kind not in CROSS_CATEGORY or s < share:
             continue
-        held = [it for it in a if (kind, value) in it.entities]
-        if sum(it.at < b_detected for it in held) < 2:
+        held = sum(b_detected - hours <= it.at < b_detected and (kind, value) in it.entities for it in a)
+        if held < 2:
             continue
-        if _share_with_entity((kind, value), background()) <= len(held) / len(a) / 4:
-            out.append(f"{kind}={value} in {len(held)} of the older incident's complaints before the other opened")
+        rate = max(sum((kind, value) in it.entities for it in before), 1) / (len(before) + 1)
+        if binom.sf(held - 1, len(a), rate) <= CODE_ALPHA:
+            out.append(f"{kind}={value} in {held} of the older incident's complaints before the other opened")
     return out
-
-
-def _share_with_entity(entity: tuple[str, str], items: Sequence[Item]) -> float:
-    return sum(entity in it.entities for it in items) / len(items) if items else 0.0
 
 
 def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], background: Callable[[], Sequence[Item]],
             phrases: Callable[[], tuple[list[str], list[str]]] | None = None,
-            onsets: tuple[datetime, datetime] | None = None, surges: Sequence[str] = ()) -> list[str]:
-    """Why incidents with members a and b are one problem (empty: they are not). background: the other
+            onsets: tuple[datetime, datetime] | None = None, surges: Sequence[str] = (),
+            before_a: Callable[[], Sequence[Item]] | None = None) -> list[str]:
+    """Why incidents with members a (the older) and b are one problem (empty: they are not). background: the other
     complaints of the last day; phrases: both incidents' top phrases; onsets: when each was detected; surges:
     the categories of either that burst as a whole (no entity of their own: a category's surge that begins with
-    another burst is that burst seen through another category). The costlier evidence is only looked for while
-    the cheaper found none."""
+    another burst is that burst seen through another category); before_a: when a is a whole category's surge, the
+    complaints of the week before it opened (a code's rate before the crisis). The costlier evidence is only
+    looked for while the cheaper found none."""
     if not a or not b:
         return []
     (a_lo, a_hi), (b_lo, b_hi) = span(a), span(b)
@@ -109,8 +113,8 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
     evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
                  for kind, value in sorted(sa.keys() & sb.keys())
                  if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share]
-    if not evidence and onsets:
-        evidence += _began_inside(a, b, onsets[1], sb, background, cfg.merge_share)
+    if not evidence and onsets and before_a is not None:
+        evidence += _began_inside(a, onsets[1], sb, cfg.merge_share, slack, before_a())
     apart = abs(onsets[0] - onsets[1]) if onsets else None
     if apart is not None and apart <= timedelta(hours=ONSET_HOURS):
         ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))

@@ -415,8 +415,8 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken:
             # surge going on is what brings its next hours' complaints to it (explained() stops it once few are
             # new); later, a surge is a new burst in that category (another crisis) and is tested as one.
             observed = len(users - taken) if whole and g.signature not in continuing else len(users)
-            if observed < least[w.hours]:
-                continue
+            if observed < least[w.hours] or (whole and len(users - taken) < windows[0].min_users):
+                continue  # (a surge going on brings at least as many new users as the smallest burst)
 
             base = group_baseline(cfg, g, w, end, source)
             if whole and base.history_hours < WHOLE_CATEGORY_HISTORY:
@@ -501,6 +501,11 @@ class Track:
     def matches(self, it: Item, similarity: float) -> bool:
         return any(g.matches(it, similarity) for g in (self.group, *self.extra))
 
+    @property
+    def surged(self) -> bool:
+        """Whether it is (or holds) a whole category's surge."""
+        return any(g.kind == "any" for g in (self.group, *self.extra))
+
     def categories(self) -> frozenset[str] | None:
         """The categories its complaints come from; None for an incident across categories."""
         found = frozenset(g.category for g in (self.group, *self.extra))
@@ -575,10 +580,10 @@ class Replay:
                     touched.add(track.id)
                     break
         taken = {m.user for t in active for m in t.members.values()}
-        onset = any(end - t.detected_at <= timedelta(hours=cfg.surges.related_hours) for t in active)
+        first_hours = timedelta(hours=cfg.surges.related_hours)
+        onset = any(end - t.detected_at <= first_hours for t in active)
         ongoing = {s for t in active for s in t.signatures}
-        young = timedelta(hours=cfg.surges.related_hours)
-        continuing = {s for t in active if end - t.detected_at <= young for s in t.signatures}
+        continuing = {s for t in active if end - t.detected_at <= first_hours for s in t.signatures}
         for alarm in find_alarms(cfg, hour, self.source, taken, after_onset=onset, ongoing=ongoing,
                                  continuing=continuing):
             track = self.target(alarm, active)
@@ -733,7 +738,8 @@ class Replay:
                                        background, lambda o=older, y=younger: (o.phrases(), y.phrases()),
                                        (older.detected_at, younger.detected_at),
                                        sorted({g.category for t in (older, younger) for g in (t.group, *t.extra)
-                                               if g.kind == "any"}))
+                                               if g.kind == "any"}),
+                                       self.before(older, hour) if older.surged else None)
                     if evidence:
                         pair = (older, younger, evidence)
                         break
@@ -743,6 +749,13 @@ class Replay:
                 return
             self.absorb(*pair, hour=hour)
             touched.add(pair[0].id)
+
+    def before(self, track: Track, hour: datetime) -> Callable[[], list[Item]]:
+        """The complaints of the week before the incident opened, as far back as this replay still reads."""
+        def read() -> list[Item]:
+            lo = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg))
+            return self.source.items(lo, track.opened_window) if lo < track.opened_window else []
+        return read
 
     def absorb(self, into: Track, other: Track, evidence: list[str], hour: datetime, note: str | None = None) -> None:
         """Make other's members into's, keep other's signature and evidence in into's reason."""

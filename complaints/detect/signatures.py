@@ -19,20 +19,27 @@ from typing import Protocol
 from complaints.core.normalize import fold
 from complaints.core.pii import mask_text
 from complaints.process.dedupe import person_key
+from complaints.process.extract import find_amounts
 
-# E1024, 错误码 E-1024, error code 502, code 5031, ERR_5031, 报错5031: only codes that look like codes (letters
-# optional, 3-6 digits), and may end a sentence ("failed with error E7301."), but not an amount or version ("E1.5",
-# "502.3") nor an amount ("转账错误 500元"). A bare "code" (代码) is a verification, promo or zip code as often as an
-# error's: see _NOT_ERROR_RE.
+# E1024, 错误码 E-1024, error code 502, ERR_5031; and, weaker, code 5031, 报错5031, 错误 5031: only codes that look
+# like codes (letters optional, 3-6 digits; 3-5 after a weak lead, since one-time passwords have 6), and may end a
+# sentence ("failed with error E7301."), but not a version ("E1.5", "502.3"), a date ("报错 2024-03-05", "2024年"), a
+# count ("错误 3次") or an amount (see error_codes: "转账错误 500 人民币").
 ERROR_CODE_RE = re.compile(
-    r"(?P<lead>错误码|错误代码|故障码|错误|报错|代码|error\s*code|err(?:or)?|code)[\s:：#_(（]*"
-    r"(?P<code>[a-z]{0,3}[-_]?\d{3,6})(?!\d|\.\d|\s*(?:元|块|rmb|cny|yuan|usd|dollars?|%))"
+    r"(?:(?P<strong>错误码|错误代码|故障码|(?<![a-z])error\s*code|(?<![a-z])err(?:or)?)|(?P<weak>报错|错误|(?<![a-z])code))"
+    r"[\s:：#_(（]*(?P<code>[a-z]{0,3}[-_]?\d{3,6})"
+    r"(?!\d|\.\d|[-/]\d|\s*(?:[年月日号次笔个元块%]|人民币|美元|港币|欧元|rmb|cny|yuan|usd|dollars?|hkd|eur|gbp))"
     r"|(?<![a-z0-9])(?P<bare>e[-_]?\d{3,5})(?![a-z0-9]|\.\d)",
     re.IGNORECASE,
 )
-_NOT_ERROR_RE = re.compile(r"(?:verification|verify|security|sms|otp|one[- ]time|promo|coupon|discount|referral|"
-                           r"invite|invitation|zip|postal|post|area|country|swift|sort|qr|bar|pass|access|邀请|推荐|优惠|验证|邮政)\W*$",
-                           re.IGNORECASE)
+# A weak lead is a password, a one-time or verification code, a merchant, card or reference number as often as an
+# error: what comes before it says which.
+_NOT_ERROR_RE = re.compile(
+    r"(?:verification|verify|security|sms|otp|one[- ]time|digit|promo|coupon|discount|referral|invite|invitation|"
+    r"zip|postal|post|area|country|swift|sort|qr|bar|pass|access|auth|authori[sz]ation|approval|merchant|reference|"
+    r"tracking|card|cvv|pin|enter|entered|receive|received|邀请|推荐|优惠|验证|邮政|商户|交易|短信|密码|输入|金额|次数|"
+    r"时间|日期)(?:\W+(?:the|a|my|your|this|that))?\W*$",
+    re.IGNORECASE)
 # "E" and "ERR" only say "error": E5031, ERR_5031, 错误代码 5031 and code 5031 are one code.
 _ERROR_NUMBER_RE = re.compile(r"(?:err|e)?[-_]?(\d+)", re.IGNORECASE)
 # v5.2.1, 版本 5.2, version 3.4: a bare x.y needs a prefix, since amounts look the same.
@@ -115,15 +122,28 @@ def error_code(written: str) -> str:
     return f"E{number.group(1)}" if number else written.replace("-", "").replace("_", "").upper()
 
 
+def error_codes(text: str, weak: bool = True) -> list[str]:
+    """The error codes a text names, canonical (error_code); weak: also those after a lead that is not only an
+    error's (code, 错误, 报错), which detection can afford and dedupe's "same / different code" cannot."""
+    folded = fold(text).lower()
+    amounts = [(m.start, m.end) for m in find_amounts(folded)]
+    found = []
+    for m in ERROR_CODE_RE.finditer(folded):
+        if m.group("weak"):
+            digits = sum(ch.isdigit() for ch in m.group("code"))
+            if not weak or digits > 5 or _NOT_ERROR_RE.search(folded[:m.start()]):
+                continue
+        start, end = m.span("code") if m.group("code") else m.span("bare")
+        if any(lo < end and start < hi for lo, hi in amounts):
+            continue
+        found.append(error_code(m.group("code") or m.group("bare")))
+    return list(dict.fromkeys(found))
+
+
 def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str, str]]:
     """Entities of one complaint: error codes and app versions from the text, then the fields."""
-    folded = fold(text)
-    found: list[tuple[str, str]] = []
-    for m in ERROR_CODE_RE.finditer(folded):
-        if (m.group("lead") or "").lower() in ("code", "代码") and _NOT_ERROR_RE.search(folded[:m.start()]):
-            continue
-        found.append(("error_code", error_code(m.group("code") or m.group("bare"))))
-    for m in VERSION_RE.finditer(folded):
+    found: list[tuple[str, str]] = [("error_code", code) for code in error_codes(text)]
+    for m in VERSION_RE.finditer(fold(text)):
         found.append(("app_version", m.group(1) or m.group(2)))
     found += [(f, fold(v)) for f in FIELD_ENTITIES if (v := fields.get(f))]
     return list(dict.fromkeys(found))

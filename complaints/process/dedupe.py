@@ -149,14 +149,14 @@ class Relation(Enum):
 def problem_of(c: Entry) -> Problem:
     """The problem signature of a complaint, from its text and fields."""
     # Imported here: detect's signatures module imports person_key from this one.
-    from complaints.detect.signatures import extract_entities
+    from complaints.detect.signatures import error_codes
 
     text = fold(f"{c.title or ''} {c.body}")
     ids = {m.group(1).upper().replace("-", "") for m in ORDER_ID_RE.finditer(text)}
     amounts = {money.amount for money in find_amounts(text)}  # 500元, ¥1,200.50, {$1,000.00}, 两千元
     if c.amount is not None:
         amounts.add(Decimal(c.amount).quantize(Decimal("0.01")))
-    codes = {v for kind, v in extract_entities(text, {}) if kind == "error_code"}
+    codes = set(error_codes(text, weak=False))  # "code 4821" may be a one-time password: it decides nothing here
     return Problem(frozenset(i for i in ids if sum(ch.isdigit() for ch in i) >= 4), frozenset(codes),
                    frozenset(amounts), fold(c.merchant).lower() if c.merchant else None)
 

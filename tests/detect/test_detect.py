@@ -19,7 +19,7 @@ from complaints.core.db import migrate, session_scope
 from complaints.core.models import Complaint, Incident, Plan
 from complaints.detect.incidents import TransitionError, transition
 from complaints.detect.replay import DetectSummary, detect_pending, detect_window
-from complaints.detect.signatures import extract_entities
+from complaints.detect.signatures import error_codes, extract_entities
 from tasks.incident_events import emit_incident_event, event_id
 from tasks.process import announce_incidents
 from tests.factories import T0, complaint
@@ -58,8 +58,12 @@ def test_entities_from_text_and_fields() -> None:
     for written in ("E5031", "e-5031", "错误代码 5031", "错误码：E5031", "code 5031", "ERR_5031", "error (E5031)",
                     "报错5031"):
         assert extract_entities(f"付款失败 {written} 请处理", {}) == [("error_code", "E5031")], written
-    for other in ("verification code 482913", "验证码 482913", "promo code 5031", "邀请代码 5031", "转账错误 500元"):
+    for other in ("I entered code 482913", "the 6-digit code 4821", "promo code 5031", "商户代码 123456",
+                  "转账错误 500元", "支付错误 500 人民币", "error 500 EUR", "报错 2024-03-05", "密码错误 1234",
+                  "decode 1234"):
         assert extract_entities(other, {}) == [], other
+    # Dedupe's "same / different code" takes only what says it is an error's code: "code 4821" may be a password.
+    assert error_codes("the app shows code 5031", weak=False) == [] and error_codes("ERR_5031", weak=False) == ["E5031"]
 
 
 def test_burst_opens_one_incident_with_its_reasons(db_url: str, app_config: AppConfig) -> None:

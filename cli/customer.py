@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markdown import Markdown
 
 from complaints.core.runtime import runtime
 
@@ -12,7 +14,11 @@ app = typer.Typer(help="One customer's complaints, messages, outcomes and scores
 
 
 @app.command("show")
-def show(key: Annotated[str, typer.Argument(help="customer ref, email address or mobile number")]) -> None:
+def show(
+    key: Annotated[str, typer.Argument(help="customer ref, email address or mobile number")],
+    markdown: Annotated[bool, typer.Option("--markdown", help="print the Markdown source (what the Prefect "
+                                           "artifact renders) instead of the rendered text")] = False,
+) -> None:
     """Every complaint of the person (any channel), each with its messages both ways, outcome and call-back score."""
     from complaints.core.db import session_scope
     from complaints.core.pii import mask_text
@@ -24,4 +30,8 @@ def show(key: Annotated[str, typer.Argument(help="customer ref, email address or
     if not history:
         typer.echo(f"no complaints for {mask_text(key)}", err=True)
         raise typer.Exit(1)
-    typer.echo(history_markdown(mask_text(key), history))
+    text = history_markdown(mask_text(key), history)
+    if markdown:
+        typer.echo(text)
+    else:  # read as text: what a user wrote was escaped as literal Markdown, and nothing becomes a terminal link
+        Console().print(Markdown(text, hyperlinks=False))

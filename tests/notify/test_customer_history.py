@@ -60,17 +60,27 @@ def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> Non
                    tmp_path / "evidence", AttachmentLimits())
         ids = (first.id, second.id, stranger.id)
     runner = CliRunner()
+    sha = hashlib.sha256(PDF).hexdigest()
     for key in ("13812345678", "li.na@example.com", "U-1001"):
-        result = runner.invoke(app, ["customer", "show", key])
+        # Read in a terminal: rendered, what a user wrote shown as the literal text it is (no escapes, no links).
+        result = runner.invoke(app, ["customer", "show", key], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        shown = result.output
+        assert "138****5678 [点我](javascript_alert(1)).pdf · application/pdf" in shown
+        assert "5分 谢谢 <img" in shown and "\\" not in shown and "\x1b" not in shown
+        # The Markdown source, as the Prefect artifact renders it.
+        result = runner.invoke(app, ["customer", "show", key, "--markdown"])
         assert result.exit_code == 0, result.output
         out = result.output
-        assert f"C{ids[0]:08d}" in out and f"C{ids[1]:08d}" in out and f"C{ids[2]:08d}" not in out
-        assert "2 complaint(s)" in out and "hotline" in out and "app" in out
-        assert "upheld, monetary, 800.00 CNY, root cause system_fault" in out and "call-back score: 5" in out
-        assert "→ email acknowledgement [sent]" in out and "← email reply [score 5]: 5分 谢谢 \\<img" in out
-        assert "escalation" not in out  # staff mail is not the customer's conversation
-        assert "- attachments: 1 stored, 1 rejected" in out
-        sha = hashlib.sha256(PDF).hexdigest()
+        for text in (shown, out):
+            assert f"C{ids[0]:08d}" in text and f"C{ids[1]:08d}" in text and f"C{ids[2]:08d}" not in text
+            assert "2 complaint(s)" in text and "hotline" in text and "app" in text
+            assert "upheld, monetary, 800.00 CNY, root cause system_fault" in text and "call-back score: 5" in text
+            assert "→ email acknowledgement [sent]" in text and "escalation" not in text  # staff mail is not theirs
+            assert "attachments: 1 stored, 1 rejected" in text
+            for raw in ("13812345678", "li.na@example.com", "6222021234567890128"):
+                assert raw not in text
+        assert "← email reply [score 5]: 5分 谢谢 \\<img" in out and "- attachments: 1 stored, 1 rejected" in out
         escaped = r"138\*\*\*\*5678 \[点我\]\(javascript\_alert\(1\)\).pdf"  # ':' made '_' at ingest
         assert f"{escaped} · application/pdf · 23 B · sha256 {sha[:12]}" in out
         assert ("run.exe · application/x-dosexec · 4 B · sha256 9f2981a7cc4d · **rejected** type: content is "
@@ -78,7 +88,5 @@ def test_customer_show_every_channel_masked(app_env: str, tmp_path: Path) -> Non
         # Nothing the user wrote becomes a link, an image or HTML where the UI renders the artifact.
         assert "](javascript" not in out and "http://" not in out and " <img" not in out
         assert r"\!\[x\]\(http\://evil.example/p.png\)" in out and r"www\.evil.example" in out
-        for raw in ("13812345678", "li.na@example.com", "6222021234567890128"):
-            assert raw not in out
     missing = runner.invoke(app, ["customer", "show", "nobody@example.com"])
     assert missing.exit_code == 1 and "nobody@example.com" not in missing.output

@@ -21,7 +21,7 @@ The evidence is kept in the surviving incident's reason.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from datetime import datetime, timedelta
 
 from scipy.stats import binom
@@ -44,9 +44,19 @@ def span(items: Sequence[Item]) -> tuple[datetime, datetime]:
     return lo, hi
 
 
-def _shares(items: Sequence[Item]) -> dict[tuple[str, str], float]:
-    counts = Counter(e for it in items for e in set(it.entities) if e[0] in MERGE_KINDS)
-    return {e: n / len(items) for e, n in counts.items()}
+def entity_shares(items: Sequence[Item], kinds: Set[str] | None = MERGE_KINDS) -> dict[tuple[str, str], float]:
+    """The share of the items carrying each entity (of these kinds; None: all)."""
+    counts = Counter(e for it in items for e in set(it.entities) if kinds is None or e[0] in kinds)
+    return {e: n / len(items) for e, n in counts.items()} if items else {}
+
+
+def about(shares: dict[tuple[str, str], float], share: float) -> dict[str, set[str]]:
+    """What an incident is about: per entity kind, the values held by `share` of its complaints."""
+    out: dict[str, set[str]] = {}
+    for (kind, value), s in shares.items():
+        if s >= share:
+            out.setdefault(kind, set()).add(value)
+    return out
 
 
 def _share_with(phrase: str, items: Sequence[Item]) -> float:
@@ -56,19 +66,12 @@ def _share_with(phrase: str, items: Sequence[Item]) -> float:
 def _conflict(sa: dict[tuple[str, str], float], sb: dict[tuple[str, str], float], share: float) -> bool:
     """Whether two incidents are each about an entity of one kind (held by `share` of its complaints), and not the
     same one: two merchants, two error codes, two app versions."""
-    def about(shares: dict[tuple[str, str], float]) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for (kind, value), s in shares.items():
-            if s >= share:
-                out.setdefault(kind, set()).add(value)
-        return out
-
-    xa, xb = about(sa), about(sb)
+    xa, xb = about(sa, share), about(sb, share)
     return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys())
 
 
 def _began_inside(a: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, str], float], share: float,
-                  hours: timedelta, before: Sequence[Item]) -> list[str]:
+                  hours: timedelta, before: Callable[[], Sequence[Item]]) -> list[str]:
     """The code or version b is about was already in a's complaints in the hours before b was detected (two or
     more, improbably many for its rate in the complaints of the week before a opened): b's burst began inside a.
     An outage's surge opens an incident hours before its error code, written by a few of its users, has users
@@ -80,7 +83,8 @@ def _began_inside(a: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, s
         held = sum(b_detected - hours <= it.at < b_detected and (kind, value) in it.entities for it in a)
         if held < 2:
             continue
-        rate = max(sum((kind, value) in it.entities for it in before), 1) / (len(before) + 1)
+        earlier = before()  # read only for a code the surge held: a week of complaints
+        rate = max(sum((kind, value) in it.entities for it in earlier), 1) / (len(earlier) + 1)
         if binom.sf(held - 1, len(a), rate) <= CODE_ALPHA:
             out.append(f"{kind}={value} in {held} of the older incident's complaints before the other opened")
     return out
@@ -107,14 +111,14 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
     shared = ua & ub
     if shared and len(shared) >= cfg.merge_share * min(len(ua), len(ub)):
         evidence.append(f"{len(shared)} users in both")
-    sa, sb = _shares(a), _shares(b)
+    sa, sb = entity_shares(a), entity_shares(b)
     if not evidence and _conflict(sa, sb, cfg.merge_share):
         return []  # one is about merchant X, the other about merchant Y: two problems, however alike their words
     evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
                  for kind, value in sorted(sa.keys() & sb.keys())
                  if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share]
     if not evidence and onsets and before_a is not None:
-        evidence += _began_inside(a, onsets[1], sb, cfg.merge_share, slack, before_a())
+        evidence += _began_inside(a, onsets[1], sb, cfg.merge_share, slack, before_a)
     apart = abs(onsets[0] - onsets[1]) if onsets else None
     if apart is not None and apart <= timedelta(hours=ONSET_HOURS):
         ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))

@@ -37,7 +37,7 @@ from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, Incident, utcnow
 from complaints.detect.baseline import HOUR, Baseline, baseline
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
-from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, related
+from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, about, entity_shares, related
 from complaints.detect.profile import SAMPLE as PROFILE_SAMPLE
 from complaints.detect.profile import Profile, profile, stack, vectors
 from complaints.detect.signatures import (
@@ -414,8 +414,9 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken:
             # the category are no second burst. In the first hours of the surge's own incident, all of them: the
             # surge going on is what brings its next hours' complaints to it (explained() stops it once few are
             # new); later, a surge is a new burst in that category (another crisis) and is tested as one.
-            observed = len(users - taken) if whole and g.signature not in continuing else len(users)
-            if observed < least[w.hours] or (whole and len(users - taken) < windows[0].min_users):
+            free = len(users - taken) if whole else len(users)
+            observed = len(users) if g.signature in continuing else free
+            if observed < least[w.hours] or (whole and free < windows[0].min_users):
                 continue  # (a surge going on brings at least as many new users as the smallest burst)
 
             base = group_baseline(cfg, g, w, end, source)
@@ -663,17 +664,11 @@ class Replay:
             everyday = cached.everyday if cached is not None else None
             texts: list[str] = []
             if everyday is None:
-                lo = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg))
-                texts = [it.skeleton for it in self.source.items(lo, track.opened_window - EVERYDAY_GAP)
+                texts = [it.skeleton for it in self.week_before(track, hour, EVERYDAY_GAP)
                          if (categories is None or it.category in categories) and self.incident_of(it) is None]
             made = profile([it.skeleton for it in own], texts, everyday)
             track.text_profile = cached = dataclasses.replace(made, categories=categories) if made else cached
-            sample = own[:PROFILE_SAMPLE]
-            held = Counter(e for it in sample for e in set(it.entities))
-            track.problem_entities = {}
-            for (kind, value), n in held.items():
-                if n >= self.cfg.merge_share * len(sample):
-                    track.problem_entities.setdefault(kind, set()).add(value)
+            track.problem_entities = about(entity_shares(own[:PROFILE_SAMPLE], None), self.cfg.merge_share)
         return cached if cached is not None and cached.distinctive(self.cfg.content_margin or 0) else None
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
@@ -739,7 +734,7 @@ class Replay:
                                        (older.detected_at, younger.detected_at),
                                        sorted({g.category for t in (older, younger) for g in (t.group, *t.extra)
                                                if g.kind == "any"}),
-                                       self.before(older, hour) if older.surged else None)
+                                       (lambda o=older: self.week_before(o, hour)) if older.surged else None)
                     if evidence:
                         pair = (older, younger, evidence)
                         break
@@ -750,12 +745,11 @@ class Replay:
             self.absorb(*pair, hour=hour)
             touched.add(pair[0].id)
 
-    def before(self, track: Track, hour: datetime) -> Callable[[], list[Item]]:
-        """The complaints of the week before the incident opened, as far back as this replay still reads."""
-        def read() -> list[Item]:
-            lo = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg))
-            return self.source.items(lo, track.opened_window) if lo < track.opened_window else []
-        return read
+    def week_before(self, track: Track, hour: datetime, gap: timedelta = timedelta(0)) -> list[Item]:
+        """The complaints of the week before the incident opened (up to `gap` before it), as far back as this
+        replay still reads."""
+        lo, hi = max(track.opened_window - EVERYDAY_DAYS, hour - lookback(self.cfg)), track.opened_window - gap
+        return self.source.items(lo, hi) if lo < hi else []
 
     def absorb(self, into: Track, other: Track, evidence: list[str], hour: datetime, note: str | None = None) -> None:
         """Make other's members into's, keep other's signature and evidence in into's reason."""

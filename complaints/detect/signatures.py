@@ -126,13 +126,15 @@ def error_codes(text: str, weak: bool = True) -> list[str]:
     """The error codes a text names, canonical (error_code); weak: also those after a lead that is not only an
     error's (code, 错误, 报错), which detection can afford and dedupe's "same / different code" cannot."""
     folded = fold(text).lower()
-    amounts = [(m.start, m.end) for m in find_amounts(folded)]
+    amounts: list[tuple[int, int]] | None = None  # read once a code is found: most texts name none
     found = []
     for m in ERROR_CODE_RE.finditer(folded):
         if m.group("weak"):
             digits = sum(ch.isdigit() for ch in m.group("code"))
             if not weak or digits > 5 or _NOT_ERROR_RE.search(folded[:m.start()]):
                 continue
+        if amounts is None:
+            amounts = [(money.start, money.end) for money in find_amounts(folded)]
         start, end = m.span("code") if m.group("code") else m.span("bare")
         if any(lo < end and start < hi for lo, hi in amounts):
             continue

@@ -211,7 +211,8 @@ def retention_purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="cou
         rt = runtime()
         s = purge(session, rt.config, datetime.now(UTC), dry_run=dry_run, evidence_dir=rt.settings.evidence_path)
     typer.echo(f"retained until {s.cutoff.date()}: {s.eligible} past the period, {s.held} held, "
-               f"{'would anonymise ' + str(s.eligible - s.held) if dry_run else f'anonymised {len(s.anonymised)}'}")
+               f"{'would anonymise ' + str(s.eligible - s.held) if dry_run else f'anonymised {len(s.anonymised)}'}; "
+               f"transactions: {s.transactions} {'would lose' if dry_run else 'lost'} their person")
 
 
 @retention_app.command("hold")

@@ -37,5 +37,6 @@ def retention(now: AsOf = None, dry_run: bool = False) -> dict[str, Any]:
         dry_run: Count what would be anonymised, change nothing.
     """
     summary = retention_task(now or datetime.now(UTC), dry_run)
-    publish_table("retention", [summary], "Complaints past the retention period, held, and anonymised")
+    publish_table("retention", [summary], "Complaints past the retention period, held, and anonymised; transactions "
+                  "past it whose person was removed")
     return summary

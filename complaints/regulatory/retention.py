@@ -6,6 +6,10 @@ recipients, call-back comments, free text of the decision, the evidence files th
 the row stays with its dates, channel, category,
 severity, amount and outcome. Every count, regulator return and report figure of a past period therefore stays
 the same, and nothing that refers to the complaint (incidents, plans, clocks, duplicates) is left dangling.
+
+Transactions of a transaction feed (kept for call-backs after important ones) are personal data too: `keep_years`
+after they occurred, who made them goes (contact, customer ref), and so do the call-back messages about them and
+the replies; type, amount, status and dates stay.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from complaints.core.models import (
     LegalHold,
     Notification,
     RetentionPurge,
+    Transaction,
 )
 from complaints.core.pii import mask_text
 from complaints.core.settings import get_settings
@@ -48,6 +53,7 @@ class PurgeSummary:
     anonymised: list[int] = field(default_factory=list)
     attachments: int = 0  # evidence rows erased with them
     evidence_files: int = 0  # evidence files deleted (those no other complaint's row names)
+    transactions: int = 0  # transactions past the period whose person was removed (dry run: would be)
 
 
 def cutoff(now: datetime, years: int) -> datetime:
@@ -85,8 +91,15 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
     summary.eligible = len(rows)
     summary.held = sum(bool(r.held) for r in rows)
     due = [r for r in rows if not r.held]
+    old_transactions = list(session.scalars(select(Transaction.id).where(
+        Transaction.occurred_at < summary.cutoff,
+        or_(Transaction.contact.is_not(None), Transaction.contact_key.is_not(None),
+            Transaction.customer_ref.is_not(None))).order_by(Transaction.id)))
+    summary.transactions = len(old_transactions)
     if dry_run:
         return summary
+    for start in range(0, len(old_transactions), rcfg.batch_size):
+        _forget_transactions(session, old_transactions[start : start + rcfg.batch_size], rcfg.purged_marker)
     for start in range(0, len(due), rcfg.batch_size):
         batch = due[start : start + rcfg.batch_size]
         mine = insert_ignore(session, RetentionPurge, [{"complaint_id": r.id, "purged_at": now, "basis_at": r.basis}
@@ -125,6 +138,18 @@ def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Pat
                                                    for v in (o.investigation, o.basis, o.steps_taken))
     # Evidence is the person's own documents (statements, ID photos): deleted, not anonymised.
     return evidence.erase(session, ids, evidence_root)
+
+
+def _forget_transactions(session: Session, ids: list[int], marker: str) -> None:
+    """Remove who made these transactions, and the call-back messages about them and their replies."""
+    session.execute(update(Transaction).where(Transaction.id.in_(ids)).values(
+        contact=None, contact_masked=None, contact_key=None, customer_ref=None),
+        execution_options={"synchronize_session": False})
+    session.execute(update(Notification).where(Notification.transaction_id.in_(ids)).values(
+        recipient=marker, body_text=marker, body_html=None, contact_key=None),
+        execution_options={"synchronize_session": False})
+    session.execute(update(InboundMessage).where(InboundMessage.transaction_id.in_(ids)).values(
+        body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})
 
 
 # --- legal holds ------------------------------------------------------------------------------

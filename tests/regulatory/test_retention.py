@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
-from complaints.core.models import CallbackResult, Complaint, Incident, Notification, RetentionPurge
+from complaints.core.models import (
+    CallbackResult,
+    Complaint,
+    InboundMessage,
+    Incident,
+    Notification,
+    RetentionPurge,
+    Transaction,
+)
 from complaints.regulatory.outcomes import record_outcome
 from complaints.regulatory.retention import HoldError, place_hold, purge, release_hold
 from complaints.regulatory.returns import build_return, totals
@@ -68,3 +77,41 @@ def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: Ap
         assert purge(s, app_config, NOW).anonymised == [ids["member"]]
         with pytest.raises(HoldError, match="already anonymised"):
             place_hold(s, complaint_id=ids["a"], reason="late request", by="legal", now=NOW)
+
+
+def test_purge_removes_the_person_from_old_transactions_and_their_call_backs(db_url: str,
+                                                                             app_config: AppConfig) -> None:
+    """A transaction feed keeps who made each transaction (for call-backs): keep_years after it occurred, contact,
+    reference, the call-back sent about it and the reply go; type, amount and status stay. Once."""
+    old, recent = datetime(2026, 11, 16, 1, 0, tzinfo=UTC), datetime(2027, 6, 1, 1, 0, tzinfo=UTC)
+    with session_scope(db_url) as s:
+        for n, at in ((1, old), (2, recent)):
+            s.add(Transaction(id=n, transaction_id=f"T{n}", source="wallet_tx", occurred_at=at, type="withdrawal",
+                              amount=Decimal("5000.00"), status="succeeded", customer_ref=f"U{n}",
+                              contact=f"13{n}12345678", contact_masked="138****5678", contact_key=f"key{n}"))
+            s.flush()
+            s.add(Notification(idempotency_key=f"callback:transaction:{n}", kind="callback",
+                               recipient=f"13{n}12345678", language="zh", subject="回访",
+                               body_text=f"您好 U{n}，您的提现已到账", contact_key=f"key{n}", message_id=f"<cb{n}@x>",
+                               transaction_id=n))
+            s.flush()
+            s.add(InboundMessage(transaction_id=n, channel="webhook", message_id=f"r{n}", received_at=at,
+                                 contact_key=f"key{n}", body_masked="5分，客服小王很好，我住在***", score=5))
+    with session_scope(db_url) as s:
+        assert purge(s, app_config, NOW, dry_run=True).transactions == 1
+        assert s.get_one(Transaction, 1).contact == "13112345678"  # a dry run changes nothing
+    with session_scope(db_url) as s:
+        assert purge(s, app_config, NOW).transactions == 1
+    with session_scope(db_url) as s:
+        assert purge(s, app_config, NOW).transactions == 0  # once
+        gone, kept = s.get_one(Transaction, 1), s.get_one(Transaction, 2)
+        assert (gone.contact, gone.contact_masked, gone.contact_key, gone.customer_ref) == (None, None, None, None)
+        assert (gone.type, gone.amount, gone.status, gone.occurred_at) == ("withdrawal", Decimal("5000.00"),
+                                                                           "succeeded", old)
+        assert (kept.contact, kept.customer_ref) == ("13212345678", "U2")
+        by_tx = {n.transaction_id: n for n in s.scalars(select(Notification))}
+        assert (by_tx[1].recipient, by_tx[1].body_text, by_tx[1].contact_key) == ("[purged]", "[purged]", None)
+        assert by_tx[2].recipient == "13212345678"
+        replies = {m.transaction_id: m for m in s.scalars(select(InboundMessage))}
+        assert (replies[1].body_masked, replies[1].contact_key, replies[1].score) == ("[purged]", None, 5)
+        assert "客服小王" in replies[2].body_masked

@@ -110,3 +110,25 @@ def test_ticket_number_from_the_complaints_own_contact(db_url: str) -> None:
         (msg,) = s.execute(select(InboundMessage)).scalars()
         assert "13812345678" not in msg.body_masked and "li@example.com" not in msg.body_masked
         assert s.execute(select(func.count()).select_from(CallbackResult)).scalar_one() == 0
+
+
+def test_a_score_is_read_only_from_a_reply_to_a_call_back(db_url: str) -> None:
+    """"5" answering an acknowledgement is no rating (an amount, a day, an order count); by ticket number alone, a
+    reply counts as the call-back's answer only once a call-back was sent on that complaint."""
+    with session_scope(db_url) as s:
+        acked = complaint(s, "扣了两次费", contact="wang@example.com").id
+        s.add(Notification(idempotency_key=f"ack:{acked}", kind="acknowledgement", recipient="wang@example.com",
+                           language="zh", subject="已收到", body_text="我们已收到您的投诉", message_id="<ack-1@w>",
+                           complaint_id=acked, status="sent", channel="email"))
+        called = complaint(s, "提现未到账", contact="zhao@example.com").id
+        _callback(s, called, "<cb-1@w>")
+        s.flush()
+        to_ack = record_reply(s, Reply(channel="email", message_id="<r1@example.com>", sender="wang@example.com",
+                                       text="5", received_at=NOW, answers=("<ack-1@w>",)), KEY)
+        by_ticket = record_reply(s, Reply(channel="email", message_id="<r2@example.com>", sender="zhao@example.com",
+                                          text="4分，下午打给我", received_at=NOW, subject=f"Re: [C{called:08d}]"), KEY)
+        assert to_ack is not None and (to_ack.complaint_id, to_ack.score, to_ack.window) == (acked, None, None)
+        assert by_ticket is not None and (by_ticket.complaint_id, by_ticket.score, by_ticket.window) == (
+            called, 4, "afternoon")
+    with session_scope(db_url) as s:
+        assert s.scalars(select(CallbackResult.complaint_id)).all() == [called]

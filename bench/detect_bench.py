@@ -54,7 +54,8 @@ def main() -> None:
             r = evaluate_cold_start(cfg, seed=seed, per_day=per_day)
             print(f"cold start seed {seed}, {per_day}/day: false incidents by week {r['false_per_week']} "
                   f"(weeks 1-4: {r['false_per_week_after_first_week']}/week) | outage: {r['crisis_incidents']} "
-                  f"incident(s), {r['crisis_share_held']:.1%} of its {r['crisis_complaints']} complaints in one | "
+                  f"incident(s), {r['crisis_share_held']:.1%} of its {r['crisis_complaints']} complaints in one "
+                  f"(purity {'-' if r['crisis_purity'] is None else format(r['crisis_purity'], '.1%')}) | "
                   f"other bursts found {r['bursts_found']}")
     if REVIEWS.exists():
         r = app_reviews(cfg, REVIEWS)

@@ -503,6 +503,10 @@ class DetectionConfig(Strict):
     # is closer to the incident's complaints than to the categories' everyday ones by this margin (cosines of
     # character n-gram profiles, complaints/detect/profile.py); None: only signatures and alarms add members.
     content_margin: float | None = Field(0.1, ge=0, le=1)
+    # ... or when it is closer to the two nearest complaints of the incident's burst (those received before
+    # surges.related_hours after its detection) than to the two nearest everyday ones by this margin (a crisis told
+    # in a few ways, each by several users); None: the centroids alone.
+    neighbour_margin: float | None = Field(0.15, ge=0, le=1)
     # ... up to content_hours after it opened (and from 12 hours before): the tail of one crisis, not the next weeks.
     content_hours: int = Field(48, ge=1)
     top_phrases: int = Field(5, ge=0, le=20)

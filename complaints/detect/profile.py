@@ -3,10 +3,15 @@
 A crisis goes on after its burst: the same problem keeps arriving, more slowly, for hours or days (hotline notes
 the next morning, referrals from the regulator), too few an hour for an alarm, and in words too varied for a
 signature. Such a complaint joins the active incident when its text is closer to the incident's complaints than to
-the everyday complaints of the incident's categories in the week before it opened, by a margin (detection.yaml
-`content_margin`). Closeness is the cosine to each side's centroid of character 2-3-gram profiles of the texts'
-skeletons (no digits, punctuation or spaces; masked; at most 300 characters): both languages, no training, about
-0.2 ms a text.
+the everyday complaints of the incident's categories in the week before it opened, by a margin. Two closenesses,
+both cosines of character 2-3-gram profiles of the texts' skeletons (no digits, punctuation or spaces; masked; at
+most 300 characters; both languages, no training, about 0.2 ms a text):
+- to each side's centroid (detection.yaml `content_margin`): a wave whose complaints share its words as a whole;
+- to each side's nearest complaints (`neighbour_margin`): a crisis told in a handful of ways, each said by several
+  users (an outage: "App打不开了，一直转圈", "payments keep failing with 'system busy'"), whose centroid is diffuse but
+  whose tail repeats one of its ways more closely than any everyday complaint does. The incident's side is its
+  burst (its complaints received before its first hours after detection were over): a later surge of its category
+  may bring another problem's first complaints in, and those must not draw the rest of that problem after them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from sklearn.feature_extraction.text import HashingVectorizer
 # Fewer texts than these make no reliable centroid: no content joins for that incident (yet).
 MIN_MEMBERS = 5
 MIN_EVERYDAY = 20
-SAMPLE = 500  # texts a centroid is made of, at most
+# Texts a centroid is made of, at most; the nearest-complaints test's everyday side is the same sample. Its size
+# sets how close an everyday copy of a phrase must be found (README, "A crisis's tail joins by its words").
+SAMPLE = 500
+# A complaint reads like a side's nearest complaints by its mean cosine to the closest this many: two, so that one
+# ordinary complaint an incident holds (a surge takes some) does not draw its everyday kind in after it.
+NEIGHBOURS = 2
+# A burst member's own text is no neighbour of it: there must be NEIGHBOURS others.
+assert MIN_MEMBERS > NEIGHBOURS
 
 _VECTORS = HashingVectorizer(analyzer="char", ngram_range=(2, 3), n_features=2**18, alternate_sign=False,
                              norm="l2")
@@ -50,32 +62,73 @@ def _spread(texts: Sequence[str]) -> list[str]:
     return list(texts[::step])
 
 
+def _nearest(similarities: sparse.csr_matrix | np.ndarray) -> np.ndarray:
+    """Per row: the mean of its NEIGHBOURS highest similarities."""
+    dense = similarities.toarray() if sparse.issparse(similarities) else similarities
+    return np.sort(dense, axis=1)[:, -NEIGHBOURS:].mean(axis=1)
+
+
 @dataclass(frozen=True)
 class Profile:
     incident: np.ndarray  # centroid of its members
     everyday: np.ndarray  # centroid of its categories' other complaints in the week before it opened
     members: int  # how many members the incident centroid was made from
-    own: float = 0.0  # the median margin of those members themselves: how distinctive the incident's words are
+    burst: int  # how many of them its burst had (its profile is made again when that changes)
+    burst_x: sparse.csr_matrix | None  # the profiles of its members of its first hours (None: too few)
+    everyday_x: sparse.csr_matrix  # the everyday complaints' profiles (a sample across the week)
+    # The median margins of the members themselves, by each closeness (a member is not its own neighbour): how
+    # distinctive the incident's words are.
+    own: float = 0.0
+    own_near: float = 0.0
     categories: frozenset[str] | None = None  # the incident's categories it was made for (None: all)
 
-    def distinctive(self, margin: float) -> bool:
-        """Whether the incident's own complaints would join it by the same test (their median margin reaches it): a
-        surge of ordinary complaints (a busy day) or of a problem told in every user's own words has no words of
-        its own to recognise its tail by."""
-        return self.own >= margin
+    def tests(self, margin: float | None, neighbour_margin: float | None) -> tuple[bool, bool]:
+        """Which tests (centroids, nearest complaints) the incident's own complaints would pass (their median margin
+        reaches it): a surge of ordinary complaints (a busy day) or of a problem told in every user's own words has
+        no words of its own to recognise its tail by."""
+        return (margin is not None and self.own >= margin,
+                neighbour_margin is not None and self.burst_x is not None and self.own_near >= neighbour_margin)
+
+    def distinctive(self, margin: float | None, neighbour_margin: float | None) -> bool:
+        """Whether its words are distinctive by either test."""
+        return any(self.tests(margin, neighbour_margin))
 
     def margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its cosine to the incident minus its cosine to the everyday complaints."""
         return np.asarray(x @ (self.incident - self.everyday)).ravel()
 
+    def near_margins(self, x: sparse.csr_matrix) -> np.ndarray:
+        """For each row of vectors(): its closeness to the nearest members of the incident's burst minus to the
+        nearest everyday complaints."""
+        assert self.burst_x is not None
+        return _nearest(x @ self.burst_x.T) - _nearest(x @ self.everyday_x.T)
 
-def profile(members: Sequence[str], everyday: Sequence[str], everyday_centroid: np.ndarray | None = None
-            ) -> Profile | None:
-    """The incident's profile (from its first SAMPLE members) against its everyday complaints; None when either
-    side has too few texts."""
-    if len(members) < MIN_MEMBERS or (everyday_centroid is None and len(everyday) < MIN_EVERYDAY):
+    def excess(self, x: sparse.csr_matrix, margin: float | None, neighbour_margin: float | None) -> np.ndarray:
+        """For each row of vectors(): how far above its margin it passes the better of the tests the incident is
+        distinctive by (>= 0: it reads like the incident); -inf where neither applies. The two tests' scales
+        differ, so among incidents this ranks by margin passed, not by closeness."""
+        by_centroid, by_nearest = self.tests(margin, neighbour_margin)
+        out = np.full(x.shape[0], -np.inf)
+        if by_centroid and margin is not None:
+            out = np.maximum(out, self.margins(x) - margin)
+        if by_nearest and neighbour_margin is not None:
+            out = np.maximum(out, self.near_margins(x) - neighbour_margin)
+        return out
+
+
+def profile(members: Sequence[str], burst: Sequence[str], everyday: Sequence[str],
+            everyday_x: sparse.csr_matrix | None = None) -> Profile | None:
+    """The incident's profile (from its first SAMPLE members; burst: those of its first hours) against its everyday
+    complaints (or their profiles already made); None when either side has too few texts."""
+    if len(members) < MIN_MEMBERS or (everyday_x is None and len(everyday) < MIN_EVERYDAY):
         return None
     x = vectors(members[:SAMPLE])
-    base = everyday_centroid if everyday_centroid is not None else _centroid(vectors(_spread(everyday)))
-    made = Profile(_centroid(x), base, min(len(members), SAMPLE))
-    return dataclasses.replace(made, own=float(np.median(made.margins(x))))
+    base = everyday_x if everyday_x is not None else vectors(_spread(everyday))
+    made = Profile(_centroid(x), _centroid(base), x.shape[0], min(len(burst), SAMPLE), None, base)
+    made = dataclasses.replace(made, own=float(np.median(made.margins(x))))
+    if len(burst) < MIN_MEMBERS:
+        return made
+    b = vectors(burst[:SAMPLE])
+    among = (b @ b.T).toarray()
+    np.fill_diagonal(among, -np.inf)  # its own text is no neighbour
+    return dataclasses.replace(made, burst_x=b, own_near=float(np.median(_nearest(among) - _nearest(b @ base.T))))

@@ -539,10 +539,12 @@ class Track:
                 and self.last is not None and self.last >= hour - quiet)
 
 
-# The everyday complaints a content join compares with: from a week before an incident opened to 6 hours before.
-EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), timedelta(hours=6)
 # How far before an incident opened its content joins look, once; how long after its hour a complaint is judged.
 EARLY, CONTENT_DELAY = timedelta(hours=12), timedelta(hours=2)
+# The everyday complaints a content join compares with: from a week before an incident opened to EARLY before (a
+# crisis's complaints of the hours before the alarm are candidates, never everyday: in a backfill they would stay
+# in the everyday side its profile keeps, while a later hourly run reads them as members).
+EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), EARLY
 
 # Makes (or finds, on a re-run) the incident an alarm opens.
 Opener = Callable[[Alarm], Track]
@@ -606,18 +608,20 @@ class Replay:
 
     def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
         """Complaints that no incident holds join the active incident of their category whose complaints they read
-        like, rather than like the category's everyday ones (complaints.detect.profile): a crisis's tail, too slow
-        for an alarm, too varied for a signature. Each complaint goes to the incident it reads most like. They are
+        like, rather than like the category's everyday ones (complaints.detect.profile, by the centroids or by the
+        nearest complaints): a crisis's tail, too slow for an alarm, too varied for a signature. Each complaint goes
+        to the incident whose test it passes by most (how far above that test's margin). They are
         judged two hours after their hour, so that a new problem's first complaints open its own incident first (an
         alarm within those hours); an incident opened in this hour looks at the 12 hours before, once (the crisis's
         start, before the alarm)."""
-        margin = self.cfg.content_margin
-        if margin is None:
+        margin, near = self.cfg.content_margin, self.cfg.neighbour_margin
+        if margin is None and near is None:
             return
         horizon = timedelta(hours=self.cfg.content_hours)
         best: dict[int, tuple[float, Track, Item]] = {}
         for track in active:
             if track.merged_into is not None or hour >= track.opened_window + horizon:
+                track.text_profile = None  # no more joins by words: its matrices go (a backfill keeps the track)
                 continue
             text_profile = self.text_profile(track, hour)
             if text_profile is None:
@@ -632,9 +636,9 @@ class Replay:
                           and all(value in about[kind] for kind, value in it.entities if kind in about)]
             if not candidates:
                 continue
-            scores = text_profile.margins(self.vectors(candidates))
+            scores = text_profile.excess(self.vectors(candidates), margin, near)
             for it, score in zip(candidates, scores.tolist(), strict=True):
-                if score >= margin and (it.id not in best or (score, -track.id) > (best[it.id][0], -best[it.id][1].id)):
+                if score >= 0 and (it.id not in best or (score, -track.id) > (best[it.id][0], -best[it.id][1].id)):
                     best[it.id] = (score, track, it)
         for _, track, it in sorted(best.values(), key=lambda b: (b[1].id, b[2].at, b[2].id)):
             if self.link(track, [it]):
@@ -652,24 +656,30 @@ class Replay:
     def text_profile(self, track: Track, hour: datetime) -> Profile | None:
         """The incident's text profile when its words are distinctive, else None. Made from the complaints its
         signature and alarms brought in (never from those it took in by their words), again when they grew by a
-        tenth (up to the sample); its everyday side from the other complaints of its categories from a week to
-        6 hours before it opened, as far back as this replay still reads, sampled across that week."""
+        tenth (up to the sample) or its burst changed; its burst: those of them received (by their received time)
+        before surges.related_hours after it was detected; its everyday side from the other complaints of its
+        categories from a week to EARLY (12 hours) before it opened, as far back as this replay still reads,
+        sampled across that week."""
         own = sorted((it for it in track.members.values() if not it.by_words and it.id not in track.by_words),
                      key=lambda it: (it.at, it.id))
         categories = track.categories()
         cached = track.text_profile
         if cached is not None and cached.categories != categories:
             cached = None  # a merge brought other categories: their everyday complaints too
-        if cached is None or (cached.members < PROFILE_SAMPLE and len(own) >= 1.1 * cached.members):
-            everyday = cached.everyday if cached is not None else None
+        burst_end = track.detected_at + timedelta(hours=self.cfg.surges.related_hours)
+        burst = [it.skeleton for it in own if it.at < burst_end]
+        if cached is None or (cached.members < PROFILE_SAMPLE and len(own) >= 1.1 * cached.members) or (
+                cached.burst != min(len(burst), PROFILE_SAMPLE)):
+            everyday = cached.everyday_x if cached is not None else None
             texts: list[str] = []
             if everyday is None:
                 texts = [it.skeleton for it in self.week_before(track, hour, EVERYDAY_GAP)
                          if (categories is None or it.category in categories) and self.incident_of(it) is None]
-            made = profile([it.skeleton for it in own], texts, everyday)
+            made = profile([it.skeleton for it in own], burst, texts, everyday)
             track.text_profile = cached = dataclasses.replace(made, categories=categories) if made else cached
             track.problem_entities = about(entity_shares(own[:PROFILE_SAMPLE], None), self.cfg.merge_share)
-        return cached if cached is not None and cached.distinctive(self.cfg.content_margin or 0) else None
+        distinctive = cached is not None and cached.distinctive(self.cfg.content_margin, self.cfg.neighbour_margin)
+        return cached if distinctive else None
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
         """The incident an alarm's members join: the active one of its signature, or a new one (added to active);
@@ -756,6 +766,7 @@ class Replay:
         for i, it in other.members.items():
             into.members[i] = it
             self.member_of[i] = into.id
+        into.by_words |= other.by_words  # as a later run reads them (joined_by_words): never the incident's own
         lasts = [t for t in (into.last, other.last) if t is not None]
         into.last = max(lasts) if lasts else None
         into.extra += [other.group, *other.extra]

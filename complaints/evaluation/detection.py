@@ -391,8 +391,8 @@ def live(tracks: list[Track]) -> list[Track]:
 
 def evaluate_cold_start(cfg: DetectionConfig, seed: int = 11, per_day: int = 300) -> dict[str, Any]:
     """False incidents per week in the first weeks of a new deployment (week 0 has no history at all), the
-    outage: how many incidents it became and the share of its complaints the one holding most of them has; and
-    whether the other bursts were found."""
+    outage: how many incidents it became, the share of its complaints the one holding most of them has and that
+    one's purity; and whether the other bursts were found."""
     s = cold_start_stream(seed, per_day)
     incidents = live(replay(cfg, s.items))
     truth = {"crisis": s.crisis, **s.bursts}
@@ -406,13 +406,16 @@ def evaluate_cold_start(cfg: DetectionConfig, seed: int = 11, per_day: int = 300
         else:
             false_by_week[(inc.detected_at - s.start).days // 7] += 1
     weeks = (max(it.at for it in s.items) - s.start).days // 7 + 1
-    held = max((len(s.crisis & inc.members.keys()) for inc in incidents), default=0)
+    largest = max(incidents, key=lambda inc: len(s.crisis & inc.members.keys()), default=None)
+    held = len(s.crisis & largest.members.keys()) if largest is not None else 0
     return {
         "seed": seed, "per_day": per_day, "complaints": len(s.items), "history_days": s.history_days,
         "false_per_week": [false_by_week[w] for w in range(weeks)],
         "false_per_week_after_first_week": round(sum(false_by_week[w] for w in range(1, weeks)) / (weeks - 1), 2),
         "crisis_complaints": len(s.crisis), "crisis_incidents": found["crisis"],
         "crisis_share_held": round(held / len(s.crisis), 3),
+        # Of the complaints in that incident, the share that are the outage's: what joined it by mistake.
+        "crisis_purity": round(held / len(largest.members), 3) if largest is not None and held else None,
         "bursts_found": {name: found[name] > 0 for name in s.bursts},
         "false": [{"signature": i.signature, "at": i.detected_at.isoformat(), "users": len(i.users),
                    "observed": opening(i).observed, "expected": round(opening(i).baseline.expected, 2),

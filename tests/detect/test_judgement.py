@@ -11,12 +11,12 @@ from scipy.stats import nbinom
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from complaints.core.config import AppConfig
+from complaints.core.config import AppConfig, DetectionConfig
 from complaints.core.db import session_scope
 from complaints.core.models import Complaint, Incident
 from complaints.detect.baseline import tail_probability
 from complaints.detect.incidents import MergeError, merge_incidents, split_incident
-from complaints.detect.replay import detect_window
+from complaints.detect.replay import Track, detect_window
 from complaints.detect.signatures import Item, make_item
 from complaints.evaluation.detection import live, replay
 from tests.factories import T0, complaint
@@ -253,7 +253,7 @@ def test_a_crisis_tail_joins_by_its_words_and_the_everyday_complaints_do_not(app
     """A phishing wave: a burst of 40 users in two hours, then a tail of one or two an hour for a day and a half,
     too slow for any alarm, in the same varied words. Content joins (detection.yaml content_margin) bring the tail
     into the incident; the category's everyday complaints of the same hours stay outside; and after content_hours
-    nothing more joins. Off (content_margin null), the tail stays out."""
+    nothing more joins. Off (content_margin and neighbour_margin null), the tail stays out."""
     cfg = app_config.detection
     rng = np.random.default_rng(8)
     items = _ordinary_week(rng, MONDAY, 21, 1)
@@ -282,13 +282,19 @@ def test_a_crisis_tail_joins_by_its_words_and_the_everyday_complaints_do_not(app
                     str(rng.choice(faces)).format(i), None, "account_security") for i in range(40)]
     stream = items + burst + tail + late + second
 
+    # The centroids' test alone takes the tail too (the nearest complaints' test has its own stream below).
+    centroids = cfg.model_copy(update={"neighbour_margin": None})
+    [alone] = [t for t in live(replay(centroids, stream)) if {b.id for b in burst} & t.members.keys()]
+    assert len({t.id for t in tail} & alone.members.keys()) >= 0.8 * len(tail)
+
     incidents = live(replay(cfg, stream))
     [wave_incident] = [t for t in incidents if {b.id for b in burst} & t.members.keys()]
     members = wave_incident.members.keys()
     assert len({t.id for t in tail} & members) >= 0.8 * len(tail)
     # The second crisis keeps its own incident: the first one's profile is made from what its signature and alarms
     # brought in, not from what it took in by words, and an hour is judged by words only after its alarms (the
-    # first incident had drifted towards the new crisis and taken 25 of its 40, leaving its own incident 15).
+    # first incident had drifted towards the new crisis and taken 25 of its 40, leaving its own incident 15); the
+    # nearest complaints are its burst's, not those a later surge of the category brought in (it took 14 of 40).
     # Known limit: its phrasings that its own text cluster does not hold can still read like the older, broader
     # incident (a few do here).
     assert len({f.id for f in second} & members) <= 0.25 * len(second)
@@ -301,8 +307,64 @@ def test_a_crisis_tail_joins_by_its_words_and_the_everyday_complaints_do_not(app
     assert ordinary == []
     assert not {it.id for it in late} & members
 
-    off = cfg.model_copy(update={"content_margin": None})
+    off = cfg.model_copy(update={"content_margin": None, "neighbour_margin": None})
     [without] = [t for t in live(replay(off, stream)) if {b.id for b in burst} & t.members.keys()]
+    assert len({t.id for t in tail} & without.members.keys()) <= 0.2 * len(tail)
+
+
+def test_an_outage_told_in_a_few_ways_takes_its_tail_by_its_nearest_complaints(app_config: AppConfig) -> None:
+    """An outage told in a dozen ways, each by several users with their own greeting and ending, among everyday
+    faults in the same words and the same greetings: too varied for a text cluster and for the incident's centroid
+    to tell most of its tail from the everyday, but a tail complaint repeats one of its ways more closely than any
+    everyday complaint does (detection.yaml neighbour_margin). The tail (6 h to 40 h after the burst) joins; the
+    category's everyday complaints of those hours do not. Without it (and without the centroids') the tail stays
+    out. Known limit of the centroids' test, not pinned here: this week's everyday faults are mostly of one kind
+    (页面一直白屏), which puts the everyday centroid far from the category's other kinds, and it takes 15 of them in.
+    Requiring also a non-negative nearest-complaints margin kept them out but halved the first stream's fee wave.
+    """
+    cfg = app_config.detection
+    rng = np.random.default_rng(12)
+    items = _ordinary_week(rng, MONDAY, 21, 1)
+    ways = ["App打不开了，一直转圈", "付款一直失败，提示系统繁忙", "首页白屏，刷新多少次都没用",
+            "payments keep failing with system busy", "the app won't load at all, just spinning",
+            "登录不上，提示服务暂不可用", "扫码付不了钱，换了三家店都一样", "你们系统是不是崩了？什么都用不了",
+            "转账提示网络错误，钱到底去哪了", "can't log in since this morning", "付款转圈然后失败，银行卡扣了钱",
+            "is the whole thing down? nothing works"]
+    everyday = ["付款的时候App卡了一下，重试就好了", "登录提示密码错误，可我没输错", "账单页面一直转圈，加载不出记录",
+                "got system busy when checking my bill", "the app won't show my coupons", "首页广告太多，刷新很慢",
+                "在国外登录提示服务暂不可用", "payments page loads slowly", "付款失败，提示余额不足，可我余额够",
+                "打开App就提示更新，更新完白屏了一下", "转账到银行卡提示网络错误，重试成功了", "扫码付款要输两次密码",
+                "can't log in with fingerprint since the update"]
+    greetings = ["", "客服你好，", "在吗？", "急！", "Hi, ", "URGENT: ", "我要投诉！", "请问"]
+    endings = ["", "，请尽快处理", "，给个说法", " please fix this", "！！", "，再不处理我就去投诉",
+               " what is going on?"]
+
+    def told(said: list[str], i: int) -> str:
+        return f"{rng.choice(greetings)}{rng.choice(said)}{rng.choice(endings)} {i}"
+
+    items += [_item(300_000 + i, MONDAY + timedelta(hours=int(rng.integers(0, 21 * 24)),
+                                                    minutes=int(rng.integers(60))),
+                    f"e{i}", told(everyday, i), None, "system_fault") for i in range(21 * 12)]
+    start = MONDAY + timedelta(days=17, hours=2)
+    burst = [_item(600_000 + i, start + timedelta(minutes=2 * i), f"p{i}", told(ways, i), None, "system_fault")
+             for i in range(60)]
+    tail = [_item(700_000 + i, start + timedelta(hours=6, minutes=80 * i), f"t{i}", told(ways, i), None,
+                  "system_fault") for i in range(26)]
+    stream = items + burst + tail
+
+    def outage_of(settings: DetectionConfig) -> Track:
+        [found] = [t for t in live(replay(settings, stream)) if {b.id for b in burst} & t.members.keys()]
+        return found
+
+    # The nearest-complaints test alone (the centroid's is off: see the docstring). The surge took a few everyday
+    # complaints of the burst's hours in with it, two of one kind (付款的时候App卡了一下): two more of that kind
+    # follow them by their words; the other everyday complaints do not.
+    outage = outage_of(cfg.model_copy(update={"content_margin": None}))
+    assert len({t.id for t in tail} & outage.members.keys()) >= 0.6 * len(tail)
+    joined = [it for it in outage.members.values() if it.id < 600_000 and it.id in outage.by_words]
+    assert len(joined) <= 2 and all("付款的时候app卡了一下" in it.text for it in joined)
+
+    without = outage_of(cfg.model_copy(update={"content_margin": None, "neighbour_margin": None}))
     assert len({t.id for t in tail} & without.members.keys()) <= 0.2 * len(tail)
 
 
@@ -376,7 +438,7 @@ def test_a_surge_goes_on_joining_its_incident_in_its_first_hours(app_config: App
     incident's included (it was tested on the others alone, which are no surge by themselves, and the outage's
     later hours stayed outside).
     Content joins are off: their words would bring them in too, and this is about the counts."""
-    cfg = app_config.detection.model_copy(update={"content_margin": None})
+    cfg = app_config.detection.model_copy(update={"content_margin": None, "neighbour_margin": None})
     rng = np.random.default_rng(9)
     items = _ordinary_week(rng, MONDAY, 21, 1)
     start = MONDAY + timedelta(days=16, hours=2)
@@ -509,7 +571,7 @@ def test_a_quiet_categorys_everyday_complaints_do_not_join_its_surge(app_config:
     """A quiet category (about three complaints a day) surges with 40 users in 80 minutes; two ordinary questions
     an hour later are no part of it: in its first hours a surge takes new users only while they are as many as
     the smallest burst (they had joined: three times a quiet category's expected is less than one user)."""
-    cfg = app_config.detection.model_copy(update={"content_margin": None})
+    cfg = app_config.detection.model_copy(update={"content_margin": None, "neighbour_margin": None})
     rng = np.random.default_rng(9)
     items = _ordinary_week(rng, MONDAY, 21, 1)
     items += [_item(900_000 + i, MONDAY + timedelta(days=int(d), hours=int(rng.integers(0, 15)),

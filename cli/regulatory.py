@@ -209,10 +209,12 @@ def retention_purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="cou
 
     with _session() as session:
         rt = runtime()
-        s = purge(session, rt.config, datetime.now(UTC), dry_run=dry_run, evidence_dir=rt.settings.evidence_path)
+        s = purge(session, rt.config, datetime.now(UTC), dry_run=dry_run, evidence_dir=rt.settings.evidence_path,
+                  outbox_dir=rt.settings.outbox_path)
     typer.echo(f"retained until {s.cutoff.date()}: {s.eligible} past the period, {s.held} held, "
                f"{'would anonymise ' + str(s.eligible - s.held) if dry_run else f'anonymised {len(s.anonymised)}'}; "
-               f"transactions: {s.transactions} {'would lose' if dry_run else 'lost'} their person")
+               f"transactions: {s.transactions} {'would lose' if dry_run else 'lost'} their person"
+               f"{'' if dry_run else f'; {s.eml_files} .eml files deleted'}")
 
 
 @retention_app.command("hold")

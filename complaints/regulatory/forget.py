@@ -45,8 +45,7 @@ from complaints.core.models import (
 )
 from complaints.core.pii import contact_key, mask_text, normalise_contact
 from complaints.core.settings import get_settings
-from complaints.notify.channels.email import eml_path
-from complaints.regulatory.retention import _anonymise
+from complaints.regulatory.retention import _anonymise, remove_eml
 
 
 @dataclass
@@ -172,11 +171,7 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
         session.execute(update(Notification).where(Notification.id.in_([m.id for m in messages])).values(
             recipient=marker, subject=marker, body_text=marker, body_html=None, contact_key=None, attachments=[]),
             execution_options={"synchronize_session": False})
-        for m in messages:
-            path = eml_path(outbox_dir, m.message_id)
-            if path.is_file():
-                path.unlink()
-                summary.eml_files += 1
+        summary.eml_files = remove_eml(outbox_dir, (m.message_id for m in messages))
     if replies:
         session.execute(update(InboundMessage).where(InboundMessage.id.in_(replies)).values(
             body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})

@@ -2,7 +2,8 @@
 complaint was last seen when it never closed, then anonymised unless a legal hold applies.
 
 Anonymised, not deleted: the personal data goes (contact, customer ref, text, raw record, message bodies and
-recipients, call-back comments, free text of the decision, the evidence files that came with it and their rows),
+recipients and the outbox's .eml copies, call-back comments, free text of the decision, the evidence files that
+came with it and their rows),
 the row stays with its dates, channel, category,
 severity, amount and outcome. Every count, regulator return and report figure of a past period therefore stays
 the same, and nothing that refers to the complaint (incidents, plans, clocks, duplicates) is left dangling.
@@ -14,6 +15,7 @@ the replies; type, amount, status and dates stay.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,7 @@ from complaints.core.models import (
 )
 from complaints.core.pii import mask_text
 from complaints.core.settings import get_settings
+from complaints.notify.channels.email import eml_path
 from complaints.regulatory.outcomes import closed_at_column, with_closure
 
 
@@ -54,6 +57,7 @@ class PurgeSummary:
     attachments: int = 0  # evidence rows erased with them
     evidence_files: int = 0  # evidence files deleted (those no other complaint's row names)
     transactions: int = 0  # transactions past the period whose person was removed (dry run: would be)
+    eml_files: int = 0  # outbox copies (.eml) of their messages deleted
 
 
 def cutoff(now: datetime, years: int) -> datetime:
@@ -81,10 +85,11 @@ def _candidates(now: datetime, years: int) -> Select[Any]:
 
 
 def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = False,
-          evidence_dir: Path | None = None) -> PurgeSummary:
+          evidence_dir: Path | None = None, outbox_dir: Path | None = None) -> PurgeSummary:
     """Anonymise every complaint past its retention period and not held. Idempotent: the retention_purges
     unique key records each complaint once, and only the run that recorded it anonymises it. Their evidence files
-    go from `evidence_dir` (default: the settings' evidence folder)."""
+    go from `evidence_dir` (default: the settings' evidence folder), the .eml copies of their messages (and of the
+    old transactions' call-backs) from `outbox_dir` (default: the settings' outbox folder)."""
     rcfg = cfg.retention
     summary = PurgeSummary(cutoff=cutoff(now, rcfg.keep_years))
     rows = session.execute(_candidates(now, rcfg.keep_years)).all()
@@ -98,14 +103,20 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
     summary.transactions = len(old_transactions)
     if dry_run:
         return summary
+    outbox = outbox_dir or get_settings().outbox_path
     for start in range(0, len(old_transactions), rcfg.batch_size):
-        _forget_transactions(session, old_transactions[start : start + rcfg.batch_size], rcfg.purged_marker)
+        batch_ids = old_transactions[start : start + rcfg.batch_size]
+        summary.eml_files += remove_eml(outbox, session.scalars(
+            select(Notification.message_id).where(Notification.transaction_id.in_(batch_ids))))
+        _forget_transactions(session, batch_ids, rcfg.purged_marker)
     for start in range(0, len(due), rcfg.batch_size):
         batch = due[start : start + rcfg.batch_size]
         mine = insert_ignore(session, RetentionPurge, [{"complaint_id": r.id, "purged_at": now, "basis_at": r.basis}
                                                        for r in batch], returning=(RetentionPurge.complaint_id,))
         ids = [m.complaint_id for m in mine]
         if ids:
+            summary.eml_files += remove_eml(outbox, session.scalars(
+                select(Notification.message_id).where(Notification.complaint_id.in_(ids))))
             rows, files = _anonymise(session, ids, rcfg.purged_marker, evidence_dir or get_settings().evidence_path)
             summary.anonymised += ids
             summary.attachments += rows
@@ -138,6 +149,18 @@ def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Pat
                                                    for v in (o.investigation, o.basis, o.steps_taken))
     # Evidence is the person's own documents (statements, ID photos): deleted, not anonymised.
     return evidence.erase(session, ids, evidence_root)
+
+
+def remove_eml(outbox_dir: Path, message_ids: Iterable[str]) -> int:
+    """Delete the outbox copies (.eml, complaints.notify.channels.email.EmlSender) of these messages; how many
+    there were."""
+    removed = 0
+    for message_id in message_ids:
+        path = eml_path(outbox_dir, message_id)
+        if path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def _forget_transactions(session: Session, ids: list[int], marker: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from complaints.core.models import (
     RetentionPurge,
     Transaction,
 )
+from complaints.notify.channels.email import eml_path
 from complaints.regulatory.outcomes import record_outcome
 from complaints.regulatory.retention import HoldError, place_hold, purge, release_hold
 from complaints.regulatory.returns import build_return, totals
@@ -27,7 +29,7 @@ from tests.factories import complaint
 NOW = datetime(2030, 1, 10, 3, 0, tzinfo=UTC)
 
 
-def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: AppConfig) -> None:
+def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: AppConfig, tmp_path: Path) -> None:
     old, recent = datetime(2026, 11, 16, 1, 0, tzinfo=UTC), datetime(2027, 6, 1, 1, 0, tzinfo=UTC)
     with session_scope(db_url) as s:
         inc = Incident(signature="category=fraud", opened_window=old, category="account_security", title="盗刷",
@@ -47,6 +49,11 @@ def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: Ap
         s.add(Notification(idempotency_key="ack:a", kind="acknowledgement", recipient="a@example.com",
                            language="zh", subject="s", body_text="您好 a@example.com", complaint_id=a.id,
                            message_id="<m@x>"))
+        s.add(Notification(idempotency_key="ack:held", kind="acknowledgement", recipient="b@example.com",
+                           language="zh", subject="s", body_text="您好 b@example.com", complaint_id=held.id,
+                           message_id="<h@x>"))
+        for message_id, to in (("<m@x>", "a@example.com"), ("<h@x>", "b@example.com")):
+            eml_path(tmp_path, message_id).write_text(f"To: {to}\n\nhello\n")
         s.add(CallbackResult(complaint_id=a.id, reached=True, score=2, comment="手机13812345678 不满意"))
         ids = {"a": a.id, "held": held.id, "member": member.id, "late": late.id, "young": young.id}
         place_hold(s, complaint_id=held.id, reason="court case 2029-17", by="legal", now=NOW)
@@ -58,29 +65,30 @@ def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: Ap
         assert (dry.eligible, dry.held, dry.anonymised) == (3, 2, [])  # `late` closed under 3 years ago
         assert s.execute(select(func.count()).select_from(RetentionPurge)).scalar_one() == 0
     with session_scope(db_url) as s:
-        done = purge(s, app_config, NOW)
-        assert done.anonymised == [ids["a"]]
+        done = purge(s, app_config, NOW, outbox_dir=tmp_path)
+        assert (done.anonymised, done.eml_files) == ([ids["a"]], 1)
+        assert not eml_path(tmp_path, "<m@x>").exists() and eml_path(tmp_path, "<h@x>").exists()  # held: kept
     with session_scope(db_url) as s:
-        assert purge(s, app_config, NOW).anonymised == []  # re-run: nothing twice
+        assert purge(s, app_config, NOW, outbox_dir=tmp_path).anonymised == []  # re-run: nothing twice
         gone = s.get_one(Complaint, ids["a"])
         assert (gone.contact, gone.contact_key, gone.body, gone.raw) == (None, None, "[purged]", {})
         assert (gone.category, gone.received_at) == ("account_security", old)  # what figures need stays
         kept = s.get_one(Complaint, ids["held"])
         assert kept.contact == "b@example.com" and "律师函" in kept.body
-        note = s.execute(select(Notification)).scalar_one()
+        note = s.execute(select(Notification).where(Notification.complaint_id == ids["a"])).scalar_one()
         assert note.recipient == "[purged]" and "a@example.com" not in note.body_text
         assert s.execute(select(CallbackResult.comment)).scalar_one() is None
         after = totals(build_return(s, app_config, "pboc", date(2026, 11, 1), date(2026, 11, 30), "Asia/Shanghai"))
         assert after == before
         release_hold(s, incident_hold, now=NOW)
     with session_scope(db_url) as s:  # the incident hold released: its member goes on the next run
-        assert purge(s, app_config, NOW).anonymised == [ids["member"]]
+        assert purge(s, app_config, NOW, outbox_dir=tmp_path).anonymised == [ids["member"]]
         with pytest.raises(HoldError, match="already anonymised"):
             place_hold(s, complaint_id=ids["a"], reason="late request", by="legal", now=NOW)
 
 
-def test_purge_removes_the_person_from_old_transactions_and_their_call_backs(db_url: str,
-                                                                             app_config: AppConfig) -> None:
+def test_purge_removes_the_person_from_old_transactions_and_their_call_backs(db_url: str, app_config: AppConfig,
+                                                                             tmp_path: Path) -> None:
     """A transaction feed keeps who made each transaction (for call-backs): keep_years after it occurred, contact,
     reference, the call-back sent about it and the reply go; type, amount and status stay. Once."""
     old, recent = datetime(2026, 11, 16, 1, 0, tzinfo=UTC), datetime(2027, 6, 1, 1, 0, tzinfo=UTC)
@@ -97,13 +105,16 @@ def test_purge_removes_the_person_from_old_transactions_and_their_call_backs(db_
             s.flush()
             s.add(InboundMessage(transaction_id=n, channel="webhook", message_id=f"r{n}", received_at=at,
                                  contact_key=f"key{n}", body_masked="5分，客服小王很好，我住在***", score=5))
+            eml_path(tmp_path, f"<cb{n}@x>").write_text(f"To: 13{n}12345678\n\n您好 U{n}\n")
     with session_scope(db_url) as s:
-        assert purge(s, app_config, NOW, dry_run=True).transactions == 1
+        assert purge(s, app_config, NOW, dry_run=True, outbox_dir=tmp_path).transactions == 1
         assert s.get_one(Transaction, 1).contact == "13112345678"  # a dry run changes nothing
     with session_scope(db_url) as s:
-        assert purge(s, app_config, NOW).transactions == 1
+        done = purge(s, app_config, NOW, outbox_dir=tmp_path)
+        assert (done.transactions, done.eml_files) == (1, 1)
+        assert not eml_path(tmp_path, "<cb1@x>").exists() and eml_path(tmp_path, "<cb2@x>").exists()
     with session_scope(db_url) as s:
-        assert purge(s, app_config, NOW).transactions == 0  # once
+        assert purge(s, app_config, NOW, outbox_dir=tmp_path).transactions == 0  # once
         gone, kept = s.get_one(Transaction, 1), s.get_one(Transaction, 2)
         assert (gone.contact, gone.contact_masked, gone.contact_key, gone.customer_ref) == (None, None, None, None)
         assert (gone.type, gone.amount, gone.status, gone.occurred_at) == ("withdrawal", Decimal("5000.00"),

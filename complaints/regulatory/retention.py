@@ -9,8 +9,9 @@ severity, amount and outcome. Every count, regulator return and report figure of
 the same, and nothing that refers to the complaint (incidents, plans, clocks, duplicates) is left dangling.
 
 Transactions of a transaction feed (kept for call-backs after important ones) are personal data too: `keep_years`
-after they occurred, who made them goes (contact, customer ref), and so do the call-back messages about them and
-the replies; type, amount, status and dates stay.
+after they occurred, who made them goes (contact, customer ref), the call-back message about them keeps its row
+with recipient, subject and text replaced by the marker (its .eml copy deleted), and the reply keeps its score and
+time window, not its text; type, amount, status and dates stay. A person with a held complaint keeps theirs.
 """
 
 from __future__ import annotations
@@ -68,15 +69,20 @@ def cutoff(now: datetime, years: int) -> datetime:
         return now.replace(year=now.year - years, day=28)
 
 
-def _candidates(now: datetime, years: int) -> Select[Any]:
-    """(id, basis, held) of every complaint past its retention period and not anonymised yet."""
-    basis = func.coalesce(closed_at_column(), Complaint.last_seen_at)
+def _held() -> Any:
+    """Whether a complaint is under an active legal hold: a hold on a complaint also covers its duplicates; one on
+    an incident covers its members."""
     active = LegalHold.released_at.is_(None)
     held_complaints = select(LegalHold.complaint_id).where(active, LegalHold.complaint_id.is_not(None))
     held_incidents = select(LegalHold.incident_id).where(active, LegalHold.incident_id.is_not(None))
-    # A hold on a complaint also covers its duplicates; one on an incident covers its members.
-    held = or_(Complaint.id.in_(held_complaints), Complaint.duplicate_of_id.in_(held_complaints),
+    return or_(Complaint.id.in_(held_complaints), Complaint.duplicate_of_id.in_(held_complaints),
                Complaint.incident_id.in_(held_incidents))
+
+
+def _candidates(now: datetime, years: int) -> Select[Any]:
+    """(id, basis, held) of every complaint past its retention period and not anonymised yet."""
+    basis = func.coalesce(closed_at_column(), Complaint.last_seen_at)
+    held = _held()
     return (
         with_closure(select(Complaint.id, basis.label("basis"), held.label("held")))
         .where(basis < cutoff(now, years), Complaint.id.not_in(select(RetentionPurge.complaint_id)))
@@ -96,10 +102,16 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
     summary.eligible = len(rows)
     summary.held = sum(bool(r.held) for r in rows)
     due = [r for r in rows if not r.held]
+    # A held complaint's person keeps their transactions too (the hold may be about one of them).
+    held_keys = select(Complaint.contact_key).where(_held(), Complaint.contact_key.is_not(None))
+    held_refs = select(Complaint.customer_ref).where(_held(), Complaint.customer_ref.is_not(None))
     old_transactions = list(session.scalars(select(Transaction.id).where(
         Transaction.occurred_at < summary.cutoff,
         or_(Transaction.contact.is_not(None), Transaction.contact_key.is_not(None),
-            Transaction.customer_ref.is_not(None))).order_by(Transaction.id)))
+            Transaction.customer_ref.is_not(None)),
+        or_(Transaction.contact_key.is_(None), Transaction.contact_key.not_in(held_keys)),
+        or_(Transaction.customer_ref.is_(None), Transaction.customer_ref.not_in(held_refs)),
+    ).order_by(Transaction.id)))
     summary.transactions = len(old_transactions)
     if dry_run:
         return summary
@@ -134,7 +146,7 @@ def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Pat
         held_reason=case((Complaint.held_reason.is_(None), None), else_=marker)),
         execution_options={"synchronize_session": False})
     session.execute(update(Notification).where(Notification.complaint_id.in_(ids)).values(
-        recipient=marker, body_text=marker, body_html=None, contact_key=None),
+        recipient=marker, subject=marker, body_text=marker, body_html=None, contact_key=None, attachments=[]),
         execution_options={"synchronize_session": False})
     # The user's replies: the words go (masked is still their words), the score and chosen time window stay.
     session.execute(update(InboundMessage).where(InboundMessage.complaint_id.in_(ids)).values(
@@ -153,13 +165,15 @@ def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Pat
 
 def remove_eml(outbox_dir: Path, message_ids: Iterable[str]) -> int:
     """Delete the outbox copies (.eml, complaints.notify.channels.email.EmlSender) of these messages; how many
-    there were."""
+    there were. Before the caller commits, as with evidence files: a run that then fails leaves the rows for the
+    next run, the files gone."""
     removed = 0
     for message_id in message_ids:
-        path = eml_path(outbox_dir, message_id)
-        if path.is_file():
-            path.unlink()
-            removed += 1
+        try:
+            eml_path(outbox_dir, message_id).unlink()
+        except FileNotFoundError:  # none written (sent by SMTP), or another run (forget) deleted it just now
+            continue
+        removed += 1
     return removed
 
 
@@ -169,7 +183,7 @@ def _forget_transactions(session: Session, ids: list[int], marker: str) -> None:
         contact=None, contact_masked=None, contact_key=None, customer_ref=None),
         execution_options={"synchronize_session": False})
     session.execute(update(Notification).where(Notification.transaction_id.in_(ids)).values(
-        recipient=marker, body_text=marker, body_html=None, contact_key=None),
+        recipient=marker, subject=marker, body_text=marker, body_html=None, contact_key=None, attachments=[]),
         execution_options={"synchronize_session": False})
     session.execute(update(InboundMessage).where(InboundMessage.transaction_id.in_(ids)).values(
         body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})

@@ -113,13 +113,15 @@ def test_ticket_number_from_the_complaints_own_contact(db_url: str) -> None:
 
 
 def test_a_score_is_read_only_from_a_reply_to_a_call_back(db_url: str) -> None:
-    """"5" answering an acknowledgement is no rating (an amount, a day, an order count); by ticket number alone, a
-    reply counts as the call-back's answer only once a call-back was sent on that complaint."""
+    """"5" answering an acknowledgement is no rating (an amount, a day, an order count), even when a call-back was
+    sent on that complaint as well; by ticket number alone, a reply counts as the call-back's answer once a
+    call-back was sent on that complaint (without one, see the test above)."""
     with session_scope(db_url) as s:
         acked = complaint(s, "扣了两次费", contact="wang@example.com").id
         s.add(Notification(idempotency_key=f"ack:{acked}", kind="acknowledgement", recipient="wang@example.com",
                            language="zh", subject="已收到", body_text="我们已收到您的投诉", message_id="<ack-1@w>",
                            complaint_id=acked, status="sent", channel="email"))
+        _callback(s, acked, "<cb-0@w>")  # a call-back was sent too: the reply names the acknowledgement
         called = complaint(s, "提现未到账", contact="zhao@example.com").id
         _callback(s, called, "<cb-1@w>")
         s.flush()

@@ -90,10 +90,14 @@ def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: Ap
 def test_purge_removes_the_person_from_old_transactions_and_their_call_backs(db_url: str, app_config: AppConfig,
                                                                              tmp_path: Path) -> None:
     """A transaction feed keeps who made each transaction (for call-backs): keep_years after it occurred, contact,
-    reference, the call-back sent about it and the reply go; type, amount and status stay. Once."""
+    reference, the call-back's text (and its .eml) and the reply's text go; type, amount, status and the reply's
+    score stay. Once. A person with a complaint under a legal hold keeps theirs."""
     old, recent = datetime(2026, 11, 16, 1, 0, tzinfo=UTC), datetime(2027, 6, 1, 1, 0, tzinfo=UTC)
     with session_scope(db_url) as s:
-        for n, at in ((1, old), (2, recent)):
+        held = complaint(s, "提现被冻结，已起诉", at=recent, contact="13312345678", category="transfer_delay")
+        held.customer_ref = "U3"
+        place_hold(s, complaint_id=held.id, reason="court case 2030-2", by="legal", now=NOW)
+        for n, at in ((1, old), (2, recent), (3, old)):
             s.add(Transaction(id=n, transaction_id=f"T{n}", source="wallet_tx", occurred_at=at, type="withdrawal",
                               amount=Decimal("5000.00"), status="succeeded", customer_ref=f"U{n}",
                               contact=f"13{n}12345678", contact_masked="138****5678", contact_key=f"key{n}"))
@@ -121,8 +125,11 @@ def test_purge_removes_the_person_from_old_transactions_and_their_call_backs(db_
                                                                            "succeeded", old)
         assert (kept.contact, kept.customer_ref) == ("13212345678", "U2")
         by_tx = {n.transaction_id: n for n in s.scalars(select(Notification))}
-        assert (by_tx[1].recipient, by_tx[1].body_text, by_tx[1].contact_key) == ("[purged]", "[purged]", None)
-        assert by_tx[2].recipient == "13212345678"
+        assert (by_tx[1].recipient, by_tx[1].subject, by_tx[1].body_text, by_tx[1].contact_key) == (
+            "[purged]", "[purged]", "[purged]", None)
+        assert by_tx[2].recipient == "13212345678" and by_tx[3].recipient == "13312345678"
+        assert s.get_one(Transaction, 3).customer_ref == "U3"  # held: kept, and its .eml
+        assert eml_path(tmp_path, "<cb3@x>").exists()
         replies = {m.transaction_id: m for m in s.scalars(select(InboundMessage))}
         assert (replies[1].body_masked, replies[1].contact_key, replies[1].score) == ("[purged]", None, 5)
         assert "客服小王" in replies[2].body_masked

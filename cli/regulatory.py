@@ -213,8 +213,8 @@ def retention_purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="cou
                   outbox_dir=rt.settings.outbox_path)
     typer.echo(f"retained until {s.cutoff.date()}: {s.eligible} past the period, {s.held} held, "
                f"{'would anonymise ' + str(s.eligible - s.held) if dry_run else f'anonymised {len(s.anonymised)}'}; "
-               f"transactions: {s.transactions} {'would lose' if dry_run else 'lost'} their person"
-               f"{'' if dry_run else f'; {s.eml_files} .eml files deleted'}")
+               f"transactions: {s.transactions} {'would lose' if dry_run else 'lost'} their person; "
+               f"{s.eml_files} .eml files {'would be ' if dry_run else ''}deleted")
 
 
 @retention_app.command("hold")

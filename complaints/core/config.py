@@ -931,7 +931,8 @@ class MajorEventsConfig(Strict):
 class RetentionConfig(Strict):
     # Kept at least this long after the complaint was closed (or last seen when never closed).
     keep_years: int = Field(3, ge=1, le=30)
-    batch_size: int = Field(1000, ge=1, le=100_000)
+    # Ids per statement: SQLite takes at most 32,766 parameters in one statement.
+    batch_size: int = Field(1000, ge=1, le=30_000)
     purged_marker: str = "[purged]"
 
 

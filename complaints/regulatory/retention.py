@@ -58,7 +58,7 @@ class PurgeSummary:
     attachments: int = 0  # evidence rows erased with them
     evidence_files: int = 0  # evidence files deleted (those no other complaint's row names)
     transactions: int = 0  # transactions past the period whose person was removed (dry run: would be)
-    eml_files: int = 0  # outbox copies (.eml) of their messages deleted
+    eml_files: int = 0  # outbox copies (.eml) of their messages deleted (dry run: that would be)
 
 
 def cutoff(now: datetime, years: int) -> datetime:
@@ -113,9 +113,14 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
         or_(Transaction.customer_ref.is_(None), Transaction.customer_ref.not_in(held_refs)),
     ).order_by(Transaction.id)))
     summary.transactions = len(old_transactions)
-    if dry_run:
-        return summary
     outbox = outbox_dir or get_settings().outbox_path
+    if dry_run:
+        for column, ids in ((Notification.transaction_id, old_transactions),
+                            (Notification.complaint_id, [r.id for r in due])):
+            for start in range(0, len(ids), rcfg.batch_size):
+                summary.eml_files += remove_eml(outbox, session.scalars(select(Notification.message_id).where(
+                    column.in_(ids[start : start + rcfg.batch_size]))), dry_run=True)
+        return summary
     for start in range(0, len(old_transactions), rcfg.batch_size):
         batch_ids = old_transactions[start : start + rcfg.batch_size]
         summary.eml_files += remove_eml(outbox, session.scalars(
@@ -163,12 +168,15 @@ def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Pat
     return evidence.erase(session, ids, evidence_root)
 
 
-def remove_eml(outbox_dir: Path, message_ids: Iterable[str]) -> int:
+def remove_eml(outbox_dir: Path, message_ids: Iterable[str], *, dry_run: bool = False) -> int:
     """Delete the outbox copies (.eml, complaints.notify.channels.email.EmlSender) of these messages; how many
-    there were. Before the caller commits, as with evidence files: a run that then fails leaves the rows for the
-    next run, the files gone."""
+    there were (dry_run: count them only). Before the caller commits, as with evidence files: a run that then fails
+    leaves the rows for the next run, the files gone."""
     removed = 0
     for message_id in message_ids:
+        if dry_run:
+            removed += eml_path(outbox_dir, message_id).is_file()
+            continue
         try:
             eml_path(outbox_dir, message_id).unlink()
         except FileNotFoundError:  # none written (sent by SMTP), or another run (forget) deleted it just now

@@ -61,8 +61,9 @@ def test_purge_anonymises_old_complaints_except_held(db_url: str, app_config: Ap
         incident_hold = hold.id
     with session_scope(db_url) as s:
         before = totals(build_return(s, app_config, "pboc", date(2026, 11, 1), date(2026, 11, 30), "Asia/Shanghai"))
-        dry = purge(s, app_config, NOW, dry_run=True)
-        assert (dry.eligible, dry.held, dry.anonymised) == (3, 2, [])  # `late` closed under 3 years ago
+        dry = purge(s, app_config, NOW, dry_run=True, outbox_dir=tmp_path)
+        assert (dry.eligible, dry.held, dry.anonymised, dry.eml_files) == (3, 2, [], 1)  # `late`: closed < 3 years
+        assert eml_path(tmp_path, "<m@x>").exists()  # a dry run deletes nothing
         assert s.execute(select(func.count()).select_from(RetentionPurge)).scalar_one() == 0
     with session_scope(db_url) as s:
         done = purge(s, app_config, NOW, outbox_dir=tmp_path)

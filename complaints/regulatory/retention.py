@@ -26,6 +26,7 @@ from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from complaints.core import evidence
+from complaints.core.bulk import in_conditions
 from complaints.core.config import AppConfig
 from complaints.core.db import insert_ignore
 from complaints.core.models import (
@@ -115,16 +116,13 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
     summary.transactions = len(old_transactions)
     outbox = outbox_dir or get_settings().outbox_path
     if dry_run:
-        for column, ids in ((Notification.transaction_id, old_transactions),
-                            (Notification.complaint_id, [r.id for r in due])):
-            for start in range(0, len(ids), rcfg.batch_size):
-                summary.eml_files += remove_eml(outbox, session.scalars(select(Notification.message_id).where(
-                    column.in_(ids[start : start + rcfg.batch_size]))), dry_run=True)
+        summary.eml_files = remove_eml(outbox, _message_ids(session, Notification.transaction_id, old_transactions)
+                                       + _message_ids(session, Notification.complaint_id, [r.id for r in due]),
+                                       dry_run=True)
         return summary
     for start in range(0, len(old_transactions), rcfg.batch_size):
         batch_ids = old_transactions[start : start + rcfg.batch_size]
-        summary.eml_files += remove_eml(outbox, session.scalars(
-            select(Notification.message_id).where(Notification.transaction_id.in_(batch_ids))))
+        summary.eml_files += remove_eml(outbox, _message_ids(session, Notification.transaction_id, batch_ids))
         _forget_transactions(session, batch_ids, rcfg.purged_marker)
     for start in range(0, len(due), rcfg.batch_size):
         batch = due[start : start + rcfg.batch_size]
@@ -132,8 +130,7 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
                                                        for r in batch], returning=(RetentionPurge.complaint_id,))
         ids = [m.complaint_id for m in mine]
         if ids:
-            summary.eml_files += remove_eml(outbox, session.scalars(
-                select(Notification.message_id).where(Notification.complaint_id.in_(ids))))
+            summary.eml_files += remove_eml(outbox, _message_ids(session, Notification.complaint_id, ids))
             rows, files = _anonymise(session, ids, rcfg.purged_marker, evidence_dir or get_settings().evidence_path)
             summary.anonymised += ids
             summary.attachments += rows
@@ -174,15 +171,22 @@ def remove_eml(outbox_dir: Path, message_ids: Iterable[str], *, dry_run: bool = 
     leaves the rows for the next run, the files gone."""
     removed = 0
     for message_id in message_ids:
+        path = eml_path(outbox_dir, message_id)
         if dry_run:
-            removed += eml_path(outbox_dir, message_id).is_file()
+            removed += path.is_file()
             continue
         try:
-            eml_path(outbox_dir, message_id).unlink()
+            path.unlink()
         except FileNotFoundError:  # none written (sent by SMTP), or another run (forget) deleted it just now
             continue
         removed += 1
     return removed
+
+
+def _message_ids(session: Session, column: Any, ids: Iterable[int]) -> list[str]:
+    """The Message-IDs of the messages whose `column` (their complaint or transaction) is one of ids."""
+    return [m for condition in in_conditions(session, column, ids)
+            for m in session.scalars(select(Notification.message_id).where(condition))]
 
 
 def _forget_transactions(session: Session, ids: list[int], marker: str) -> None:

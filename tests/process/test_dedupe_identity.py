@@ -90,7 +90,7 @@ def test_paraphrased_cross_channel_resubmission_of_one_person_is_linked(db_url: 
     with session_scope(db_url) as s:
         app = complaint(s, "提现500元到招商银行一直没到账，已经三天了", contact="13812345678", channel="app")
         # The hotline agent's paraphrase of the call, the same phone number written another way.
-        call = complaint(s, "客户来电反映：三天前提现500元到招商银行卡，至今未到账，要求尽快处理",
+        call = complaint(s, "客户来电反映：三天前提现到招商银行卡，一直没到账，要求尽快处理",
                          contact="+86 138-1234-5678", channel="hotline", at=T0 + timedelta(hours=6))
         assert fuzz.ratio(squeeze(app.body), squeeze(call.body)) < 50  # no near-copy
         order = complaint(s, "Refund for order 88123456 never came back to my wallet", contact="13812345678",
@@ -101,6 +101,27 @@ def test_paraphrased_cross_channel_resubmission_of_one_person_is_linked(db_url: 
         links = _links(s)
         assert links[call.id][:2] == (app.id, "model") and links[order_call.id] == (order.id, "signature", 1.0)
         assert summary.near == 2 and s.get(Complaint, app.id).channels == ["app", "hotline"]
+
+
+def test_one_amount_or_one_code_named_twice_in_a_week_is_one_problem(db_url: str, app_config: AppConfig) -> None:
+    """Paraphrases too far apart in words for the model, tied by the one payment or fault they name; two
+    merchants, or two amounts and none shared, are two problems."""
+    with session_scope(db_url) as s:
+        app = complaint(s, "退款117.14块钱商家说退了，我这边没到", contact="13812345678")
+        call = complaint(s, "客户表示昨日已来电一次。来电客户反映在得物退了货，商家说已经退了人民币117.14元，"
+                         "钱包里没看到。已告知处理时效3-5个工作日。", contact="13812345678", channel="hotline",
+                         at=T0 + timedelta(days=1))
+        login = complaint(s, "登不上去，报错2019", contact="c@example.com")
+        again = complaint(s, "登录一直提示错误2019,换了网络也不行", contact="c@example.com", at=T0 + timedelta(hours=9))
+        complaint(s, "充值299元一直没到账", contact="d@example.com", merchant="京东")
+        other_shop = complaint(s, "299元充值到现在也没到", contact="d@example.com", merchant="拼多多",
+                               at=T0 + timedelta(hours=1))
+        complaint(s, "扣了我88.5元", contact="e@example.com")
+        other_sum = complaint(s, "扣了我99.5元", contact="e@example.com", at=T0 + timedelta(hours=1))
+        summary = _run(s, app_config.taxonomy.dedupe)
+        links = _links(s)
+        assert links[call.id] == (app.id, "signature", 1.0) and links[again.id] == (login.id, "signature", 1.0)
+        assert other_shop.id not in links and other_sum.id not in links and summary.near == 2
 
 
 def test_short_text_inside_a_longer_one_is_judged_by_the_model(db_url: str, app_config: AppConfig) -> None:

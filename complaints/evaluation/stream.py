@@ -738,11 +738,14 @@ def _category_figures(rows: list[Any], truth: dict[str, dict[str, Any]]) -> dict
 
 
 def _incident_figures(rows: list[Any], truth: dict[str, dict[str, Any]], weeks: int) -> dict[str, Any]:
-    """An incident is true when most of its complaints belong to one crisis; each crisis should be one incident."""
+    """An incident is true when most of its complaints belong to one crisis; each crisis should be one incident.
+    A resubmission is in the incident of the complaint it is linked to, as the product has it (its user hears the
+    incident's progress with that complaint's)."""
+    incident_of = {r.id: r.incident_id for r in rows}
     members: dict[int, list[str]] = defaultdict(list)
     for r in rows:
-        if r.incident_id:
-            members[r.incident_id].append(r.external_id)
+        if incident := r.incident_id or incident_of.get(r.duplicate_of_id):
+            members[incident].append(r.external_id)
     false = 0
     per_crisis: dict[str, list[int]] = defaultdict(list)
     for incident, exts in members.items():

@@ -14,7 +14,10 @@ users or in the problem:
   merge_hours before the younger was detected, two or more times and improbably often for that code's rate in the
   week before the surge (binomial tail <= CODE_ALPHA): the code's burst began inside the surge;
 - or both bursts are of one (most common) category and were detected within ONSET_HOURS of each other, or one
-  is a whole category's surge detected within surges.related_hours of the other.
+  is a whole category's surge detected within surges.related_hours of the other;
+- or at least merge_share of the younger's complaints read like the older's by their words, as a complaint must to
+  join it by them (complaints.detect.profile): the older's tail, alarmed on an entity of its own (the phishing
+  victims who name the product their money left by) before it was judged by its words.
 The evidence is kept in the surviving incident's reason.
 """
 
@@ -93,13 +96,15 @@ def _began_inside(a: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, s
 def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], background: Callable[[], Sequence[Item]],
             phrases: Callable[[], tuple[list[str], list[str]]] | None = None,
             onsets: tuple[datetime, datetime] | None = None, surges: Sequence[str] = (),
-            before_a: Callable[[], Sequence[Item]] | None = None) -> list[str]:
+            before_a: Callable[[], Sequence[Item]] | None = None,
+            reads_like_a: Callable[[], float] | None = None) -> list[str]:
     """Why incidents with members a (the older) and b are one problem (empty: they are not). background: the other
     complaints of the last day; phrases: both incidents' top phrases; onsets: when each was detected; surges:
     the categories of either that burst as a whole (no entity of their own: a category's surge that begins with
     another burst is that burst seen through another category); before_a: when a is a whole category's surge, the
-    complaints of the week before it opened (a code's rate before the crisis). The costlier evidence is only
-    looked for while the cheaper found none."""
+    complaints of the week before it opened (a code's rate before the crisis); reads_like_a: the share of b's
+    complaints that read like a's by their words (the content-join test, complaints.detect.profile). The costlier
+    evidence is only looked for while the cheaper found none."""
     if not a or not b:
         return []
     (a_lo, a_hi), (b_lo, b_hi) = span(a), span(b)
@@ -134,4 +139,6 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
         least = min(_share_with(phrase, a), _share_with(phrase, b))
         if least >= cfg.merge_share and _share_with(phrase, background()) <= least / 4:
             evidence.append(f"phrase “{phrase}” in {least:.0%} or more of each")
+    if not evidence and reads_like_a is not None and (share := reads_like_a()) >= cfg.merge_share:
+        evidence.append(f"{share:.0%} of the younger's complaints read like the older's by their words")
     return evidence

@@ -71,7 +71,7 @@ def _nearest(similarities: sparse.csr_matrix | np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Profile:
     incident: np.ndarray  # centroid of its members
-    everyday: np.ndarray  # centroid of its categories' other complaints in the week before it opened
+    everyday: np.ndarray  # centroid of its category's other complaints in the week before it opened
     members: int  # how many members the incident centroid was made from
     burst: int  # how many of them its burst had (its profile is made again when that changes)
     burst_x: sparse.csr_matrix | None  # the profiles of its members of its first hours (None: too few)
@@ -80,7 +80,6 @@ class Profile:
     # distinctive the incident's words are.
     own: float = 0.0
     own_near: float = 0.0
-    categories: frozenset[str] | None = None  # the incident's categories it was made for (None: all)
 
     def tests(self, margin: float | None, neighbour_margin: float | None) -> tuple[bool, bool]:
         """Which tests (centroids, nearest complaints) the incident's own complaints would pass (their median margin

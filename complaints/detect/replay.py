@@ -480,7 +480,9 @@ class Track:
     merged_into: int | None = None  # merged into that incident: takes nothing more
     pinned: bool = False  # split by hand: never merged automatically
     window_hours: int | None = None  # the window of the alarm that opened it, as stored (a later run's view)
-    text_profile: Profile | None = None  # for content joins, as of text_profile.members members
+    # For content joins, by category of its (None: one for an incident across all categories); each as of its
+    # .members members.
+    text_profiles: dict[str | None, Profile] = field(default_factory=dict)
     # For content joins: per entity kind, the values its problem is about (held by a share of its members).
     problem_entities: dict[str, set[str]] = field(default_factory=dict)
     by_words: set[int] = field(default_factory=set)  # members this replay took in by their words
@@ -545,6 +547,17 @@ EARLY, CONTENT_DELAY = timedelta(hours=12), timedelta(hours=2)
 # crisis's complaints of the hours before the alarm are candidates, never everyday: in a backfill they would stay
 # in the everyday side its profile keeps, while a later hourly run reads them as members).
 EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), EARLY
+
+def _by_profile(profiles: dict[str | None, Profile], items: Iterable[Item]) -> dict[str | None, list[Item]]:
+    """The items each of an incident's text profiles judges: those of its category (all, for the one of an incident
+    across categories); an item of a category without a distinctive profile is judged by none."""
+    out: dict[str | None, list[Item]] = defaultdict(list)
+    for it in items:
+        key = None if None in profiles else it.category
+        if key in profiles:
+            out[key].append(it)
+    return out
+
 
 # Makes (or finds, on a re-run) the incident an alarm opens.
 Opener = Callable[[Alarm], Track]
@@ -621,25 +634,25 @@ class Replay:
         best: dict[int, tuple[float, Track, Item]] = {}
         for track in active:
             if track.merged_into is not None or hour >= track.opened_window + horizon:
-                track.text_profile = None  # no more joins by words: its matrices go (a backfill keeps the track)
+                track.text_profiles = {}  # no more joins by words: its matrices go (a backfill keeps the track)
                 continue
-            text_profile = self.text_profile(track, hour)
-            if text_profile is None:
+            profiles = self.text_profiles(track, hour)
+            if not profiles:
                 continue
             opened_now = track.alarm is not None and track.opened_window == hour
             lo, hi = (hour - EARLY, hour + HOUR) if opened_now else (hour - CONTENT_DELAY, hour - CONTENT_DELAY + HOUR)
-            categories, about = track.categories(), track.problem_entities
+            about = track.problem_entities
             # A complaint naming another merchant, error code or version than the one the incident is about is
             # another problem however alike its words (two merchants' bursts told in one template).
-            candidates = [it for it in self.source.items(lo, hi) if self.incident_of(it) is None
-                          and (categories is None or it.category in categories)
-                          and all(value in about[kind] for kind, value in it.entities if kind in about)]
-            if not candidates:
-                continue
-            scores = text_profile.excess(self.vectors(candidates), margin, near)
-            for it, score in zip(candidates, scores.tolist(), strict=True):
-                if score >= 0 and (it.id not in best or (score, -track.id) > (best[it.id][0], -best[it.id][1].id)):
-                    best[it.id] = (score, track, it)
+            candidates = _by_profile(profiles, (
+                it for it in self.source.items(lo, hi) if self.incident_of(it) is None
+                and all(value in about[kind] for kind, value in it.entities if kind in about)))
+            for key, items in candidates.items():
+                scores = profiles[key].excess(self.vectors(items), margin, near)
+                for it, score in zip(items, scores.tolist(), strict=True):
+                    if score >= 0 and (it.id not in best
+                                       or (score, -track.id) > (best[it.id][0], -best[it.id][1].id)):
+                        best[it.id] = (score, track, it)
         for _, track, it in sorted(best.values(), key=lambda b: (b[1].id, b[2].at, b[2].id)):
             if self.link(track, [it]):
                 track.by_words.add(it.id)
@@ -653,33 +666,46 @@ class Replay:
                 self._vectors[it.id] = row
         return stack([self._vectors[it.id] for it in items])
 
-    def text_profile(self, track: Track, hour: datetime) -> Profile | None:
-        """The incident's text profile when its words are distinctive, else None. Made from the complaints its
-        signature and alarms brought in (never from those it took in by their words), again when they grew by a
-        tenth (up to the sample) or its burst changed; its burst: those of them received (by their received time)
-        before surges.related_hours after it was detected; its everyday side from the other complaints of its
-        categories from a week to EARLY (12 hours) before it opened, as far back as this replay still reads,
-        sampled across that week."""
+    def text_profiles(self, track: Track, hour: datetime) -> dict[str | None, Profile]:
+        """The incident's text profiles whose words are distinctive: one per category of its (one for all when it
+        spans every category), so that a merged surge of ordinary complaints of another category (a busy
+        transfer-delay hour beside an outage) neither blurs the words of its first burst nor borrows them.
+        Each made from the complaints of that category its signature and alarms brought in (never from those it
+        took in by their words), again when they grew by a tenth (up to the sample) or its burst changed; its
+        burst: those of them received (by their received time) before surges.related_hours after it was
+        detected; its everyday side from the other complaints of that category from a week to EARLY (12 hours)
+        before it opened, as far back as this replay still reads, sampled across that week."""
         own = sorted((it for it in track.members.values() if not it.by_words and it.id not in track.by_words),
                      key=lambda it: (it.at, it.id))
         categories = track.categories()
-        cached = track.text_profile
-        if cached is not None and cached.categories != categories:
-            cached = None  # a merge brought other categories: their everyday complaints too
+        keys: list[str | None] = [None] if categories is None else sorted(categories)
+        track.text_profiles = {k: p for k, p in track.text_profiles.items() if k in keys}
         burst_end = track.detected_at + timedelta(hours=self.cfg.surges.related_hours)
-        burst = [it.skeleton for it in own if it.at < burst_end]
-        if cached is None or (cached.members < PROFILE_SAMPLE and len(own) >= 1.1 * cached.members) or (
-                cached.burst != min(len(burst), PROFILE_SAMPLE)):
-            everyday = cached.everyday_x if cached is not None else None
-            texts: list[str] = []
-            if everyday is None:
-                texts = [it.skeleton for it in self.week_before(track, hour, EVERYDAY_GAP)
-                         if (categories is None or it.category in categories) and self.incident_of(it) is None]
-            made = profile([it.skeleton for it in own], burst, texts, everyday)
-            track.text_profile = cached = dataclasses.replace(made, categories=categories) if made else cached
+        week: list[Item] | None = None
+        out: dict[str | None, Profile] = {}
+        rebuilt = False
+        for key in keys:
+            mine = [it for it in own if key is None or it.category == key]
+            burst = [it.skeleton for it in mine if it.at < burst_end]
+            cached = track.text_profiles.get(key)
+            if cached is None or (cached.members < PROFILE_SAMPLE and len(mine) >= 1.1 * cached.members) or (
+                    cached.burst != min(len(burst), PROFILE_SAMPLE)):
+                texts: list[str] = []
+                if cached is None:
+                    if week is None:
+                        week = [it for it in self.week_before(track, hour, EVERYDAY_GAP)
+                                if self.incident_of(it) is None]
+                    texts = [it.skeleton for it in week if key is None or it.category == key]
+                made = profile([it.skeleton for it in mine], burst, texts,
+                               cached.everyday_x if cached is not None else None)
+                if made is not None:
+                    track.text_profiles[key] = cached = made
+                rebuilt = True
+            if cached is not None and cached.distinctive(self.cfg.content_margin, self.cfg.neighbour_margin):
+                out[key] = cached
+        if rebuilt:
             track.problem_entities = about(entity_shares(own[:PROFILE_SAMPLE], None), self.cfg.merge_share)
-        distinctive = cached is not None and cached.distinctive(self.cfg.content_margin, self.cfg.neighbour_margin)
-        return cached if distinctive else None
+        return out
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
         """The incident an alarm's members join: the active one of its signature, or a new one (added to active);
@@ -744,7 +770,8 @@ class Replay:
                                        (older.detected_at, younger.detected_at),
                                        sorted({g.category for t in (older, younger) for g in (t.group, *t.extra)
                                                if g.kind == "any"}),
-                                       (lambda o=older: self.week_before(o, hour)) if older.surged else None)
+                                       (lambda o=older: self.week_before(o, hour)) if older.surged else None,
+                                       lambda o=older, y=younger: self.reads_like(o, y, hour))
                     if evidence:
                         pair = (older, younger, evidence)
                         break
@@ -754,6 +781,18 @@ class Replay:
                 return
             self.absorb(*pair, hour=hour)
             touched.add(pair[0].id)
+
+    def reads_like(self, older: Track, younger: Track, hour: datetime) -> float:
+        """The share of the younger incident's own complaints (those its signature and alarms brought in) that
+        would join the older by their words, while the older still takes complaints so (content_hours)."""
+        own = [it for it in younger.members.values() if not it.by_words and it.id not in younger.by_words]
+        if not own or hour >= older.opened_window + timedelta(hours=self.cfg.content_hours):
+            return 0.0
+        profiles = self.text_profiles(older, hour)
+        passed = sum(int((profiles[key].excess(self.vectors(items), self.cfg.content_margin,
+                                               self.cfg.neighbour_margin) >= 0).sum())
+                     for key, items in _by_profile(profiles, own).items())
+        return passed / len(own)
 
     def week_before(self, track: Track, hour: datetime, gap: timedelta = timedelta(0)) -> list[Item]:
         """The complaints of the week before the incident opened (up to `gap` before it), as far back as this

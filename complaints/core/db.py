@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -117,7 +118,18 @@ def downgrade(url: str, revision: str) -> None:
     _alembic(url, command.downgrade, revision)
 
 
+# Alembic binds its `context` and `op` proxies as module globals for the length of a step: two migrations at once
+# in one process (two flow runs in threads, each migrating on first use) tear down each other's (KeyError 'script').
+_ALEMBIC_LOCK = threading.Lock()
+MIGRATION_LOCK_KEY = 0x636F6D70  # PostgreSQL advisory lock key ("comp") held while migrating
+
+
 def _alembic(url: str, step: Any, revision: str) -> None:
+    with _ALEMBIC_LOCK:
+        _alembic_step(url, step, revision)
+
+
+def _alembic_step(url: str, step: Any, revision: str) -> None:
     engine = get_engine(url)
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
@@ -129,6 +141,10 @@ def _alembic(url: str, step: Any, revision: str) -> None:
             conn.commit()
         try:
             with conn.begin():
+                # Another process migrating this database waits here, then finds it at head (pysqlite would begin
+                # the transaction only at the first write, after the version was read).
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite
+                                     else f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
                 cfg = alembic_config(url)
                 cfg.attributes["connection"] = conn
                 step(cfg, revision)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -13,6 +16,7 @@ from sqlalchemy import select, text
 
 from complaints.core.db import downgrade, get_engine, migrate, session_scope
 from complaints.core.models import Base, InboundMessage, Notification, Transaction
+from complaints.core.settings import PROJECT_ROOT
 from tests.factories import T0, complaint
 
 
@@ -20,6 +24,42 @@ def test_migrations_match_the_models(db_url: str) -> None:
     with get_engine(db_url).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     assert diff == []
+
+
+def test_two_threads_migrating_at_once_both_succeed(db_url: str) -> None:
+    """Two flow runs started together in one process each migrate on first use; Alembic's proxies are process
+    globals, so unserialised the second tore down the first's (KeyError 'script', or a table created twice)."""
+    downgrade(db_url, "base")
+    errors: list[BaseException] = []
+
+    def upgrade() -> None:
+        try:
+            migrate(db_url)
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    for _ in range(3):
+        runs = [threading.Thread(target=upgrade) for _ in range(2)]
+        for t in runs:
+            t.start()
+        for t in runs:
+            t.join()
+    assert errors == []
+    test_migrations_match_the_models(db_url)
+
+
+def test_two_processes_migrating_one_database_at_once_both_succeed(db_url: str) -> None:
+    """Two workers starting on a fresh database: the second waits for the first's migration (on PostgreSQL an
+    advisory lock; SQLite locks the file), then finds it at head."""
+    downgrade(db_url, "base")
+    code = f"from complaints.core.db import migrate; migrate({db_url!r})"
+    for _ in range(2):
+        runs = [subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        assert [(p.wait(), p.stderr.read()[-300:]) for p in runs] == [(0, ""), (0, "")]
+        downgrade(db_url, "base")
+    migrate(db_url)
+    test_migrations_match_the_models(db_url)
 
 
 def test_0002_marks_processed_complaints_detected(db_url: str) -> None:

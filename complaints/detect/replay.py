@@ -534,6 +534,11 @@ class Track:
     def users(self) -> set[str]:
         return {m.user for m in self.members.values()}
 
+    def own(self) -> list[Item]:
+        """The members its signature and alarms brought in (not those taken in by their words), oldest first."""
+        return sorted((it for it in self.members.values() if not it.by_words and it.id not in self.by_words),
+                      key=lambda it: (it.at, it.id))
+
     def active_at(self, hour: datetime, quiet: timedelta) -> bool:
         """Active as of this hour (a replay sees it as the live run did)."""
         return (self.merged_into is None and self.opened_window <= hour
@@ -547,6 +552,11 @@ EARLY, CONTENT_DELAY = timedelta(hours=12), timedelta(hours=2)
 # crisis's complaints of the hours before the alarm are candidates, never everyday: in a backfill they would stay
 # in the everyday side its profile keeps, while a later hourly run reads them as members).
 EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), EARLY
+
+def _about(it: Item, about: dict[str, set[str]]) -> bool:
+    """Whether the item names no other merchant, error code or version than the ones an incident is about."""
+    return all(value in about[kind] for kind, value in it.entities if kind in about)
+
 
 def _by_profile(profiles: dict[str | None, Profile], items: Iterable[Item]) -> dict[str | None, list[Item]]:
     """The items each of an incident's text profiles judges: those of its category (all, for the one of an incident
@@ -644,9 +654,8 @@ class Replay:
             about = track.problem_entities
             # A complaint naming another merchant, error code or version than the one the incident is about is
             # another problem however alike its words (two merchants' bursts told in one template).
-            candidates = _by_profile(profiles, (
-                it for it in self.source.items(lo, hi) if self.incident_of(it) is None
-                and all(value in about[kind] for kind, value in it.entities if kind in about)))
+            candidates = _by_profile(profiles, (it for it in self.source.items(lo, hi)
+                                                if self.incident_of(it) is None and _about(it, about)))
             for key, items in candidates.items():
                 scores = profiles[key].excess(self.vectors(items), margin, near)
                 for it, score in zip(items, scores.tolist(), strict=True):
@@ -675,8 +684,7 @@ class Replay:
         burst: those of them received (by their received time) before surges.related_hours after it was
         detected; its everyday side from the other complaints of that category from a week to EARLY (12 hours)
         before it opened, as far back as this replay still reads, sampled across that week."""
-        own = sorted((it for it in track.members.values() if not it.by_words and it.id not in track.by_words),
-                     key=lambda it: (it.at, it.id))
+        own = track.own()
         categories = track.categories()
         keys: list[str | None] = [None] if categories is None else sorted(categories)
         track.text_profiles = {k: p for k, p in track.text_profiles.items() if k in keys}
@@ -785,13 +793,15 @@ class Replay:
     def reads_like(self, older: Track, younger: Track, hour: datetime) -> float:
         """The share of the younger incident's own complaints (those its signature and alarms brought in) that
         would join the older by their words, while the older still takes complaints so (content_hours)."""
-        own = [it for it in younger.members.values() if not it.by_words and it.id not in younger.by_words]
-        if not own or hour >= older.opened_window + timedelta(hours=self.cfg.content_hours):
+        margin, near = self.cfg.content_margin, self.cfg.neighbour_margin
+        own = younger.own()
+        if (margin is None and near is None) or not own or hour >= older.opened_window + timedelta(
+                hours=self.cfg.content_hours):
             return 0.0
         profiles = self.text_profiles(older, hour)
-        passed = sum(int((profiles[key].excess(self.vectors(items), self.cfg.content_margin,
-                                               self.cfg.neighbour_margin) >= 0).sum())
-                     for key, items in _by_profile(profiles, own).items())
+        about = older.problem_entities
+        passed = sum(int((profiles[key].excess(self.vectors(items), margin, near) >= 0).sum())
+                     for key, items in _by_profile(profiles, (it for it in own if _about(it, about))).items())
         return passed / len(own)
 
     def week_before(self, track: Track, hour: datetime, gap: timedelta = timedelta(0)) -> list[Item]:

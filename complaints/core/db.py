@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
@@ -109,8 +111,17 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema up to a migration, by default the newest (idempotent, safe to call on every start)."""
+    """Bring the schema up to a migration, by default the newest (idempotent, safe to call on every start: at that
+    migration already, it only reads the version, and waits for no other writer)."""
+    if revision == "head" and _at_head(url):
+        return
     _alembic(url, command.upgrade, revision)
+
+
+def _at_head(url: str) -> bool:
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    with get_engine(url).connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()) == heads
 
 
 def downgrade(url: str, revision: str) -> None:

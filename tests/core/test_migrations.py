@@ -29,7 +29,6 @@ def test_migrations_match_the_models(db_url: str) -> None:
 def test_two_threads_migrating_at_once_both_succeed(db_url: str) -> None:
     """Two flow runs started together in one process each migrate on first use; Alembic's proxies are process
     globals, so unserialised the second tore down the first's (KeyError 'script', or a table created twice)."""
-    downgrade(db_url, "base")
     errors: list[BaseException] = []
 
     def upgrade() -> None:
@@ -39,6 +38,7 @@ def test_two_threads_migrating_at_once_both_succeed(db_url: str) -> None:
             errors.append(exc)
 
     for _ in range(3):
+        downgrade(db_url, "base")
         runs = [threading.Thread(target=upgrade) for _ in range(2)]
         for t in runs:
             t.start()
@@ -51,14 +51,13 @@ def test_two_threads_migrating_at_once_both_succeed(db_url: str) -> None:
 def test_two_processes_migrating_one_database_at_once_both_succeed(db_url: str) -> None:
     """Two workers starting on a fresh database: the second waits for the first's migration (on PostgreSQL an
     advisory lock; SQLite locks the file), then finds it at head."""
-    downgrade(db_url, "base")
     code = f"from complaints.core.db import migrate; migrate({db_url!r})"
     for _ in range(2):
+        downgrade(db_url, "base")
         runs = [subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
-        assert [(p.wait(), p.stderr.read()[-300:]) for p in runs] == [(0, ""), (0, "")]
-        downgrade(db_url, "base")
-    migrate(db_url)
+        finished = [(p.communicate(timeout=120)[1], p.returncode) for p in runs]
+        assert [code for _, code in finished] == [0, 0], [err[-500:] for err, _ in finished]
     test_migrations_match_the_models(db_url)
 
 

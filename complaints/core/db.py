@@ -119,8 +119,9 @@ def migrate(url: str, revision: str = "head") -> None:
 
 
 def _at_head(url: str) -> bool:
+    engine = get_engine(url)  # first: a URL that cannot work is a DatabaseUrlError, one line for the user
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
-    with get_engine(url).connect() as conn:
+    with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads()) == heads
 
 

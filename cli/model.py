@@ -170,7 +170,8 @@ def evaluate_classifier(
 @evaluate_app.command("dedupe")
 def evaluate_dedupe_cmd(
     pairs: Annotated[list[Path] | None, typer.Option(help="sentence-pair CSVs (sentence1, sentence2, label)")] = None,
-    cfpb: Annotated[Path | None, typer.Option(help="a CFPB export: every row another consumer")] = None,
+    cfpb: Annotated[Path | None, typer.Option(help="a CFPB export: every row another consumer", exists=True,
+                                              dir_okay=False, resolve_path=True)] = None,
     n: Annotated[int, typer.Option(help="synthetic complaints for the injected-resubmission test")] = 5000,
     refit: Annotated[bool, typer.Option(help="refit the shipped pair model on the train halves of --pairs")] = False,
     intents: Annotated[Path | None, typer.Option(help="with --refit: an intent-labelled query CSV (text, category; "

@@ -24,7 +24,8 @@ def evaluate_stream(
                                               "(complaints/evaluation/adversary)")] = True,
     pg: Annotated[str | None, typer.Option(help="PostgreSQL server URL: each run gets a scratch database there "
                                                 "(default: a scratch SQLite file)")] = None,
-    cfpb: Annotated[Path, typer.Option(help="the real CFPB sample, for the false-merge rate")] = CFPB_SAMPLE,
+    cfpb: Annotated[Path, typer.Option(help="the real CFPB sample, for the false-merge rate",
+                                       resolve_path=True)] = CFPB_SAMPLE,
 ) -> None:
     """Five weeks of a new deployment (one of history) written apart from the demo generator, scored: duplicate
     precision/recall, category accuracy on a cold start, false incidents a week, one crisis = one incident."""

@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -194,6 +195,24 @@ def test_evaluate_classify_command_keys(tmp_path: Path) -> None:
     assert (out["n_train"], out["n_test"]) == (24, 3)
     assert set(out["per_class"]) == set(HISTORY) and {"precision", "recall"} <= out["per_class"]["fees_pricing"].keys()
     assert out["baselines"]["majority_class"]["accuracy"] <= out["accuracy"]
+
+
+def test_evaluate_dedupe_reads_a_cfpb_export_named_relative_to_where_it_runs(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    header = ("Date received,Product,Sub-product,Issue,Sub-issue,Consumer complaint narrative,Company public response,"
+              "Company,State,ZIP code,Tags,Consumer consent provided?,Submitted via,Date sent to company,"
+              "Company response to consumer,Timely response?,Consumer disputed?,Complaint ID")
+    rows = [f'2019-09-0{i},"Money transfer, virtual currency, or money service",Mobile or digital wallet,'
+            f'Fraud or scam,,"My transfer of {{$1{i}0.00}} never arrived and support did not help.",,ACME PAY,CA,'
+            f'9000{i},,Consent provided,Web,2019-09-0{i},Closed with explanation,Yes,N/A,31000{i}' for i in range(1, 4)]
+    (tmp_path / "export.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(model_cli, ["evaluate", "dedupe", "--n", "50", "--cfpb", "export.csv", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cfpb"] | {"similar": 0} == {"complaints": 3, "duplicates": 0,
+                                                                 "duplicate_rate": 0.0, "similar": 0}
+    missing = CliRunner().invoke(model_cli, ["evaluate", "dedupe", "--cfpb", "nosuch.csv"])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
 # --- severity ---------------------------------------------------------------------------------

@@ -553,6 +553,7 @@ EARLY, CONTENT_DELAY = timedelta(hours=12), timedelta(hours=2)
 # in the everyday side its profile keeps, while a later hourly run reads them as members).
 EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), EARLY
 
+
 def _about(it: Item, about: dict[str, set[str]]) -> bool:
     """Whether the item names no other merchant, error code or version than the ones an incident is about."""
     return all(value in about[kind] for kind, value in it.entities if kind in about)

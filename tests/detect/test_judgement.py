@@ -321,6 +321,11 @@ GREETINGS = ["", "客服你好，", "在吗？", "急！", "Hi, ", "URGENT: ", "
 ENDINGS = ["", "，请尽快处理", "，给个说法", " please fix this", "！！", "，再不处理我就去投诉", " what is going on?"]
 
 
+def _told(rng: np.random.Generator, said: list[str], i: int) -> str:
+    """One of the ways, with a user's own greeting and ending."""
+    return f"{rng.choice(GREETINGS)}{rng.choice(said)}{rng.choice(ENDINGS)} {i}"
+
+
 def _outage(rng: np.random.Generator) -> tuple[list[Item], list[Item], list[Item]]:
     """Three weeks of ordinary traffic and of system faults in everyday words, then an outage told in a dozen ways,
     each by several users with their own greeting and ending: (everyday, burst, tail 6 h to 40 h after it)."""
@@ -331,16 +336,13 @@ def _outage(rng: np.random.Generator) -> tuple[list[Item], list[Item], list[Item
                 "打开App就提示更新，更新完白屏了一下", "转账到银行卡提示网络错误，重试成功了", "扫码付款要输两次密码",
                 "can't log in with fingerprint since the update"]
 
-    def told(said: list[str], i: int) -> str:
-        return f"{rng.choice(GREETINGS)}{rng.choice(said)}{rng.choice(ENDINGS)} {i}"
-
     items += [_item(300_000 + i, MONDAY + timedelta(hours=int(rng.integers(0, 21 * 24)),
                                                     minutes=int(rng.integers(60))),
-                    f"e{i}", told(everyday, i), None, "system_fault") for i in range(21 * 12)]
+                    f"e{i}", _told(rng, everyday, i), None, "system_fault") for i in range(21 * 12)]
     start = MONDAY + timedelta(days=17, hours=2)
-    burst = [_item(600_000 + i, start + timedelta(minutes=2 * i), f"p{i}", told(WAYS, i), None, "system_fault")
+    burst = [_item(600_000 + i, start + timedelta(minutes=2 * i), f"p{i}", _told(rng, WAYS, i), None, "system_fault")
              for i in range(60)]
-    tail = [_item(700_000 + i, start + timedelta(hours=6, minutes=80 * i), f"t{i}", told(WAYS, i), None,
+    tail = [_item(700_000 + i, start + timedelta(hours=6, minutes=80 * i), f"t{i}", _told(rng, WAYS, i), None,
                   "system_fault") for i in range(26)]
     return items, burst, tail
 
@@ -408,7 +410,7 @@ def test_an_outage_tail_alarmed_on_its_own_entity_is_merged_by_its_words(app_con
     rng = np.random.default_rng(12)
     items, burst, tail = _outage(rng)
     at_shop = [_item(800_000 + i, burst[0].at + timedelta(hours=5, minutes=2 * i), f"m{i}",
-                     f"{rng.choice(GREETINGS)}{rng.choice(WAYS)}{rng.choice(ENDINGS)} {i}", "商户99", "system_fault")
+                     _told(rng, WAYS, i), "商户99", "system_fault")
                for i in range(25)]
     stream = items + burst + tail + at_shop
     shop = {x.id for x in at_shop}

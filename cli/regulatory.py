@@ -214,6 +214,7 @@ def retention_purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="cou
     typer.echo(f"retained until {s.cutoff.date()}: {s.eligible} past the period, {s.held} held, "
                f"{'would anonymise ' + str(s.eligible - s.held) if dry_run else f'anonymised {len(s.anonymised)}'}; "
                f"transactions: {s.transactions} {'would lose' if dry_run else 'lost'} their person; "
+               f"quarantined records: {s.quarantined} {'would be ' if dry_run else ''}removed; "
                f"{s.eml_files} .eml files {'would be ' if dry_run else ''}deleted")
 
 

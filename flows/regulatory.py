@@ -38,5 +38,5 @@ def retention(now: AsOf = None, dry_run: bool = False) -> dict[str, Any]:
     """
     summary = retention_task(now or datetime.now(UTC), dry_run)
     publish_table("retention", [summary], "Complaints past the retention period, held, and anonymised; transactions "
-                  "past it whose person was removed")
+                  "past it whose person was removed; quarantined records past it removed")
     return summary

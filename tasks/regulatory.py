@@ -52,8 +52,9 @@ def retention_task(now: datetime, dry_run: bool = False) -> dict[str, Any]:
         summary = purge(session, rt.config, now, dry_run=dry_run, evidence_dir=rt.settings.evidence_path,
                         outbox_dir=rt.settings.outbox_path)
     get_run_logger().info("retention: %d past the period, %d held, %d anonymised; %d transactions lost their "
-                          "person; %d .eml files deleted", summary.eligible, summary.held, len(summary.anonymised),
-                          summary.transactions, summary.eml_files)
+                          "person; %d quarantined records removed; %d .eml files deleted", summary.eligible,
+                          summary.held, len(summary.anonymised), summary.transactions, summary.quarantined,
+                          summary.eml_files)
     return {"cutoff": summary.cutoff.isoformat(), "eligible": summary.eligible, "held": summary.held,
             "anonymised": len(summary.anonymised), "evidence_files": summary.evidence_files,
-            "transactions": summary.transactions, "eml_files": summary.eml_files, "dry_run": dry_run}
+            "transactions": summary.transactions, "quarantined": summary.quarantined, "eml_files": summary.eml_files, "dry_run": dry_run}

@@ -132,6 +132,9 @@ class Complaint(Base):
     # unprocessed, out of every process run, until ops release it.
     held_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     held_reason: Mapped[str | None] = mapped_column(String(300))
+    # Set when retention or an erasure request removed its personal data (complaints.regulatory.retention): a
+    # re-read of its source record (a backfill) then changes nothing, so the data cannot come back.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The queue of a complaint without a plan of its own (minor ones): team by routing.yaml, an owner from its roster,
     # and the answer's deadline (the SLA's or the earliest statutory clock's, whichever is first).
     team: Mapped[str | None] = mapped_column(String(100))
@@ -429,6 +432,8 @@ class Transaction(Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20))  # TransactionStatus
+    # Set when retention or an erasure request removed who made it: a re-read of the feed never restores them.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -48,6 +48,9 @@ class IngestSummary:
     quarantined: int = 0
     outside_window: int = 0
     resolved: int = 0  # quarantined rows of earlier runs whose location now gave a stored complaint
+    # Re-read records of complaints (transactions: of people) that retention or an erasure anonymised: left so,
+    # their personal data is not stored again.
+    anonymised: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     replies: int = 0  # mail replies recorded on their complaints (complaints.notify.replies), not ingested
     attachments_stored: int = 0  # files newly linked to their complaints as evidence
@@ -111,7 +114,7 @@ def _existing(session: Session, source: str, external_ids: list[str]) -> dict[st
 
 
 def _compared(t: Any) -> list[Any]:
-    return [t.c.id, t.c.external_id, t.c.processed_at, *(t.c[f] for f in UPDATABLE)]
+    return [t.c.id, t.c.external_id, t.c.processed_at, t.c.anonymised_at, *(t.c[f] for f in UPDATABLE)]
 
 
 def _store_new(session: Session, rows: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], int]:
@@ -168,6 +171,9 @@ def store_batch(session: Session, goods: Iterable[IncomingComplaint], summary: I
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for external_id, row in existing.items():
+        if row.anonymised_at is not None:
+            summary.anonymised += 1
+            continue
         c = latest[external_id]
         changed = [f for f in UPDATABLE if getattr(row, f) != getattr(c, f)]
         if not changed:
@@ -296,8 +302,8 @@ def _link_files(session: Session, source: str, goods: list[IncomingComplaint], r
     by_complaint: dict[int, tuple[IncomingFile, ...]] = {}
     t = Complaint.__table__
     for start in range(0, len(wanted), CHUNK):
-        rows = session.execute(select(t.c.id, t.c.external_id).where(
-            t.c.source == source, t.c.external_id.in_(wanted[start : start + CHUNK])))
+        rows = session.execute(select(t.c.id, t.c.external_id).where(  # an anonymised one's files were erased
+            t.c.source == source, t.c.external_id.in_(wanted[start : start + CHUNK]), t.c.anonymised_at.is_(None)))
         by_complaint.update((row.id, latest[row.external_id]) for row in rows)
     counts = link_files(session, by_complaint, root, cfg.sources.attachments)
     summary.attachments_stored += counts.stored

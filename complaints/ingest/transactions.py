@@ -51,6 +51,8 @@ STATUS_VALUES = {"succeeded": TransactionStatus.succeeded, "success": Transactio
 # Fields a feed may change when it sends a transaction again.
 UPDATABLE = ("occurred_at", "customer_ref", "contact", "contact_masked", "contact_key", "type", "amount", "currency",
              "status")
+# Who made it: never written again once retention or an erasure removed it (anonymised_at).
+PERSON = ("customer_ref", "contact", "contact_masked", "contact_key")
 MAX_CHARS = {"transaction_id": 200, "customer_ref": 200, "contact": 320}
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
 
@@ -140,7 +142,7 @@ def store_transactions(session: Session, rows: Iterable[IncomingTransaction], su
     existing: dict[str, Any] = {}
     for start in range(0, len(ids), CHUNK):
         found = session.execute(
-            select(table.c.id, table.c.transaction_id, *(table.c[f] for f in UPDATABLE))
+            select(table.c.id, table.c.transaction_id, table.c.anonymised_at, *(table.c[f] for f in UPDATABLE))
             .where(table.c.source == source, table.c.transaction_id.in_(ids[start : start + CHUNK])))
         existing.update((r.transaction_id, r) for r in found)
     now = utcnow()
@@ -149,8 +151,14 @@ def store_transactions(session: Session, rows: Iterable[IncomingTransaction], su
     inserted = len(insert_ignore(session, table, new, returning=(table.c.id,)))
     summary.inserted += inserted
     summary.unchanged += len(new) - inserted  # another run stored them meanwhile
-    changes = [{"_id": row.id, **{f: getattr(latest[x], f) for f in UPDATABLE}, "updated_at": now}
-               for x, row in existing.items() if any(getattr(row, f) != getattr(latest[x], f) for f in UPDATABLE)]
+    changes: list[dict[str, Any]] = []
+    for x, row in existing.items():
+        wanted = {f: getattr(latest[x], f) for f in UPDATABLE}
+        if row.anonymised_at is not None:
+            summary.anonymised += any(wanted[f] != getattr(row, f) for f in PERSON)
+            wanted.update((f, getattr(row, f)) for f in PERSON)
+        if any(getattr(row, f) != wanted[f] for f in UPDATABLE):
+            changes.append({"_id": row.id, **wanted, "updated_at": now})
     if changes:
         session.execute(update(table).where(table.c.id == bindparam("_id")), changes)
     summary.updated += len(changes)

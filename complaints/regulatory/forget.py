@@ -42,10 +42,11 @@ from complaints.core.models import (
     QuarantinedRecord,
     Report,
     Transaction,
+    utcnow,
 )
-from complaints.core.pii import contact_key, mask_text, normalise_contact
+from complaints.core.pii import contact_key, normalise_contact
 from complaints.core.settings import get_settings
-from complaints.regulatory.retention import _anonymise, remove_eml
+from complaints.regulatory.retention import _anonymise, forget_quarantined, remove_eml
 
 
 @dataclass
@@ -162,11 +163,12 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     ))) if from_person else []
     summary.replies = len(replies)
     evidence_root = evidence_dir or get_settings().evidence_path
+    now = utcnow()
     if dry_run:
         summary.attachments, summary.evidence_files = evidence.erase(session, who.ids, evidence_root, dry_run=True)
         return summary
     if who.ids:
-        summary.attachments, summary.evidence_files = _anonymise(session, who.ids, marker, evidence_root)
+        summary.attachments, summary.evidence_files = _anonymise(session, who.ids, marker, now, evidence_root)
     if messages:
         session.execute(update(Notification).where(Notification.id.in_([m.id for m in messages])).values(
             recipient=marker, subject=marker, body_text=marker, body_html=None, contact_key=None, attachments=[]),
@@ -175,16 +177,13 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     if replies:
         session.execute(update(InboundMessage).where(InboundMessage.id.in_(replies)).values(
             body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})
-    for q in session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.id.in_(quoted))):
-        reason = mask_text(q.reason)
-        for value in who.contacts | who.refs:
-            reason = reason.replace(value, marker)
-        q.raw, q.reason = marker, reason
+    if quoted:
+        forget_quarantined(session, quoted, marker, who.contacts | who.refs)
     if keys:
         session.execute(delete(OptOut).where(OptOut.contact_key.in_(sorted(keys))))
     if transactions:
         session.execute(update(Transaction).where(Transaction.id.in_(transactions)).values(
-            contact=None, contact_masked=None, contact_key=None, customer_ref=None),
+            contact=None, contact_masked=None, contact_key=None, customer_ref=None, anonymised_at=now),
             execution_options={"synchronize_session": False})
     session.flush()
     return summary

@@ -12,6 +12,13 @@ Transactions of a transaction feed (kept for call-backs after important ones) ar
 after they occurred, who made them goes (contact, customer ref), the call-back message about them keeps its row
 with recipient, subject and text replaced by the marker (its .eml copy deleted), and the reply keeps its score and
 time window, not its text; type, amount, status and dates stay. A person with a held complaint keeps theirs.
+
+Quarantined source rows (records that could not be read, kept with the reason) hold the record as it came, personal
+data included: `keep_years` after they were quarantined the record goes and the reason is masked; the row stays, so
+quarantine counts stay, and a re-read of the same bad record is still known and not quarantined again.
+
+Anonymised complaints and transactions are marked (`anonymised_at`): a re-read of their source record (a backfill)
+changes nothing on them (complaints.ingest), so what was removed does not come back.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from complaints.core.models import (
     InboundMessage,
     LegalHold,
     Notification,
+    QuarantinedRecord,
     RetentionPurge,
     Transaction,
 )
@@ -59,6 +67,7 @@ class PurgeSummary:
     attachments: int = 0  # evidence rows erased with them
     evidence_files: int = 0  # evidence files deleted (those no other complaint's row names)
     transactions: int = 0  # transactions past the period whose person was removed (dry run: would be)
+    quarantined: int = 0  # quarantined source records past the period, removed (dry run: would be)
     eml_files: int = 0  # outbox copies (.eml) of their messages deleted (dry run: that would be)
 
 
@@ -114,6 +123,10 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
         or_(Transaction.customer_ref.is_(None), Transaction.customer_ref.not_in(held_refs)),
     ).order_by(Transaction.id)))
     summary.transactions = len(old_transactions)
+    old_quarantine = list(session.scalars(select(QuarantinedRecord.id).where(
+        QuarantinedRecord.created_at < summary.cutoff, QuarantinedRecord.raw != rcfg.purged_marker)
+        .order_by(QuarantinedRecord.id)))
+    summary.quarantined = len(old_quarantine)
     outbox = outbox_dir or get_settings().outbox_path
     if dry_run:
         summary.eml_files = remove_eml(outbox, _message_ids(session, Notification.transaction_id, old_transactions)
@@ -123,7 +136,9 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
     for start in range(0, len(old_transactions), rcfg.batch_size):
         batch_ids = old_transactions[start : start + rcfg.batch_size]
         summary.eml_files += remove_eml(outbox, _message_ids(session, Notification.transaction_id, batch_ids))
-        _forget_transactions(session, batch_ids, rcfg.purged_marker)
+        _forget_transactions(session, batch_ids, rcfg.purged_marker, now)
+    for start in range(0, len(old_quarantine), rcfg.batch_size):
+        forget_quarantined(session, old_quarantine[start : start + rcfg.batch_size], rcfg.purged_marker)
     for start in range(0, len(due), rcfg.batch_size):
         batch = due[start : start + rcfg.batch_size]
         mine = insert_ignore(session, RetentionPurge, [{"complaint_id": r.id, "purged_at": now, "basis_at": r.basis}
@@ -131,7 +146,8 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
         ids = [m.complaint_id for m in mine]
         if ids:
             summary.eml_files += remove_eml(outbox, _message_ids(session, Notification.complaint_id, ids))
-            rows, files = _anonymise(session, ids, rcfg.purged_marker, evidence_dir or get_settings().evidence_path)
+            rows, files = _anonymise(session, ids, rcfg.purged_marker, now,
+                                     evidence_dir or get_settings().evidence_path)
             summary.anonymised += ids
             summary.attachments += rows
             summary.evidence_files += files
@@ -139,11 +155,12 @@ def purge(session: Session, cfg: AppConfig, now: datetime, *, dry_run: bool = Fa
     return summary
 
 
-def _anonymise(session: Session, ids: list[int], marker: str, evidence_root: Path) -> tuple[int, int]:
+def _anonymise(session: Session, ids: list[int], marker: str, now: datetime,
+               evidence_root: Path) -> tuple[int, int]:
     """Remove the personal data of these complaints (see the module); (evidence rows, evidence files) erased."""
     session.execute(update(Complaint).where(Complaint.id.in_(ids)).values(
         contact=None, contact_masked=None, contact_key=None, customer_ref=None, title=None, body=marker,
-        text_hash=marker, raw={},
+        text_hash=marker, raw={}, anonymised_at=now,
         # A held complaint's reason can quote its text (masked, yet the text): the hold stays, the quote goes.
         held_reason=case((Complaint.held_reason.is_(None), None), else_=marker)),
         execution_options={"synchronize_session": False})
@@ -189,16 +206,26 @@ def _message_ids(session: Session, column: Any, ids: Iterable[int]) -> list[str]
             for m in session.scalars(select(Notification.message_id).where(condition))]
 
 
-def _forget_transactions(session: Session, ids: list[int], marker: str) -> None:
+def _forget_transactions(session: Session, ids: list[int], marker: str, now: datetime) -> None:
     """Remove who made these transactions, and the call-back messages about them and their replies."""
     session.execute(update(Transaction).where(Transaction.id.in_(ids)).values(
-        contact=None, contact_masked=None, contact_key=None, customer_ref=None),
+        contact=None, contact_masked=None, contact_key=None, customer_ref=None, anonymised_at=now),
         execution_options={"synchronize_session": False})
     session.execute(update(Notification).where(Notification.transaction_id.in_(ids)).values(
         recipient=marker, subject=marker, body_text=marker, body_html=None, contact_key=None, attachments=[]),
         execution_options={"synchronize_session": False})
     session.execute(update(InboundMessage).where(InboundMessage.transaction_id.in_(ids)).values(
         body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})
+
+
+def forget_quarantined(session: Session, ids: list[int], marker: str, names: Iterable[str] = ()) -> None:
+    """Remove the records of these quarantine rows; their reasons are masked (and `names`, values that identify a
+    person there, replaced by the marker). The rows stay, with their fingerprints."""
+    for q in session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.id.in_(ids))):
+        reason = mask_text(q.reason)
+        for value in names:
+            reason = reason.replace(value, marker)
+        q.raw, q.reason = marker, reason
 
 
 # --- legal holds ------------------------------------------------------------------------------

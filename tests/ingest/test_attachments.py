@@ -19,6 +19,7 @@ from complaints.core.db import session_scope
 from complaints.core.evidence import evidence_file
 from complaints.core.models import Complaint, ComplaintAttachment
 from complaints.ingest.store import IngestSummary, ingest_source
+from complaints.regulatory.forget import forget
 from tests.ingest.test_sources_api import RECORDS, T0, Api, api, spec  # noqa: F401  (the fixture)
 from tests.ingest.test_sources_imap import Mailbox, dovecot, mailbox  # noqa: F401  (fixtures)
 from tests.ingest.test_sources_imap import spec as imap_spec
@@ -99,6 +100,13 @@ def test_api_record_files(db_url: str, app_config: AppConfig, api: tuple[Api, st
     again = run(since=T0)
     assert (again.unchanged, again.attachments_stored, again.attachments_rejected) == (3, 0, 0)
     assert len(_rows(db_url)) == 7 and _stored_files(root) == {pdf_sha, png_sha}
+
+    # Erased on request, then read again: the files are not stored or linked again.
+    with session_scope(db_url) as s:
+        forget(s, "u0@example.com", pii_key="k", outbox_dir=tmp_path, marker="[purged]", evidence_dir=root)
+    again = run(since=T0)
+    assert (again.unchanged, again.anonymised, again.attachments_stored, again.attachments_rejected) == (2, 1, 0, 0)
+    assert [r[0] for r in _rows(db_url)] == ["A1"] and _stored_files(root) == {pdf_sha}
 
 
 def test_mail_attachments(db_url: str, app_config: AppConfig, mailbox: Mailbox, tmp_path: Path) -> None:  # noqa: F811

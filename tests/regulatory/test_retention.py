@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from complaints.core.config import AppConfig
+from complaints.core.config import AppConfig, FileSourceSpec, TransactionSourceSpec
 from complaints.core.db import session_scope
 from complaints.core.models import (
     CallbackResult,
@@ -17,9 +18,11 @@ from complaints.core.models import (
     InboundMessage,
     Incident,
     Notification,
+    QuarantinedRecord,
     RetentionPurge,
     Transaction,
 )
+from complaints.ingest.store import ingest_source
 from complaints.notify.channels.email import eml_path
 from complaints.regulatory.outcomes import record_outcome
 from complaints.regulatory.retention import HoldError, place_hold, purge, release_hold
@@ -134,3 +137,46 @@ def test_purge_removes_the_person_from_old_transactions_and_their_call_backs(db_
         replies = {m.transaction_id: m for m in s.scalars(select(InboundMessage))}
         assert (replies[1].body_masked, replies[1].contact_key, replies[1].score) == ("[purged]", None, 5)
         assert "客服小王" in replies[2].body_masked
+
+
+def test_a_backfill_brings_back_nothing_retention_removed(db_url: str, app_config: AppConfig,
+                                                          tmp_path: Path) -> None:
+    """Sources keep their old records: re-reading them (a backfill) must not store again the text and contact of an
+    anonymised complaint or who made an anonymised transaction (files: tests/ingest/test_attachments.py); the
+    quarantine's old records go too."""
+    app = FileSourceSpec(name="app", kind="file", channel="app", path=str(tmp_path / "app/*.jsonl"),
+                         mapping={"external_id": "id", "received_at": "at", "body": "text", "contact": "email",
+                                  "customer_ref": "uid"})
+    feed = TransactionSourceSpec(name="wallet_tx", kind="transactions", path=str(tmp_path / "tx/*.csv"),
+                                 mapping={"transaction_id": "id", "occurred_at": "at", "type": "type",
+                                          "amount": "amount", "contact": "phone", "customer_ref": "uid"})
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app/a.jsonl").write_text("\n".join([
+        json.dumps({"id": "A1", "at": "2026-11-16T09:00:00+08:00", "text": "提现未到账，电话13812345678",
+                    "email": "a@example.com", "uid": "U1"}, ensure_ascii=False),
+        '{"id": "A2", "at": "not a time", "text": "我的电话13912345678", "email": "b@example.com"}']) + "\n")
+    (tmp_path / "tx").mkdir()
+    (tmp_path / "tx/t.csv").write_text("id,at,type,amount,phone,uid\n"
+                                       "T1,2026-11-16T08:00:00+08:00,withdrawal,5000,13812345678,U1\n")
+    window = {"since": datetime(2026, 11, 1, tzinfo=UTC), "until": datetime(2026, 12, 1, tzinfo=UTC)}
+    with session_scope(db_url) as s:
+        assert ingest_source(s, app_config, app, "k").quarantined == 1
+        assert ingest_source(s, app_config, feed, "k").inserted == 1
+    with session_scope(db_url) as s:
+        assert purge(s, app_config, NOW, dry_run=True, outbox_dir=tmp_path).quarantined == 1
+    with session_scope(db_url) as s:
+        done = purge(s, app_config, NOW, outbox_dir=tmp_path)
+        assert (len(done.anonymised), done.transactions, done.quarantined) == (1, 1, 1)
+    with session_scope(db_url) as s:  # the backfill an engineer runs later
+        again = ingest_source(s, app_config, app, "k", **window)
+        assert (again.inserted, again.updated, again.anonymised, again.quarantined) == (0, 0, 1, 1)
+        again = ingest_source(s, app_config, feed, "k", **window)
+        assert (again.inserted, again.anonymised) == (0, 1)
+    with session_scope(db_url) as s:
+        c = s.scalars(select(Complaint)).one()
+        assert (c.body, c.contact, c.customer_ref, c.raw, c.processed_at) == ("[purged]", None, None, {}, None)
+        t = s.scalars(select(Transaction)).one()
+        assert (t.contact, t.contact_key, t.customer_ref, t.amount) == (None, None, None, Decimal("5000.00"))
+        q = s.scalars(select(QuarantinedRecord)).one()  # the bad row read again is known: still one row
+        assert q.raw == "[purged]" and "13912345678" not in q.reason
+        assert purge(s, app_config, NOW, outbox_dir=tmp_path).quarantined == 0  # once

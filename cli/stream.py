@@ -29,8 +29,10 @@ def evaluate_stream(
 ) -> None:
     """Five weeks of a new deployment (one of history) written apart from the demo generator, scored: duplicate
     precision/recall, category accuracy on a cold start, false incidents a week, one crisis = one incident."""
+    from complaints.core.config import load_config
     from complaints.core.db import scratch_database
-    from complaints.evaluation.stream import cfpb_duplicate_rate, generate, run_second_stream, run_stream
+    from complaints.evaluation.dedupe import evaluate_cfpb
+    from complaints.evaluation.stream import generate, run_second_stream, run_stream
 
     config = PROJECT_ROOT / "config"
     result: dict[str, object] = {}
@@ -44,5 +46,5 @@ def evaluate_stream(
             if second:
                 result[f"second_stream_{volume:g}_per_day"] = asdict(run_second_stream(volume, config, db_url=db()))
         if cfpb.exists():
-            result["cfpb_sample"] = cfpb_duplicate_rate(cfpb, config, db_url=db())
+            result["cfpb_sample"] = evaluate_cfpb(cfpb, load_config(config), db_url=db())
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))

@@ -246,13 +246,14 @@ def evaluate_pairs(path: Path, cfg: DedupeSettings, model: PairModel | None = No
     return out
 
 
-def evaluate_cfpb(path: Path, config: AppConfig) -> dict[str, Any]:
-    """Ingest the CFPB export with the `cfpb` preset into a scratch SQLite database and dedupe it as the process
-    flow does (batches in time order). Every row is another consumer, so every duplicate link is false."""
+def evaluate_cfpb(path: Path, config: AppConfig, db_url: str | None = None) -> dict[str, Any]:
+    """Ingest the CFPB export with the `cfpb` preset into a scratch database (`db_url`, empty; default a SQLite
+    file) and dedupe it as the process flow does (batches in time order). Every row is another consumer, so every
+    duplicate link is false: the duplicate rate is the false-merge rate."""
     spec = FileSourceSpec(name="cfpb", kind="cfpb", channel="regulator", path=str(path),
                           timezone="America/New_York", batch_size=1000)
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'cfpb.db'}"
+        url = db_url or f"sqlite:///{Path(tmp) / 'cfpb.db'}"
         migrate(url)
         with session_scope(url) as session:
             ingest_source(session, config, spec, "evaluation")

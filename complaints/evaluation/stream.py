@@ -769,34 +769,3 @@ def _incident_figures(rows: list[Any], truth: dict[str, dict[str, Any]], weeks: 
             "purity": round(held[largest] / len(members[largest]), 3) if largest is not None else None,
         }
     return out
-
-
-def cfpb_duplicate_rate(sample: Path, project_config: Path, db_url: str | None = None) -> dict[str, Any]:
-    """The real CFPB sample (thousands of different consumers) through the `cfpb` preset: nearly every duplicate
-    link there is false, so the share marked duplicate is the false-merge rate."""
-    from complaints.core.config import load_config
-    from complaints.core.db import migrate, session_scope
-    from complaints.core.models import Complaint
-    from complaints.ingest.store import ingest_source
-    from complaints.process.classify import classify_ids, unprocessed_query
-    from complaints.process.dedupe import dedupe_ids
-
-    with tempfile.TemporaryDirectory(prefix="cfpb-") as tmp:
-        folder = Path(tmp)
-        (folder / "sources.yaml").write_text(yaml.safe_dump({"sources": [
-            {"name": "cfpb_sample", "kind": "cfpb", "channel": "regulator", "path": str(sample),
-             "timezone": "America/New_York"}]}), encoding="utf-8")
-        cfg = load_config(_config_dir(folder, project_config))
-        url = db_url or f"sqlite:///{folder / 'cfpb.db'}"
-        migrate(url)
-        with session_scope(url) as session:
-            ingest_source(session, cfg, cfg.sources.sources[0], "stream-evaluation-key")
-        with session_scope(url) as session:
-            ids = list(session.execute(unprocessed_query(Complaint.id)).scalars())
-            dedupe_ids(session, ids, cfg.taxonomy.dedupe)
-            classify_ids(session, cfg.taxonomy, ids)
-        with session_scope(url) as session:
-            flags = list(session.execute(select(Complaint.duplicate_of_id)).scalars())
-    marked = sum(f is not None for f in flags)
-    return {"complaints": len(flags), "marked_duplicate": marked,
-            "share": round(marked / len(flags), 4) if flags else None}

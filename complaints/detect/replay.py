@@ -38,8 +38,8 @@ from complaints.core.models import Complaint, Incident, utcnow
 from complaints.detect.baseline import HOUR, Baseline, baseline
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
 from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, about, entity_shares, related
+from complaints.detect.profile import MIN_MEMBERS, Profile, profile, stack, vectors
 from complaints.detect.profile import SAMPLE as PROFILE_SAMPLE
-from complaints.detect.profile import Profile, profile, stack, vectors
 from complaints.detect.signatures import (
     ANY_CATEGORY,
     CROSS_CATEGORY,
@@ -697,6 +697,10 @@ class Replay:
             mine = [it for it in own if key is None or it.category == key]
             burst = [it.skeleton for it in mine if it.at < burst_end]
             cached = track.text_profiles.get(key)
+            if cached is None and len(mine) < MIN_MEMBERS:
+                # Too few to make one from yet: the week before is not read for it every hour (its entities are).
+                rebuilt = True
+                continue
             if cached is None or (cached.members < PROFILE_SAMPLE and len(mine) >= 1.1 * cached.members) or (
                     cached.burst != min(len(burst), PROFILE_SAMPLE)):
                 texts: list[str] = []

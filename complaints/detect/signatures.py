@@ -125,21 +125,25 @@ def error_code(written: str) -> str:
 def error_codes(text: str, weak: bool = True) -> list[str]:
     """The error codes a text names, canonical (error_code); weak: also those after a lead that is not only an
     error's (code, 错误, 报错), which detection can afford and dedupe's "same / different code" cannot."""
+    return list(dict.fromkeys(code for code, strong in led_codes(text) if weak or strong))
+
+
+def led_codes(text: str) -> list[tuple[str, bool]]:
+    """Every error code a text names, canonical, with whether its lead is only an error's (strong), in one scan."""
     folded = fold(text).lower()
     amounts: list[tuple[int, int]] | None = None  # read once a code is found: most texts name none
     found = []
     for m in ERROR_CODE_RE.finditer(folded):
-        if m.group("weak"):
-            digits = sum(ch.isdigit() for ch in m.group("code"))
-            if not weak or digits > 5 or _NOT_ERROR_RE.search(folded[:m.start()]):
-                continue
+        strong = not m.group("weak")
+        if not strong and (sum(ch.isdigit() for ch in m.group("code")) > 5 or _NOT_ERROR_RE.search(folded[:m.start()])):
+            continue
         if amounts is None:
             amounts = [(money.start, money.end) for money in find_amounts(folded)]
         start, end = m.span("code") if m.group("code") else m.span("bare")
         if any(lo < end and start < hi for lo, hi in amounts):
             continue
-        found.append(error_code(m.group("code") or m.group("bare")))
-    return list(dict.fromkeys(found))
+        found.append((error_code(m.group("code") or m.group("bare")), strong))
+    return found
 
 
 def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str, str]]:

@@ -150,17 +150,19 @@ class Relation(Enum):
 def problem_of(c: Entry) -> Problem:
     """The problem signature of a complaint, from its text and fields."""
     # Imported here: detect's signatures module imports person_key from this one.
-    from complaints.detect.signatures import error_codes
+    from complaints.detect.signatures import led_codes
 
     text = fold(f"{c.title or ''} {c.body}")
     ids = {m.group(1).upper().replace("-", "") for m in ORDER_ID_RE.finditer(text)}
     amounts = {money.amount for money in find_amounts(text)}  # 500元, ¥1,200.50, {$1,000.00}, 两千元
     if c.amount is not None:
         amounts.add(Decimal(c.amount).quantize(Decimal("0.01")))
-    codes = error_codes(text, weak=False)  # "code 4821" may be a one-time password: it cannot tell problems apart
-    return Problem(frozenset(i for i in ids if sum(ch.isdigit() for ch in i) >= 4), frozenset(codes),
+    led = led_codes(text)
+    # "code 4821" may be a one-time password: a weakly led code cannot tell problems apart, only tie them.
+    codes = frozenset(code for code, strong in led if strong)
+    return Problem(frozenset(i for i in ids if sum(ch.isdigit() for ch in i) >= 4), codes,
                    frozenset(amounts), fold(c.merchant).lower() if c.merchant else None,
-                   frozenset(n for n in error_codes(text) if n not in codes and sum(ch.isdigit() for ch in n) >= 4))
+                   frozenset(n for n, _ in led if n not in codes and sum(ch.isdigit() for ch in n) >= 4))
 
 
 def _telling(amount: Decimal) -> bool:

@@ -495,6 +495,10 @@ class DetectionConfig(Strict):
     )
     # Different users' descriptions at least this similar (rapidfuzz ratio, 0..100) form one text group.
     text_similarity: float = Field(85.0, ge=50, le=100)
+    # Texts are compared without the channels' frame at their ends (greetings, sign-offs, agents' formulas): the
+    # character 5-grams in at least this share of the week before's complaints, across five categories or more
+    # (complaints/detect/frame.py); None: whole texts.
+    frame_share: float | None = Field(0.003, gt=0, le=1)
     # Complaints of an incident's signature join it up to join_hours after it opened; later only alarms add
     # members. An incident without a new member for quiet_hours takes no more alarms: a recurrence opens a new one.
     join_hours: int = Field(24, ge=1)

@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from statistics import median
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from complaints.core.config import BurstWindow, DetectionConfig, TaxonomyConfig
 from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, Incident, utcnow
 from complaints.detect.baseline import HOUR, Baseline, baseline
+from complaints.detect.frame import NO_FRAME, learn
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
 from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, about, entity_shares, related
 from complaints.detect.profile import MIN_MEMBERS, Profile, profile, stack, vectors
@@ -46,7 +48,9 @@ from complaints.detect.signatures import (
     ITEM_COLUMNS,
     Item,
     item_of,
+    masked_text,
     signature,
+    skeleton,
     text_key,
     top_phrases,
 )
@@ -57,9 +61,14 @@ from complaints.detect.signatures import (
 WHOLE_DAY_KINDS = CROSS_CATEGORY | {"text"}
 RATIO_PSEUDO_USERS = 10.0
 MIN_TEXT = 8  # characters of skeleton: one- or two-word texts ("bad app") are no shared description
+# A text group with this share of its category's users on a typical day or more is the category's everyday wording
+# (a template, a formula of one channel), no problem's description: its surge is tested as the whole category's.
+EVERYDAY_TEXT_SHARE = 0.1
 PREFETCH = timedelta(hours=48)  # hours read from the database per query, ahead of the one asked for
 NO_USERS: frozenset[str] = frozenset()
 PROGRESS_EVERY = 168  # hours replayed between progress calls (a week)
+# The channels' frame is learnt from the complaints of this long before a run's first hour, the newest this many.
+FRAME_DAYS, FRAME_SAMPLE = timedelta(days=7), 20_000
 # A whole category always has traffic: until its level has seen a day (the first hours may all be night), it is
 # not known, and it is not tested.
 WHOLE_CATEGORY_HISTORY = 24
@@ -230,6 +239,7 @@ class DbSource(ItemSource):
         super().__init__()
         self.session = session
         self.date_only = date_only_sources
+        self.frame = NO_FRAME  # set before the first hour is read (Detector.run)
         self.buckets: dict[datetime, HourBucket] = {}
         self.until: datetime | None = None  # nothing at or after this is ever asked for: no prefetch past it
         first = session.execute(
@@ -254,9 +264,23 @@ class DbSource(ItemSource):
                    Complaint.received_at >= start, Complaint.received_at < end)
             .order_by(Complaint.received_at, Complaint.id)
         ):
-            by_hour[floor_hour(row.received_at)].append(item_of(row, self.date_only))
+            by_hour[floor_hour(row.received_at)].append(self.item(row))
         for h in hour_range(start, end):
             self.buckets[h] = HourBucket(by_hour[h]) if h in by_hour else EMPTY_HOUR
+
+    def item(self, row: Any) -> Item:
+        return item_of(row, self.date_only, self.frame)
+
+    def learn_frame(self, before: datetime, share: float | None) -> None:
+        """The channels' frame (complaints.detect.frame) from the complaints of the week before `before`, the
+        newest FRAME_SAMPLE of them."""
+        rows = self.session.execute(
+            select(Complaint.category, Complaint.title, Complaint.body)
+            .where(Complaint.category.is_not(None), Complaint.received_at >= before - FRAME_DAYS,
+                   Complaint.received_at < before)
+            .order_by(Complaint.received_at.desc()).limit(FRAME_SAMPLE)) if share is not None else []
+        self.frame = learn(((r.category, skeleton(masked_text(f"{r.title or ''} {r.body}"))[:300]) for r in rows),
+                           share)
 
     def evict(self, before: datetime) -> None:
         super().evict(before)
@@ -353,6 +377,16 @@ def group_baseline(cfg: DetectionConfig, g: Group, w: BurstWindow, end: datetime
                     cfg.surges.dispersion if g.kind == "any" else None)
 
 
+def _everyday_wording(cfg: DetectionConfig, g: Group, end: datetime, source: ItemSource) -> bool:
+    """Whether a text group's users on a typical day of the week before (the median day) are EVERYDAY_TEXT_SHARE
+    of its category's or more. The median, not the mean: a crisis told in these words earlier in the week is no
+    everyday wording."""
+    days = [(end - timedelta(days=k + 1), end - timedelta(days=k)) for k in range(1, 8)]
+    typical = [median(source.users(x, cfg.text_similarity, lo, hi) for lo, hi in days)
+               for x in (g, Group(g.category, "any", "*"))]
+    return typical[1] > 0 and typical[0] >= EVERYDAY_TEXT_SHARE * typical[1]
+
+
 class CategoryRatio:
     """How far a category's other complaints run above their own baseline in a window: a signature's expected
     is raised by as much, so a busy day for a whole category (every signature of it up) is no burst of one;
@@ -427,6 +461,8 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken:
             # small volume affords for its many small signatures.
             level = (surges.related_alpha if related else w.alpha) if whole else alpha[w.hours]
             p = base.tail(observed)
+            if p <= level and g.kind == "text" and _everyday_wording(cfg, g, end, source):
+                break  # its surge is the category's, tested as that
             # The category ratio only raises the expected: worth it only for an alarm. Not for a surge at another
             # incident's onset: the rest of the traffic then runs high because of that crisis, not a busy day.
             if p <= level and not related:
@@ -870,6 +906,7 @@ class Detector:
         if ordered:
             self.session.flush()
             self.source.until = ordered[-1] + HOUR
+            self.source.learn_frame(ordered[0], self.cfg.frame_share)
             replay = Replay(self.cfg, self.source, self._tracks(ordered[0], ordered[-1]), self._open)
             for n, hour in enumerate(ordered):
                 if progress and n % PROGRESS_EVERY == 0:
@@ -906,7 +943,7 @@ class Detector:
         for condition in in_conditions(self.session, Complaint.incident_id, tracks):
             for row in self.session.execute(select(*columns).where(condition)
                                             .order_by(Complaint.received_at, Complaint.id)):
-                tracks[row.incident_id].members[row.id] = item_of(row, self.source.date_only)
+                tracks[row.incident_id].members[row.id] = self.source.item(row)
         return list(tracks.values())
 
     def _merges(self, replay: Replay) -> None:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from complaints.core.normalize import fold
 from complaints.core.pii import mask_text
+from complaints.detect.frame import NO_FRAME, Frame
 from complaints.process.dedupe import person_key
 from complaints.process.extract import find_amounts
 
@@ -73,7 +74,9 @@ class Item:
     at: datetime
     user: str
     category: str
-    skeleton: str  # masked, folded text without digits, punctuation or spaces: for text similarity
+    # Masked, folded text without digits, punctuation or spaces, nor the channels' frame at its ends
+    # (complaints.detect.frame): for text similarity.
+    skeleton: str
     text: str  # masked, folded, lower-case: for top phrases
     entities: tuple[tuple[str, str], ...]  # (kind, value) for every non-text entity it has
     amount: Decimal | None = None
@@ -155,19 +158,26 @@ def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str
     return list(dict.fromkeys(found))
 
 
+def masked_text(text: str) -> str:
+    """The masked, folded, lower-cased text detection reads."""
+    return mask_text(fold(text)).lower()
+
+
 def make_item(
     *, id: int, at: datetime, user: str, category: str, text: str,
     fields: dict[str, str | None] | None = None, amount: Decimal | None = None, threat: bool = False,
-    incident_id: int | None = None, dated: bool = False, by_words: bool = False,
+    incident_id: int | None = None, dated: bool = False, by_words: bool = False, frame: Frame = NO_FRAME,
 ) -> Item:
-    """An Item with masked, folded, lower-cased text, its skeleton and its entities, truncated for memory."""
-    masked = mask_text(fold(text)).lower()
-    return Item(id=id, at=at, user=user, category=category, skeleton=skeleton(masked)[:300], text=masked[:2000],
+    """An Item with masked, folded, lower-cased text, its skeleton (without the channels' frame at its ends) and its
+    entities, truncated for memory."""
+    masked = masked_text(text)
+    return Item(id=id, at=at, user=user, category=category, skeleton=frame.trim(skeleton(masked)[:300]),
+                text=masked[:2000],
                 entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat,
                 incident_id=incident_id, dated=dated, by_words=by_words)
 
 
-def item_of(c: ComplaintFields, date_only_sources: frozenset[str] = frozenset()) -> Item:
+def item_of(c: ComplaintFields, date_only_sources: frozenset[str] = frozenset(), frame: Frame = NO_FRAME) -> Item:
     """The Item detection works on for a stored complaint; a complaint of a date-only source is dated."""
     return make_item(
         id=c.id, at=c.received_at, user=user_of(c), category=c.category or "other",
@@ -176,6 +186,7 @@ def item_of(c: ComplaintFields, date_only_sources: frozenset[str] = frozenset())
         # Threats of media, court or regulator, and regulator referrals: the reasons severity recorded.
         threat=any(r.startswith(("threat", "regulator")) for r in c.severity_reasons or []),
         incident_id=c.incident_id, dated=c.source in date_only_sources, by_words=bool(c.joined_by_words),
+        frame=frame,
     )
 
 

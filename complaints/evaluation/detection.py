@@ -7,6 +7,7 @@ seconds without a database.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,8 @@ import numpy as np
 
 from complaints.core.config import DetectionConfig
 from complaints.detect.baseline import HOUR
-from complaints.detect.replay import Alarm, MemorySource, Replay, Track, floor_hour
+from complaints.detect.frame import learn
+from complaints.detect.replay import FRAME_DAYS, Alarm, MemorySource, Replay, Track, floor_hour
 from complaints.detect.signatures import Item, make_item, top_phrases
 
 CATEGORIES = {
@@ -123,8 +125,13 @@ def synthetic_stream(seed: int = 7, weeks: int = 8, per_day: int = 600, bursts: 
 
 
 def replay(cfg: DetectionConfig, items: list[Item]) -> list[Track]:
-    """Hour-by-hour detection over an in-memory stream, as the hourly runs would do it."""
+    """Hour-by-hour detection over an in-memory stream, as the hourly runs would do it; the channels' frame learnt
+    from its first week, as a backfill from its start would learn it."""
     tracks: list[Track] = []
+    if items:
+        start = min(it.at for it in items)
+        frame = learn(((it.category, it.skeleton) for it in items if it.at < start + FRAME_DAYS), cfg.frame_share)
+        items = [dataclasses.replace(it, skeleton=frame.trim(it.skeleton)) for it in items]
 
     def open_incident(alarm: Alarm) -> Track:
         tracks.append(Track(id=len(tracks) + 1, group=alarm.group, opened_window=alarm.hour, alarm=alarm,

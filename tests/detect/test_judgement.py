@@ -15,9 +15,10 @@ from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
 from complaints.core.models import Complaint, Incident
 from complaints.detect.baseline import tail_probability
+from complaints.detect.frame import NO_FRAME, learn
 from complaints.detect.incidents import MergeError, merge_incidents, split_incident
-from complaints.detect.replay import Track, detect_window
-from complaints.detect.signatures import Item, make_item
+from complaints.detect.replay import MemorySource, Track, detect_window, find_alarms
+from complaints.detect.signatures import Item, make_item, masked_text, skeleton
 from complaints.evaluation.detection import live, replay
 from tests.factories import T0, complaint
 from tests.stages import classify_complaints, dedupe, detect, unprocessed
@@ -645,3 +646,107 @@ def test_a_quiet_categorys_everyday_complaints_do_not_join_its_surge(app_config:
                   if t.detected_at >= MONDAY + timedelta(days=7)]
     assert {it.id for it in burst} <= incident.members.keys()
     assert not {it.id for it in ordinary} & incident.members.keys()
+
+
+GREETING = ["", "Hello there, ", "I saw others posting about this. ", "您好，我想反映一下，", "Please read. "]
+SIGN_OFF = ["", " I expect compensation.", ", this is the second time I'm reporting it", " Please sort it out.",
+            "，请尽快处理", " I need an explanation."]
+
+
+def test_the_channels_frame_is_learnt_from_every_category_and_trimmed_from_the_ends() -> None:
+    problems = {"transfer_delay": "my withdrawal never arrived", "fees_pricing": "the new transfer fee is too high",
+                "system_fault": "the page stays blank", "refund_after_sales": "the refund is still missing",
+                "marketing": "the coupon does not apply", "privacy": "strangers call me about my loan"}
+    said = [(cat, _skeleton(f"{GREETING[n % 5]}{text} {n % 3}{SIGN_OFF[n // 6 % 6]}"))
+            for n in range(600) for cat, text in [list(problems.items())[n % 6]]]
+    frame = learn(said, 0.003)
+    assert frame.trim(_skeleton("Hello there, the new transfer fee is too high, this is the second time I'm "
+                                "reporting it")) \
+        == _skeleton("the new transfer fee is too high")
+    assert frame.trim(_skeleton("您好，我想反映一下，the page stays blank，请尽快处理")) == _skeleton(
+        "the page stays blank")
+    # A problem's words are in one category: never the frame, however common.
+    assert frame.trim(_skeleton("my withdrawal never arrived")) == _skeleton("my withdrawal never arrived")
+    assert learn(said[:9], 0.003) == NO_FRAME  # too few to tell a formula from chance
+    assert learn(said, None) == NO_FRAME
+
+
+def _skeleton(text: str) -> str:
+    return skeleton(masked_text(text))
+
+
+def test_one_description_greeted_and_signed_off_differently_is_one_text_burst(db_url: str,
+                                                                            app_config: AppConfig) -> None:
+    """Users who write the same words about an outage, each with their own greeting and ending (or an agent's
+    formula), are one text group: with whole texts compared, no two endings are alike enough and the burst is
+    split into groups too small for an alarm."""
+    rng = np.random.default_rng(8)
+    everyday = {"transfer_delay": "提现一直未到账", "fees_pricing": "手续费太高了", "system_fault": "页面一直白屏",
+                "refund_after_sales": "退款还没退回", "marketing": "优惠券用不了", "customer_service": "客服电话打不通"}
+    week, burst = MONDAY, MONDAY + timedelta(days=7, hours=9)
+    shares = {}
+    for frame_share in (None, app_config.detection.frame_share):
+        cfg = app_config.model_copy(update={"detection": app_config.detection.model_copy(
+            update={"frame_share": frame_share})})
+        with session_scope(db_url) as s:
+            s.execute(delete(Complaint))
+            s.execute(delete(Incident))
+            categories: dict[int, str] = {}
+            for n in range(7 * 60):
+                category, text = list(everyday.items())[n % 6]
+                at = week + timedelta(hours=int(rng.integers(7 * 24)))
+                c = complaint(s, f"{GREETING[n % 5]}{text}{SIGN_OFF[n // 6 % 6]}", at=at,
+                              contact=f"e{n}@example.com")
+                categories[c.id] = category
+            s.flush()
+            _stage(s, cfg, categories)
+            users = []
+            for i in range(8):
+                c = complaint(s, f"{GREETING[i % 5]}what is going on with you today? nothing works{SIGN_OFF[i % 6]}",
+                              at=burst + timedelta(minutes=7 * i), contact=f"b{i}@example.com")
+                users.append(c.id)
+            s.flush()
+            opened = _stage(s, cfg, dict.fromkeys(users, "system_fault"))
+            held = [len(set(users) & set(s.scalars(select(Complaint.id).where(Complaint.incident_id == i))))
+                    for i in opened]
+            shares[frame_share] = max(held, default=0)
+    assert shares == {None: 0, app_config.detection.frame_share: 8}
+
+
+def test_a_categorys_everyday_wording_is_no_burst_of_its_own_but_a_crisis_told_again_is(
+        app_config: AppConfig) -> None:
+    """Most refund complaints are one template: when the category surges, that template is no problem's
+    description of its own. The surge alarms as the category's, not as its wording too. A crisis described in one
+    sentence that recurs five days later (its incident quiet) alarms again as that text: a burst earlier in the week
+    makes no everyday wording (the median day counts, not the mean)."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(4)
+    template = "退款申请提交好几天了还是没有退回来"
+    items: list[Item] = []
+
+    def say(at: datetime, category: str, text: str) -> None:
+        items.append(_item(len(items) + 1, at, f"u{len(items) + 1}", text, category=category))
+
+    def refunds(start: datetime, hours: float, n: int) -> None:
+        for _ in range(n):
+            say(start + timedelta(hours=float(rng.uniform(0, hours))), "refund_after_sales",
+                template if rng.random() < 0.6 else f"退款问题{rng.integers(10_000)}号订单")
+
+    for d in range(21):
+        refunds(MONDAY + timedelta(days=d), 24, int(rng.poisson(40)))
+        for category, n in (("transfer_delay", 120), ("system_fault", 30)):
+            for _ in range(int(rng.poisson(n))):
+                say(MONDAY + timedelta(days=d, hours=float(rng.uniform(0, 24))), category,
+                    f"{category}问题{rng.integers(10_000)}")
+    busy = MONDAY + timedelta(days=16, hours=9)
+    refunds(busy, 3, 100)
+    kinds = {a.group.kind for a in find_alarms(cfg, busy + timedelta(hours=2), MemorySource(items))
+             if a.group.category == "refund_after_sales"}
+    assert kinds == {"any"}
+
+    outage = "付款时提示系统繁忙稍后再试然后就卡住了"
+    for start in (MONDAY + timedelta(days=10, hours=9), MONDAY + timedelta(days=15, hours=9)):
+        for i in range(30):
+            say(start + timedelta(minutes=4 * i), "system_fault", outage)
+    opened = [t for t in live(replay(cfg, items)) if t.detected_at >= MONDAY + timedelta(days=8)]
+    assert sorted(t.detected_at.day for t in opened if t.group.kind == "text") == [12, 17]

@@ -1,0 +1,67 @@
+"""The channels' frame: the greetings, sign-offs and agents' formulas that complaints of every category share.
+
+"Hi, …", "您好，…", "… I expect compensation.", "…，这是第二次反映了", "I saw others posting about this. …": two users
+who describe one problem in the same words but greet or sign off differently wrote the same description, and an
+agent's formula says nothing of the problem. Detection compares texts (the near-identical descriptions of text
+groups, the word profiles of content joins) by their skeletons with the frame trimmed from both ends.
+
+The frame is learnt from the deployment's own complaints of the week before the hours detection evaluates: the
+character 5-grams of their skeletons that at least `frame_share` of them contain (and FRAME_MIN), spread over at
+least FRAME_CATEGORIES categories with none holding half of them. A problem's words gather in its category; a
+greeting is in all of them. Only the ends are trimmed: words in the middle of a description stay, however common.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+N = 5  # characters per gram: a two-character Chinese word or a short English word is not a frame by itself
+FRAME_CATEGORIES = 5
+FRAME_MIN = 10  # complaints a gram must be in at the least: a new deployment's first week learns no frame by chance
+
+
+@dataclass(frozen=True)
+class Frame:
+    grams: frozenset[str] = frozenset()
+
+    def trim(self, skeleton: str) -> str:
+        """The skeleton without the frame at its start and its end."""
+        if not self.grams:
+            return skeleton
+        i, j = 0, len(skeleton)
+        while i + N <= j and skeleton[i:i + N] in self.grams:
+            i += 1
+        if i:
+            i += N - 1  # the last frame gram's other characters
+        while j - N >= i and skeleton[j - N:j] in self.grams:
+            j -= 1
+        if j < len(skeleton):
+            j -= N - 1
+        return skeleton[i:j] if i < j else ""
+
+
+NO_FRAME = Frame()
+
+
+def learn(skeletons: Iterable[tuple[str, str]], share: float | None) -> Frame:
+    """The frame of these (category, skeleton) pairs; share None: no frame."""
+    if share is None:
+        return NO_FRAME
+    seen: Counter[str] = Counter()
+    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    n = 0
+    for category, skeleton in skeletons:
+        n += 1
+        grams = {skeleton[k:k + N] for k in range(len(skeleton) - N + 1)}
+        seen.update(grams)
+        by_category[category].update(grams)
+    least = max(share * n, FRAME_MIN)
+    common = {g for g, k in seen.items() if k >= least}
+    spread: dict[str, list[int]] = defaultdict(list)
+    for counts in by_category.values():
+        for g in common & counts.keys():
+            spread[g].append(counts[g])
+    return Frame(frozenset(g for g in common
+                           if len(spread[g]) >= FRAME_CATEGORIES and max(spread[g]) <= seen[g] / 2))

@@ -20,7 +20,8 @@ def ingest_source_task(source: str, since: datetime | None = None, until: dateti
                                 evidence_dir=rt.settings.evidence_path)
     refresh_statistics(rt.db_url)  # a large pull: the stages after it query what it wrote
     get_run_logger().info(
-        "source %s: %d records, %d new, %d updated, %d unchanged, %d quarantined",
-        source, summary.records, summary.inserted, summary.updated, summary.unchanged, summary.quarantined,
+        "source %s: %d records, %d new, %d updated, %d unchanged, %d quarantined, %d of anonymised complaints or "
+        "people left so", source, summary.records, summary.inserted, summary.updated, summary.unchanged,
+        summary.quarantined, summary.anonymised,
     )
     return summary.as_dict()

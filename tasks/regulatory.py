@@ -57,4 +57,5 @@ def retention_task(now: datetime, dry_run: bool = False) -> dict[str, Any]:
                           summary.eml_files)
     return {"cutoff": summary.cutoff.isoformat(), "eligible": summary.eligible, "held": summary.held,
             "anonymised": len(summary.anonymised), "evidence_files": summary.evidence_files,
-            "transactions": summary.transactions, "quarantined": summary.quarantined, "eml_files": summary.eml_files, "dry_run": dry_run}
+            "transactions": summary.transactions, "quarantined": summary.quarantined, "eml_files": summary.eml_files,
+            "dry_run": dry_run}

@@ -1,9 +1,10 @@
 """complaints.anonymised_at and transactions.anonymised_at: when retention or an erasure request removed the record's
 personal data, so that re-reading its source (a backfill) never brings it back
 
-Existing anonymised complaints are the ones whose text hash is their text (both set to the purge marker). An existing
-transaction without any person counts as anonymised: a feed cannot tell a cleared one from one that never had a
-person, and leaving it out would let a backfill restore a cleared one.
+Existing anonymised complaints are the ones whose text hash is their text (both set to the purge marker). Existing
+transactions are not marked: one cleared before this revision cannot be told from one that never had a person (a
+feed may add the person later). A re-read that gives a transaction past the retention period its person back is
+cleared again by the next retention run; one erased by request before this revision is not protected.
 
 Revision ID: 0013
 Revises: 0012
@@ -25,8 +26,6 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('anonymised_at', sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE complaints SET anonymised_at = updated_at WHERE text_hash = body")
-    op.execute("UPDATE transactions SET anonymised_at = updated_at "
-               "WHERE contact IS NULL AND contact_key IS NULL AND customer_ref IS NULL")
 
 
 def downgrade() -> None:

@@ -5,10 +5,13 @@ who describe one problem in the same words but greet or sign off differently wro
 agent's formula says nothing of the problem. Detection compares texts (the near-identical descriptions of text
 groups, the word profiles of content joins) by their skeletons with the frame trimmed from both ends.
 
-The frame is learnt from the deployment's own complaints of the week before the hours detection evaluates: the
-character 5-grams of their skeletons that at least `frame_share` of them contain (and FRAME_MIN), spread over at
-least FRAME_CATEGORIES categories with none holding half of them. A problem's words gather in its category; a
-greeting is in all of them. Only the ends are trimmed: words in the middle of a description stay, however common.
+The frame is learnt from the deployment's own complaints of the week before the hours detection evaluates (those
+no incident holds: a crisis is no formula), from the first and last ENDS characters of their skeletons only: the
+character 5-grams there that at least `frame_share` of them have (and FRAME_MIN), on at least FRAME_DAYS_SEEN
+different days (a formula is said every day, a crisis's words for a few), spread over at least FRAME_CATEGORIES
+categories with none holding half of them (a problem's words gather in its category; a greeting is in all of them).
+Only the ends are trimmed: words in the middle of a description stay, however common. Skeletons have no spaces, so
+a cut can fall inside a word; both texts of a comparison are cut alike.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 N = 5  # characters per gram: a two-character Chinese word or a short English word is not a frame by itself
+ENDS = 40  # characters at each end of a skeleton where greetings and sign-offs are
 FRAME_CATEGORIES = 5
+FRAME_DAYS_SEEN = 5
 FRAME_MIN = 10  # complaints a gram must be in at the least: a new deployment's first week learns no frame by chance
 
 
@@ -45,20 +51,28 @@ class Frame:
 NO_FRAME = Frame()
 
 
-def learn(skeletons: Iterable[tuple[str, str]], share: float | None) -> Frame:
-    """The frame of these (category, skeleton) pairs; share None: no frame."""
+def _ends(skeleton: str) -> set[str]:
+    head, tail = skeleton[:ENDS], skeleton[-ENDS:]
+    return {t[k:k + N] for t in (head, tail) for k in range(len(t) - N + 1)}
+
+
+def learn(said: Iterable[tuple[str, date, str]], share: float | None) -> Frame:
+    """The frame of these (category, day, skeleton) triples; share None: no frame."""
     if share is None:
         return NO_FRAME
     seen: Counter[str] = Counter()
+    days: dict[str, set[date]] = defaultdict(set)
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
     n = 0
-    for category, skeleton in skeletons:
+    for category, day, skeleton in said:
         n += 1
-        grams = {skeleton[k:k + N] for k in range(len(skeleton) - N + 1)}
+        grams = _ends(skeleton)
         seen.update(grams)
         by_category[category].update(grams)
+        for g in grams:
+            days[g].add(day)
     least = max(share * n, FRAME_MIN)
-    common = {g for g, k in seen.items() if k >= least}
+    common = {g for g, k in seen.items() if k >= least and len(days[g]) >= FRAME_DAYS_SEEN}
     spread: dict[str, list[int]] = defaultdict(list)
     for counts in by_category.values():
         for g in common & counts.keys():

@@ -21,9 +21,9 @@ import dataclasses
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any
 
@@ -271,16 +271,29 @@ class DbSource(ItemSource):
     def item(self, row: Any) -> Item:
         return item_of(row, self.date_only, self.frame)
 
-    def learn_frame(self, before: datetime, share: float | None) -> None:
-        """The channels' frame (complaints.detect.frame) from the complaints of the week before `before`, the
-        newest FRAME_SAMPLE of them."""
+    def learn_frame(self, first: datetime, share: float | None) -> None:
+        """The channels' frame (complaints.detect.frame) from the complaints of the week before the hour `first`
+        (the newest FRAME_SAMPLE of those no incident holds), or, when that week has too few for one (a backfill
+        into an empty database), from the week from `first` on."""
+        if share is None:
+            self.frame = NO_FRAME
+            return
+        for lo, hi, newest in ((first - FRAME_DAYS, first, True), (first, first + FRAME_DAYS, False)):
+            self.frame = learn(self._said(lo, hi, newest), share)
+            if self.frame.grams:
+                return
+
+    def _said(self, lo: datetime, hi: datetime, newest: bool) -> Iterator[tuple[str, date, str]]:
+        """(category, day, skeleton) of the canonical complaints received in [lo, hi) that no incident holds."""
+        order = (Complaint.received_at.desc(), Complaint.id.desc()) if newest else (Complaint.received_at,
+                                                                                   Complaint.id)
         rows = self.session.execute(
-            select(Complaint.category, Complaint.title, Complaint.body)
-            .where(Complaint.category.is_not(None), Complaint.received_at >= before - FRAME_DAYS,
-                   Complaint.received_at < before)
-            .order_by(Complaint.received_at.desc()).limit(FRAME_SAMPLE)) if share is not None else []
-        self.frame = learn(((r.category, skeleton(masked_text(f"{r.title or ''} {r.body}"))[:300]) for r in rows),
-                           share)
+            select(Complaint.category, Complaint.received_at, Complaint.title, func.substr(Complaint.body, 1, 600))
+            .where(Complaint.category.is_not(None), Complaint.duplicate_of_id.is_(None),
+                   Complaint.incident_id.is_(None), Complaint.received_at >= lo, Complaint.received_at < hi)
+            .order_by(*order).limit(FRAME_SAMPLE))
+        for category, at, title, body in rows:
+            yield category, at.date(), skeleton(masked_text(f"{title or ''} {body}"))[:300]
 
     def evict(self, before: datetime) -> None:
         super().evict(before)
@@ -461,7 +474,8 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken:
             # small volume affords for its many small signatures.
             level = (surges.related_alpha if related else w.alpha) if whole else alpha[w.hours]
             p = base.tail(observed)
-            if p <= level and g.kind == "text" and _everyday_wording(cfg, g, end, source):
+            if (p <= level and g.kind == "text" and g.signature not in ongoing and g.signature not in continuing
+                    and _everyday_wording(cfg, g, end, source)):
                 break  # its surge is the category's, tested as that
             # The category ratio only raises the expected: worth it only for an alarm. Not for a surge at another
             # incident's onset: the rest of the traffic then runs high because of that crisis, not a busy day.

@@ -126,11 +126,12 @@ def synthetic_stream(seed: int = 7, weeks: int = 8, per_day: int = 600, bursts: 
 
 def replay(cfg: DetectionConfig, items: list[Item]) -> list[Track]:
     """Hour-by-hour detection over an in-memory stream, as the hourly runs would do it; the channels' frame learnt
-    from its first week, as a backfill from its start would learn it."""
+    from its first week, as a backfill from its start into an empty database learns it."""
     tracks: list[Track] = []
     if items:
         start = min(it.at for it in items)
-        frame = learn(((it.category, it.skeleton) for it in items if it.at < start + FRAME_DAYS), cfg.frame_share)
+        frame = learn(((it.category, it.at.date(), it.skeleton) for it in items if it.at < start + FRAME_DAYS),
+                      cfg.frame_share)
         items = [dataclasses.replace(it, skeleton=frame.trim(it.skeleton)) for it in items]
 
     def open_incident(alarm: Alarm) -> Track:

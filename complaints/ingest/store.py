@@ -241,7 +241,7 @@ def _refusal_reason(error: BaseException) -> str:
     return f"database refused the record: {mask_text(first)[:200]}"
 
 
-_COUNTS = ("inserted", "updated", "unchanged")
+_COUNTS = ("inserted", "updated", "unchanged", "anonymised")
 
 
 def _refusal_of(session: Session, summary: IngestSummary, write: Callable[[], None]) -> BaseException | None:
@@ -439,7 +439,9 @@ def replay_quarantine(session: Session, cfg: AppConfig, pii_key: str, source: st
     """Map quarantined records again with the current configuration. Those that now map are stored
     (idempotently) and marked replayed; the others stay, with the reason the current mapping gives."""
     result = ReplaySummary()
-    stmt = select(QuarantinedRecord).where(QuarantinedRecord.replayed_at.is_(None))
+    # Records retention removed (complaints.regulatory.retention) are gone: nothing to map again.
+    stmt = select(QuarantinedRecord).where(QuarantinedRecord.replayed_at.is_(None),
+                                           QuarantinedRecord.raw != cfg.retention.purged_marker)
     if source:
         stmt = stmt.where(QuarantinedRecord.source == source)
     known = {s.name: preset_spec(s) for s in cfg.sources.sources}

@@ -149,6 +149,13 @@ def _answers_callback(session: Session, complaint_id: int | None, answered: Noti
 def record_reply(session: Session, reply: Reply, pii_key: str) -> Recorded | None:
     """Record a reply on its complaint (once per channel and message id), with the call-back score it gives, or on
     the transaction whose call-back it answers; None when it matches neither."""
+    known = session.execute(select(InboundMessage).where(
+        InboundMessage.channel == reply.channel, InboundMessage.message_id == reply.message_id[:200])
+    ).scalar_one_or_none()
+    if known is not None:
+        # Recorded before: a re-read of the mailbox. It stays a reply even when its person has since been erased
+        # (no contact left to match it by), never a new complaint with their words.
+        return Recorded(known.complaint_id, False, known.score, known.callback_window, known.transaction_id)
     matched = _match(session, reply, pii_key)
     if matched is None:
         return None

@@ -23,7 +23,7 @@ changes nothing on them (complaints.ingest), so what was removed does not come b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -218,7 +218,7 @@ def _forget_transactions(session: Session, ids: list[int], marker: str, now: dat
         body_masked=marker, contact_key=None), execution_options={"synchronize_session": False})
 
 
-def forget_quarantined(session: Session, ids: list[int], marker: str, names: Iterable[str] = ()) -> None:
+def forget_quarantined(session: Session, ids: list[int], marker: str, names: Collection[str] = ()) -> None:
     """Remove the records of these quarantine rows; their reasons are masked (and `names`, values that identify a
     person there, replaced by the marker). The rows stay, with their fingerprints."""
     for q in session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.id.in_(ids))):

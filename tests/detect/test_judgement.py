@@ -657,7 +657,7 @@ def test_the_channels_frame_is_learnt_from_every_category_and_trimmed_from_the_e
     problems = {"transfer_delay": "my withdrawal never arrived", "fees_pricing": "the new transfer fee is too high",
                 "system_fault": "the page stays blank", "refund_after_sales": "the refund is still missing",
                 "marketing": "the coupon does not apply", "privacy": "strangers call me about my loan"}
-    said = [(cat, _skeleton(f"{GREETING[n % 5]}{text} {n % 3}{SIGN_OFF[n // 6 % 6]}"))
+    said = [(cat, (MONDAY + timedelta(days=n % 7)).date(), _skeleton(f"{GREETING[n % 5]}{text} {SIGN_OFF[n // 6 % 6]}"))
             for n in range(600) for cat, text in [list(problems.items())[n % 6]]]
     frame = learn(said, 0.003)
     assert frame.trim(_skeleton("Hello there, the new transfer fee is too high, this is the second time I'm "
@@ -669,6 +669,11 @@ def test_the_channels_frame_is_learnt_from_every_category_and_trimmed_from_the_e
     assert frame.trim(_skeleton("my withdrawal never arrived")) == _skeleton("my withdrawal never arrived")
     assert learn(said[:9], 0.003) == NO_FRAME  # too few to tell a formula from chance
     assert learn(said, None) == NO_FRAME
+    # A crisis told in one sentence across five categories for two days is no formula: it is not said every day.
+    outage = "付款时提示系统繁忙稍后再试然后就卡住了"
+    crisis = [(cat, (MONDAY + timedelta(days=n % 2)).date(), _skeleton(f"{GREETING[n % 5]}{outage}"))
+              for n in range(60) for cat in [list(problems)[n % 5]]]
+    assert learn(said + crisis, 0.003).trim(crisis[0][2]) == _skeleton(outage)
 
 
 def _skeleton(text: str) -> str:

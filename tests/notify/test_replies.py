@@ -8,6 +8,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
@@ -18,6 +19,7 @@ from complaints.core.db import session_scope
 from complaints.core.models import CallbackResult, ComplaintEvent, InboundMessage, Notification
 from complaints.notify.channels.webhook import inbound_app, sign
 from complaints.notify.replies import Reply, fresh_text, message_ids, read_score, read_time_window, record_reply
+from complaints.regulatory.forget import forget
 from tests.factories import complaint
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -94,7 +96,7 @@ def test_gateway_replies_signed_matched_and_recorded_once(db_url: str) -> None:
         assert (result.complaint_id, result.score, result.reached) == (cid, 5, True)
 
 
-def test_ticket_number_from_the_complaints_own_contact(db_url: str) -> None:
+def test_ticket_number_from_the_complaints_own_contact(db_url: str, tmp_path: Path) -> None:
     with session_scope(db_url) as s:
         cid = complaint(s, "提现未到账", contact="li@example.com").id
         dup = complaint(s, "提现未到账！", contact="li@example.com", duplicate_of_id=cid).id
@@ -110,6 +112,13 @@ def test_ticket_number_from_the_complaints_own_contact(db_url: str) -> None:
         (msg,) = s.execute(select(InboundMessage)).scalars()
         assert "13812345678" not in msg.body_masked and "li@example.com" not in msg.body_masked
         assert s.execute(select(func.count()).select_from(CallbackResult)).scalar_one() == 0
+    # Erased on request, then the mailbox is read again: the reply is known, still a reply (not a new complaint
+    # with the person's words), though no contact is left to match its ticket by.
+    with session_scope(db_url) as s:
+        forget(s, "li@example.com", pii_key=KEY, outbox_dir=tmp_path, marker="[purged]")
+        again = record_reply(s, reply, KEY)
+        assert again is not None and (again.complaint_id, again.new) == (cid, False)
+        assert s.execute(select(InboundMessage.body_masked)).scalar_one() == "[purged]"
 
 
 def test_a_score_is_read_only_from_a_reply_to_a_call_back(db_url: str) -> None:

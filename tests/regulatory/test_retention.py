@@ -22,7 +22,7 @@ from complaints.core.models import (
     RetentionPurge,
     Transaction,
 )
-from complaints.ingest.store import ingest_source
+from complaints.ingest.store import ingest_source, replay_quarantine
 from complaints.notify.channels.email import eml_path
 from complaints.regulatory.outcomes import record_outcome
 from complaints.regulatory.retention import HoldError, place_hold, purge, release_hold
@@ -154,7 +154,7 @@ def test_a_backfill_brings_back_nothing_retention_removed(db_url: str, app_confi
     (tmp_path / "app/a.jsonl").write_text("\n".join([
         json.dumps({"id": "A1", "at": "2026-11-16T09:00:00+08:00", "text": "提现未到账，电话13812345678",
                     "email": "a@example.com", "uid": "U1"}, ensure_ascii=False),
-        '{"id": "A2", "at": "not a time", "text": "我的电话13912345678", "email": "b@example.com"}']) + "\n")
+        '{"id": "A2", "at": "13912345678", "text": "我的电话13912345678", "email": "b@example.com"}']) + "\n")
     (tmp_path / "tx").mkdir()
     (tmp_path / "tx/t.csv").write_text("id,at,type,amount,phone,uid\n"
                                        "T1,2026-11-16T08:00:00+08:00,withdrawal,5000,13812345678,U1\n")
@@ -162,6 +162,7 @@ def test_a_backfill_brings_back_nothing_retention_removed(db_url: str, app_confi
     with session_scope(db_url) as s:
         assert ingest_source(s, app_config, app, "k").quarantined == 1
         assert ingest_source(s, app_config, feed, "k").inserted == 1
+        assert "13912345678" in s.scalars(select(QuarantinedRecord.reason)).one()  # the reason quotes the value
     with session_scope(db_url) as s:
         assert purge(s, app_config, NOW, dry_run=True, outbox_dir=tmp_path).quarantined == 1
     with session_scope(db_url) as s:
@@ -178,5 +179,6 @@ def test_a_backfill_brings_back_nothing_retention_removed(db_url: str, app_confi
         t = s.scalars(select(Transaction)).one()
         assert (t.contact, t.contact_key, t.customer_ref, t.amount) == (None, None, None, Decimal("5000.00"))
         q = s.scalars(select(QuarantinedRecord)).one()  # the bad row read again is known: still one row
-        assert q.raw == "[purged]" and "13912345678" not in q.reason
+        assert q.raw == "[purged]" and "received_at" in q.reason and "13912345678" not in q.reason
         assert purge(s, app_config, NOW, outbox_dir=tmp_path).quarantined == 0  # once
+        assert replay_quarantine(s, app_config, "k").still_bad == 0  # a removed record is not mapped again

@@ -61,7 +61,7 @@ def learn(said: Iterable[tuple[str, date, str]], share: float | None) -> Frame:
     if share is None:
         return NO_FRAME
     seen: Counter[str] = Counter()
-    days: dict[str, set[date]] = defaultdict(set)
+    days: dict[str, int] = defaultdict(int)  # a bit per day a gram was said on (no set per gram: memory)
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
     n = 0
     for category, day, skeleton in said:
@@ -69,10 +69,11 @@ def learn(said: Iterable[tuple[str, date, str]], share: float | None) -> Frame:
         grams = _ends(skeleton)
         seen.update(grams)
         by_category[category].update(grams)
+        bit = 1 << day.toordinal() % 64
         for g in grams:
-            days[g].add(day)
+            days[g] |= bit
     least = max(share * n, FRAME_MIN)
-    common = {g for g, k in seen.items() if k >= least and len(days[g]) >= FRAME_DAYS_SEEN}
+    common = {g for g, k in seen.items() if k >= least and days[g].bit_count() >= FRAME_DAYS_SEEN}
     spread: dict[str, list[int]] = defaultdict(list)
     for counts in by_category.values():
         for g in common & counts.keys():

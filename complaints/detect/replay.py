@@ -21,7 +21,7 @@ import dataclasses
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import median
@@ -37,7 +37,7 @@ from complaints.core.config import BurstWindow, DetectionConfig, TaxonomyConfig
 from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, Incident, utcnow
 from complaints.detect.baseline import HOUR, Baseline, baseline
-from complaints.detect.frame import NO_FRAME, learn
+from complaints.detect.frame import FRAME_DAYS_SEEN, NO_FRAME, learn
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
 from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, about, entity_shares, related
 from complaints.detect.profile import MIN_MEMBERS, Profile, profile, stack, vectors
@@ -67,8 +67,9 @@ EVERYDAY_TEXT_SHARE = 0.1
 PREFETCH = timedelta(hours=48)  # hours read from the database per query, ahead of the one asked for
 NO_USERS: frozenset[str] = frozenset()
 PROGRESS_EVERY = 168  # hours replayed between progress calls (a week)
-# The channels' frame is learnt from the complaints of this long before a run's first hour, the newest this many.
-FRAME_DAYS, FRAME_SAMPLE = timedelta(days=7), 20_000
+# The channels' frame is learnt from the complaints of this long before a run's first hour, at most this many;
+# of each, the first BODY_READ characters (a skeleton keeps 300).
+FRAME_DAYS, FRAME_SAMPLE, BODY_READ = timedelta(days=7), 20_000, 2_000
 # A whole category always has traffic: until its level has seen a day (the first hours may all be night), it is
 # not known, and it is not tested.
 WHOLE_CATEGORY_HISTORY = 24
@@ -273,27 +274,34 @@ class DbSource(ItemSource):
 
     def learn_frame(self, first: datetime, share: float | None) -> None:
         """The channels' frame (complaints.detect.frame) from the complaints of the week before the hour `first`
-        (the newest FRAME_SAMPLE of those no incident holds), or, when that week has too few for one (a backfill
-        into an empty database), from the week from `first` on."""
+        that no incident holds (the newest FRAME_SAMPLE / 7 of each day), or, when that week has too few days of
+        them for one (a backfill into an empty database), from the week from `first` on, up to what this run
+        reads."""
         if share is None:
             self.frame = NO_FRAME
             return
-        for lo, hi, newest in ((first - FRAME_DAYS, first, True), (first, first + FRAME_DAYS, False)):
-            self.frame = learn(self._said(lo, hi, newest), share)
-            if self.frame.grams:
-                return
+        said = self._said(first - FRAME_DAYS, first)
+        if len({day for _, day, _ in said}) < FRAME_DAYS_SEEN:
+            said = self._said(first, min(first + FRAME_DAYS, self.until or first + FRAME_DAYS))
+        self.frame = learn(said, share)
 
-    def _said(self, lo: datetime, hi: datetime, newest: bool) -> Iterator[tuple[str, date, str]]:
-        """(category, day, skeleton) of the canonical complaints received in [lo, hi) that no incident holds."""
-        order = (Complaint.received_at.desc(), Complaint.id.desc()) if newest else (Complaint.received_at,
-                                                                                   Complaint.id)
-        rows = self.session.execute(
-            select(Complaint.category, Complaint.received_at, Complaint.title, func.substr(Complaint.body, 1, 600))
-            .where(Complaint.category.is_not(None), Complaint.duplicate_of_id.is_(None),
-                   Complaint.incident_id.is_(None), Complaint.received_at >= lo, Complaint.received_at < hi)
-            .order_by(*order).limit(FRAME_SAMPLE))
-        for category, at, title, body in rows:
-            yield category, at.date(), skeleton(masked_text(f"{title or ''} {body}"))[:300]
+    def _said(self, lo: datetime, hi: datetime) -> list[tuple[str, date, str]]:
+        """(category, UTC day, skeleton) of the canonical complaints received in [lo, hi) that no incident holds,
+        the newest FRAME_SAMPLE / 7 of each day (a busy week is sampled on all its days)."""
+        out = []
+        day = lo
+        while day < hi:
+            end = min(day + timedelta(days=1), hi)
+            rows = self.session.execute(
+                select(Complaint.category, Complaint.received_at, Complaint.title,
+                       func.substr(Complaint.body, 1, BODY_READ))
+                .where(Complaint.category.is_not(None), Complaint.duplicate_of_id.is_(None),
+                       Complaint.incident_id.is_(None), Complaint.received_at >= day, Complaint.received_at < end)
+                .order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(FRAME_SAMPLE // 7))
+            out += [(category, at.date(), skeleton(masked_text(f"{title or ''} {body}"))[:300])
+                    for category, at, title, body in rows]
+            day = end
+        return out
 
     def evict(self, before: datetime) -> None:
         super().evict(before)
@@ -474,8 +482,8 @@ def find_alarms(cfg: DetectionConfig, hour: datetime, source: ItemSource, taken:
             # small volume affords for its many small signatures.
             level = (surges.related_alpha if related else w.alpha) if whole else alpha[w.hours]
             p = base.tail(observed)
-            if (p <= level and g.kind == "text" and g.signature not in ongoing and g.signature not in continuing
-                    and _everyday_wording(cfg, g, end, source)):
+            if p <= level and g.kind == "text" and g.signature not in ongoing and _everyday_wording(cfg, g, end,
+                                                                                                      source):
                 break  # its surge is the category's, tested as that
             # The category ratio only raises the expected: worth it only for an alarm. Not for a surge at another
             # incident's onset: the rest of the traffic then runs high because of that crisis, not a busy day.

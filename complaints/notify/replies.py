@@ -149,9 +149,9 @@ def _answers_callback(session: Session, complaint_id: int | None, answered: Noti
 def record_reply(session: Session, reply: Reply, pii_key: str) -> Recorded | None:
     """Record a reply on its complaint (once per channel and message id), with the call-back score it gives, or on
     the transaction whose call-back it answers; None when it matches neither."""
-    known = session.execute(select(InboundMessage).where(
-        InboundMessage.channel == reply.channel, InboundMessage.message_id == reply.message_id[:200])
-    ).scalar_one_or_none()
+    m = InboundMessage
+    known = session.execute(select(m.complaint_id, m.score, m.callback_window, m.transaction_id).where(
+        m.channel == reply.channel, m.message_id == reply.message_id[:200])).one_or_none()
     if known is not None:
         # Recorded before: a re-read of the mailbox. It stays a reply even when its person has since been erased
         # (no contact left to match it by), never a new complaint with their words.

@@ -68,7 +68,7 @@ PREFETCH = timedelta(hours=48)  # hours read from the database per query, ahead 
 NO_USERS: frozenset[str] = frozenset()
 PROGRESS_EVERY = 168  # hours replayed between progress calls (a week)
 # The channels' frame is learnt from the complaints of this long before a run's first hour, at most this many;
-# of each, the first BODY_READ characters (a skeleton keeps 300).
+# of each, the first BODY_READ characters (a skeleton keeps SKELETON_CHARS).
 FRAME_DAYS, FRAME_SAMPLE, BODY_READ = timedelta(days=7), 20_000, 2_000
 # A whole category always has traffic: until its level has seen a day (the first hours may all be night), it is
 # not known, and it is not tested.
@@ -298,7 +298,7 @@ class DbSource(ItemSource):
                 .where(Complaint.category.is_not(None), Complaint.duplicate_of_id.is_(None),
                        Complaint.incident_id.is_(None), Complaint.received_at >= day, Complaint.received_at < end)
                 .order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(FRAME_SAMPLE // 7))
-            out += [(category, at.date(), skeleton(masked_text(f"{title or ''} {body}"))[:300])
+            out += [(category, at.date(), skeleton(masked_text(f"{title or ''} {body}")))
                     for category, at, title, body in rows]
             day = end
         return out

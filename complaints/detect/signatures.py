@@ -60,6 +60,7 @@ STOPWORDS = frozenset({
     "some", "such", "only", "own", "same", "so",
 })
 FIELD_ENTITIES = ("merchant", "product", "region")
+SKELETON_CHARS = 300
 # An error code or app version names one problem whatever the category a complaint was classified in (an outage
 # is a system fault to one user, a failed transfer or `other` to the next): their groups span categories.
 CROSS_CATEGORY = frozenset({"error_code", "app_version"})
@@ -115,8 +116,9 @@ def user_of(c: ComplaintFields) -> str:
 
 
 def skeleton(text: str) -> str:
-    """The text without digits, punctuation or spaces: near-identical complaints share one skeleton."""
-    return _SKELETON_DROP_RE.sub("", text)
+    """The text without digits, punctuation or spaces, its first SKELETON_CHARS characters (memory):
+    near-identical complaints share one skeleton."""
+    return _SKELETON_DROP_RE.sub("", text)[:SKELETON_CHARS]
 
 
 def error_code(written: str) -> str:
@@ -125,14 +127,9 @@ def error_code(written: str) -> str:
     return f"E{number.group(1)}" if number else written.replace("-", "").replace("_", "").upper()
 
 
-def error_codes(text: str, weak: bool = True) -> list[str]:
-    """The error codes a text names, canonical (error_code); weak: also those after a lead that is not only an
-    error's (code, 错误, 报错), which detection can afford and dedupe's "same / different code" cannot."""
-    return list(dict.fromkeys(code for code, strong in led_codes(text) if weak or strong))
-
-
 def led_codes(text: str) -> list[tuple[str, bool]]:
-    """Every error code a text names, canonical, with whether its lead is only an error's (strong), in one scan."""
+    """Every error code a text names, canonical (error_code), with whether its lead is only an error's (strong):
+    detection takes all (after code, 错误, 报错 too), dedupe's "same / different code" only the strong ones."""
     folded = fold(text).lower()
     amounts: list[tuple[int, int]] | None = None  # read once a code is found: most texts name none
     found = []
@@ -151,7 +148,7 @@ def led_codes(text: str) -> list[tuple[str, bool]]:
 
 def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str, str]]:
     """Entities of one complaint: error codes and app versions from the text, then the fields."""
-    found: list[tuple[str, str]] = [("error_code", code) for code in error_codes(text)]
+    found: list[tuple[str, str]] = [("error_code", code) for code, _ in led_codes(text)]
     for m in VERSION_RE.finditer(fold(text)):
         found.append(("app_version", m.group(1) or m.group(2)))
     found += [(f, fold(v)) for f in FIELD_ENTITIES if (v := fields.get(f))]
@@ -171,7 +168,7 @@ def make_item(
     """An Item with masked, folded, lower-cased text, its skeleton (without the channels' frame at its ends) and its
     entities, truncated for memory."""
     masked = masked_text(text)
-    return Item(id=id, at=at, user=user, category=category, skeleton=frame.trim(skeleton(masked)[:300]),
+    return Item(id=id, at=at, user=user, category=category, skeleton=frame.trim(skeleton(masked)),
                 text=masked[:2000],
                 entities=tuple(extract_entities(text, fields or {})), amount=amount, threat=threat,
                 incident_id=incident_id, dated=dated, by_words=by_words)

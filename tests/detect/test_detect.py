@@ -19,7 +19,7 @@ from complaints.core.db import migrate, session_scope
 from complaints.core.models import Complaint, Incident, Plan
 from complaints.detect.incidents import TransitionError, transition
 from complaints.detect.replay import DetectSummary, detect_pending, detect_window
-from complaints.detect.signatures import error_codes, extract_entities
+from complaints.detect.signatures import extract_entities, led_codes
 from tasks.incident_events import emit_incident_event, event_id
 from tasks.process import announce_incidents
 from tests.factories import T0, complaint
@@ -63,7 +63,7 @@ def test_entities_from_text_and_fields() -> None:
                   "decode 1234"):
         assert extract_entities(other, {}) == [], other
     # Dedupe's "same / different code" takes only what says it is an error's code: "code 4821" may be a password.
-    assert error_codes("the app shows code 5031", weak=False) == [] and error_codes("ERR_5031", weak=False) == ["E5031"]
+    assert led_codes("the app shows code 5031") == [("E5031", False)] and led_codes("ERR_5031") == [("E5031", True)]
 
 
 def test_burst_opens_one_incident_with_its_reasons(db_url: str, app_config: AppConfig) -> None:

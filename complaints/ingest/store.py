@@ -45,12 +45,12 @@ class IngestSummary:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-    quarantined: int = 0
-    outside_window: int = 0
-    resolved: int = 0  # quarantined rows of earlier runs whose location now gave a stored complaint
     # Re-read records of complaints (transactions: of people) that retention or an erasure anonymised: left so,
     # their personal data is not stored again.
     anonymised: int = 0
+    quarantined: int = 0
+    outside_window: int = 0
+    resolved: int = 0  # quarantined rows of earlier runs whose location now gave a stored complaint
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     replies: int = 0  # mail replies recorded on their complaints (complaints.notify.replies), not ingested
     attachments_stored: int = 0  # files newly linked to their complaints as evidence

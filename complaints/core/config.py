@@ -373,6 +373,20 @@ class KeylessDedupe(Strict):
         return self
 
 
+class FollowUpEvidence(Strict):
+    """A complaint that says it repeats an earlier one ("second time I report this", 已反馈过, "Repeat caller") is
+    linked to its person's only complaint in the window that the problem signature does not contradict, when their
+    words (or the pair model) agree at all, not as closely as content_threshold asks. Only where this deployment's
+    own complaints show such words mean it: among the recent complaints carrying them (30 or more), at least
+    min_share came after an earlier complaint of the same person in the window, and min_lift times the share of the
+    others did. Where people write them into any complaint ("this is the second time!"), they are no evidence."""
+
+    enabled: bool = True
+    min_share: float = Field(0.5, gt=0, le=1)
+    min_lift: float = Field(3.0, ge=1)
+    content_floor: float = Field(0.05, ge=0, le=1)
+
+
 class DedupeSettings(Strict):
     window_days: int = Field(7, ge=1, le=90)
     # P(same problem) of the pair model (complaints/process/pairs.py) from which one person's two complaints in the
@@ -383,6 +397,7 @@ class DedupeSettings(Strict):
     # 客户反馈：…诉求：) weigh little, so two problems written in one register do not look alike.
     content_threshold: float = Field(0.35, ge=0, le=1)
     background_size: int = Field(20_000, ge=100, le=1_000_000)
+    follow_up: FollowUpEvidence = FollowUpEvidence()
     keyless: KeylessDedupe = KeylessDedupe()
 
 

@@ -7,7 +7,9 @@ codes, amounts, merchant) and, when that does not settle it, the pair model's P(
 (complaints/process/pairs.py), not from character ratios, which find near-copies only, together with the cosine of
 the two texts' words weighted by their rarity among recent complaints: a channel's template (an agent's
 "Caller states ...; wants ...") is in most of its complaints and weighs little, so one person's two problems
-written in one register stay two.
+written in one register stay two. A complaint that says it repeats an earlier one ("second time", 已反馈过) joins
+the person's only complaint the signature does not contradict on far less agreement, where the deployment's own
+complaints show such words mean it (follow_ups_tell).
 
 Complaints with no person key (CFPB-layout referrals, social posts) are duplicates only on evidence of one
 person: the same order / transaction id, or the identical text with identical metadata. Different people
@@ -33,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from complaints.core.bulk import in_conditions, rows_by_id, update_by_id
-from complaints.core.config import DedupeSettings, KeylessDedupe
+from complaints.core.config import DedupeSettings, FollowUpEvidence, KeylessDedupe
 from complaints.core.db import insert_ignore
 from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink, utcnow
 from complaints.core.normalize import fold, squeeze
@@ -204,28 +206,90 @@ def _canonical_since(session: Session, since: datetime, *conditions: Any) -> lis
 
 @dataclass
 class Background:
-    """The complaints dedupe's word weights come from: the `size` most recently received up to `until` (the
-    batch's newest; the batch itself included) among those stored when the batch was taken (id <= max_id), so
-    every partition of a batch weighs words alike whatever is ingested meanwhile; None: no bound. A word a
-    channel's template repeats in most complaints weighs little, the words that say what happened weigh much.
-    Read once, at the first pair the signature cannot settle, and shared by every call given this object."""
+    """The complaints dedupe learns from: the `size` most recently received up to `until` (the batch's newest; the
+    batch itself included) among those stored when the batch was taken (id <= max_id), so every partition of a
+    batch sees the same whatever is ingested meanwhile; None: no bound. Read once, at the first pair the signature
+    cannot settle, and shared by every call given this object. From them: the word weights (a word a channel's
+    template repeats in most complaints weighs little, the words that say what happened weigh much) and whether
+    follow-up wording tells a resubmission here."""
 
     until: datetime | None = None
     max_id: int | None = None
+    _rows: list[Any] | None = None
     _idf: Idf | None = None
+    _follow_ups: bool | None = None
 
-    def idf(self, session: Session, size: int) -> Idf:
-        """The weights, read on first use."""
-        if self._idf is None:
-            query = select(Complaint.title, Complaint.body)
+    def rows(self, session: Session, size: int) -> list[Any]:
+        """(received_at, contact_key, customer_ref, title, body) of the background complaints, read on first use."""
+        if self._rows is None:
+            query = select(Complaint.received_at, Complaint.contact_key, Complaint.customer_ref, Complaint.title,
+                           Complaint.body)
             if self.until is not None:
                 query = query.where(Complaint.received_at <= self.until)
             if self.max_id is not None:
                 query = query.where(Complaint.id <= self.max_id)
-            rows = session.execute(query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size))
-            self._idf = Idf.fit_with_prior([words(_text_of(title, body)) for title, body in rows],
+            self._rows = list(session.execute(
+                query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size)))
+        return self._rows
+
+    def idf(self, session: Session, size: int) -> Idf:
+        """The word weights."""
+        if self._idf is None:
+            self._idf = Idf.fit_with_prior([words(_text_of(r.title, r.body)) for r in self.rows(session, size)],
                                            shipped_model().word_idf, PRIOR_DOCUMENTS)
         return self._idf
+
+    def follow_ups_tell(self, session: Session, config: DedupeSettings) -> bool:
+        """Whether follow-up wording is evidence of a resubmission in these complaints (follow_ups_tell)."""
+        if self._follow_ups is None:
+            self._follow_ups = follow_ups_tell(self.rows(session, config.background_size),
+                                               timedelta(days=config.window_days), config.follow_up)
+        return self._follow_ups
+
+
+# Words a person uses to say this complaint repeats an earlier one. Not "again" / 又 alone ("charged again" is a new
+# problem), not an agent's "转二线跟进" (a hand-over).
+FOLLOW_UP_RE = re.compile(
+    r"再次(?:反馈|投诉|来电|致电|联系|提交|反映|申请)|第[二三四五六七八九十2-9]次|"
+    r"已经?(?:反馈|投诉|来电|致电|打过|联系|发过|提交|提过|说过|报过|反映)|之前(?:已经?)?(?:反馈|投诉|提交|说|打|发|联系|反映)过|"
+    r"上次(?:反馈|投诉|来电|说|提|打|反映)|还是没(?:人|有)?(?:处理|解决|回复|管|答复|消息|动静)|至今(?:没|未|无)|"
+    r"一直(?:没|未)有?(?:人|回复|处理|解决|答复|消息)|重复(?:来电|投诉|反馈)|多次(?:反馈|投诉|来电|联系|致电|反映)|催(?:办|促|单)|"
+    r"\b(?:second|third|fourth|\d+(?:nd|rd|th)) (?:time|email|e-mail|message|request|complaint|call|attempt)\b|"
+    r"\balready (?:reported|complained|contacted|called|emailed|e-mailed|sent|submitted|raised|wrote|written|told)\b|"
+    r"\bfollow(?:ing)?[- ]?up on\b|\bstill (?:waiting|no\b|not\b|haven'?t|have not|unresolved|nothing|pending)|"
+    r"\brepeat(?:ed)? (?:caller|call|complaint)\b|\bas i (?:said|mentioned|wrote|explained)\b|"
+    r"\b(?:previous(?:ly)?|earlier|last) (?:reported|complaint|ticket|email|e-mail|message|report|call)\b|"
+    r"^\s*(?:re|fw|fwd)\s*:", re.IGNORECASE | re.MULTILINE)
+MIN_FOLLOW_UPS = 30  # complaints with follow-up wording needed to judge what it means in a deployment
+
+
+def says_follow_up(title: str | None, body: str) -> bool:
+    """Whether the complaint says it repeats an earlier one."""
+    return FOLLOW_UP_RE.search(fold(_text_of(title, body))) is not None
+
+
+def follow_ups_tell(rows: Iterable[Any], window: timedelta, cfg: FollowUpEvidence) -> bool:
+    """Whether, in these complaints (received_at, contact_key, customer_ref, title, body), the ones saying they
+    repeat an earlier one mostly did: min_share of them came after an earlier complaint of the same person within
+    the window, and min_lift times the share of the others. Channels and people who write "second time!" into any
+    complaint make the wording no evidence, and a deployment with fewer than MIN_FOLLOW_UPS such complaints cannot
+    tell."""
+    if not cfg.enabled:
+        return False
+    last: dict[str, datetime] = {}
+    counts: Counter[tuple[bool, bool]] = Counter()
+    for r in sorted(rows, key=lambda r: r.received_at):
+        keys = identities(r)
+        if keys:
+            earlier = any(k in last and r.received_at - last[k] <= window for k in keys)
+            counts[(says_follow_up(r.title, r.body), earlier)] += 1
+            last.update(dict.fromkeys(keys, r.received_at))
+    said = counts[(True, True)] + counts[(True, False)]
+    if said < MIN_FOLLOW_UPS:
+        return False
+    share = counts[(True, True)] / said
+    others = counts[(False, True)] / max(1, counts[(False, True)] + counts[(False, False)])
+    return share >= cfg.min_share and share >= cfg.min_lift * others
 
 
 # The pair model's word weights (question corpora) count as this many complaints: they decide while a deployment
@@ -242,6 +306,7 @@ class _Linker:
     summary: DedupeSummary
     model: PairModel
     background: Callable[[], Idf]  # read at the first pair the signature cannot settle
+    follow_ups_tell: Callable[[], bool] = lambda: False  # calibrated at the first complaint saying it repeats
     content: dict[int, dict[str, float]] = field(default_factory=dict)
     texts: dict[int, Text] = field(default_factory=dict)
     problems: dict[int, Problem] = field(default_factory=dict)
@@ -263,6 +328,10 @@ class _Linker:
             if c.id not in self.content:
                 self.content[c.id] = self.background().vector(words(_text_of(c.title, c.body)))
         return cosine(self.content[a.id], self.content[b.id])
+
+    def follows_up(self, c: Entry) -> bool:
+        """The complaint says it repeats an earlier one, and such words mean that in this deployment."""
+        return says_follow_up(c.title, c.body) and self.follow_ups_tell()
 
     def problem(self, c: Entry) -> Problem:
         p = self.problems.get(c.id)
@@ -311,7 +380,8 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
     weights = background or Background()
-    linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config.background_size))
+    linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config.background_size),
+                     lambda: weights.follow_ups_tell(session, config))
     new_ids = {c.id for c in new}
     keyed = [c for c in todo if person_key(c)]
     if keyed:
@@ -342,7 +412,7 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
     for c in keyed:
         candidates = sorted({o.id: o for key in identities(c) for o in pool[key]}.values(),
                             key=lambda o: (o.received_at, o.id))
-        match, method, score = _best_match(c, candidates, window, threshold, config.content_threshold, linker)
+        match, method, score = _best_match(c, candidates, window, threshold, config, linker)
         if match is None:
             for key in identities(c):
                 pool[key].append(c)
@@ -354,11 +424,14 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
                 linker.summary.near += 1
 
 
-def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold: float, content_threshold: float,
+def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold: float, config: DedupeSettings,
                 linker: _Linker) -> tuple[Entry | None, str, float]:
     """Within one person's block: the same text, else the same problem by signature, else the pair model where
-    the words that are not the channel's template are shared enough."""
+    the words that are not the channel's template are shared enough; else, for a complaint that says it repeats an
+    earlier one, the person's only complaint the signature does not contradict, if the words or the model agree at
+    all (config.follow_up)."""
     best: tuple[Entry | None, str, float] = (None, "", 0.0)
+    undecided: list[tuple[Entry, float]] = []  # candidates the signature cannot settle, with their content cosine
     for other in candidates:
         if abs(c.received_at - other.received_at) > window:
             continue
@@ -369,12 +442,19 @@ def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold:
             continue
         if rel is Relation.SAME:
             score, method = 1.0, "signature"
-        elif linker.content_similarity(c, other) < content_threshold:
-            continue
         else:
+            content = linker.content_similarity(c, other)
+            undecided.append((other, content))
+            if content < config.content_threshold:
+                continue
             score, method = linker.model.probability(linker.text(c), linker.text(other)), "model"
         if score >= threshold and score > best[2]:
             best = (other, method, round(score, 4))
+    if best[0] is None and len(undecided) == 1 and linker.follows_up(c):
+        other, content = undecided[0]
+        score = linker.model.probability(linker.text(c), linker.text(other))
+        if content >= config.follow_up.content_floor or score >= threshold:
+            return other, "follow-up", round(score, 4)
     return best
 
 

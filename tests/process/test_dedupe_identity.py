@@ -223,3 +223,50 @@ def test_two_problems_of_one_person_in_one_register_stay_two(db_url: str, app_co
         links = _links(s)
         assert other.id not in links  # another problem in the same words of the template
         assert links[again.id][:2] == (first.id, "model")  # the same problem in the caller's own words
+
+
+PROBLEMS = ["提现到账户一直不到", "扫码付款总是提示系统繁忙", "申请的退款没有退回来", "红包被对方领了但钱没到",
+            "Transfer to my bank is still pending", "The app crashes when I open the payment page"]
+
+
+def _history(s, follow_ups_mean_it: bool) -> None:
+    """Two weeks of 60 people before T0: where follow-up words mean it, 40 write a second complaint saying so;
+    elsewhere 40 people write "this is the second time!" into their only complaint (and 40 others complain twice in
+    plain words)."""
+    for k in range(80):
+        at, who = T0 - timedelta(days=14) + timedelta(hours=4 * k), f"h{k}@example.com"
+        text = PROBLEMS[k % len(PROBLEMS)]
+        twice, said = (k < 40, k < 40) if follow_ups_mean_it else (k >= 40, k < 40)
+        first = complaint(s, f"{text}，这是第二次反映了" if said and not twice else text, contact=who, at=at,
+                          processed_at=at)
+        if twice:
+            complaint(s, f"第二次反馈了，{text}" if said else f"{text}!!", contact=who, at=at + timedelta(hours=5),
+                      processed_at=at, duplicate_of_id=first.id)
+
+
+def test_a_follow_up_joins_the_persons_only_complaint_where_such_words_mean_it(db_url: str,
+                                                                                 app_config: AppConfig) -> None:
+    """An agent's note of a repeat call shares few words with the app complaint: linked because it says it is a
+    repeat, the person has one complaint the signature does not contradict, and this deployment's follow-up words
+    mostly come after an earlier complaint. Not with two open complaints, nor where everyone writes them."""
+    cfg = app_config.taxonomy.dedupe
+    for mean_it in (True, False):
+        with session_scope(db_url) as s:
+            s.execute(DuplicateLink.__table__.delete())
+            s.execute(Complaint.__table__.delete())
+            _history(s, mean_it)
+            first = complaint(s, "提现到银行卡三天了还没到账，钱去哪了", contact="p@example.com", processed_at=T0)
+            again = complaint(s, "客户称之前已经反馈过，至今无人联系。来电反映提现的钱银行卡收不到",
+                              contact="p@example.com", channel="hotline", at=T0 + timedelta(hours=20))
+            complaint(s, "余额上限只能放一万，出去旅游不够用", contact="q@example.com", processed_at=T0)
+            complaint(s, "营销短信太多了，退订了还发", contact="q@example.com", processed_at=T0)
+            ambiguous = complaint(s, "第二次反馈了，钱包余额有上限太不方便", contact="q@example.com",
+                                  at=T0 + timedelta(hours=3))
+            assert _run(s, cfg.model_copy(update={"follow_up": cfg.follow_up.model_copy(update={"enabled": False})})
+                        ).near == 0  # the words alone are too far apart
+            summary = _run(s, cfg)
+            assert ambiguous.duplicate_of_id is None
+            if mean_it:
+                assert summary.near == 1 and _links(s)[again.id][:2] == (first.id, "follow-up")
+            else:
+                assert summary.near == 0 and again.duplicate_of_id is None

@@ -35,13 +35,6 @@ def tidy(text: str, *, single_line: bool = False) -> str:
     return _BLANK_LINES_RE.sub("\n\n", _CONTROL_RE.sub(" ", text)).strip()
 
 
-def account_ref(value: str | None) -> str | None:
-    """An account / customer reference as one person's key: what users type of it varies (w822709649,
-    " W822709649 ", full-width digits) while the account does not, so width, spaces and case are dropped."""
-    ref = "".join(fold(value or "").split()).upper()
-    return ref or None
-
-
 def detect_language(text: str) -> str:
     """'zh' when Chinese characters are a fair share of the letters, else 'en'."""
     cjk = len(_CJK_RE.findall(text))

@@ -23,7 +23,6 @@ changes nothing on them (complaints.ingest), so what was removed does not come b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -224,8 +223,8 @@ def forget_quarantined(session: Session, ids: list[int], marker: str, names: Col
     person there, replaced by the marker). The rows stay, with their fingerprints."""
     for q in session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.id.in_(ids))):
         reason = mask_text(q.reason)
-        for value in names:  # any case: a reason quotes the reference as the user typed it
-            reason = re.sub(re.escape(value), marker, reason, flags=re.IGNORECASE)
+        for value in names:
+            reason = reason.replace(value, marker)
         q.raw, q.reason = marker, reason
 
 

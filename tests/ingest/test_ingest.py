@@ -215,33 +215,3 @@ def test_quarantine_replay_after_the_mapping_is_fixed(db_url: str, cfg: AppConfi
         assert sorted(s.execute(select(Complaint.external_id)).scalars()) == ["H1", "H10", "H2", "H3", "UNKNOWN-1"]
         left = s.execute(select(QuarantinedRecord).where(QuarantinedRecord.replayed_at.is_(None))).scalar_one()
         assert left.reason.startswith("unparseable received_at '昨天下午'")
-
-
-def test_an_account_typed_in_any_case_or_spacing_is_one_person(db_url: str, cfg: AppConfig, tmp_path: Path) -> None:
-    """The app sends the account as the system knows it, a web form as the user typed it: one key for dedupe and
-    erasure, and a quarantined row quoting the typed form is forgotten with the person."""
-    from complaints.process.dedupe import dedupe_ids
-    from complaints.regulatory.forget import forget
-
-    app = FileSourceSpec(name="app", kind="file", channel="app", path="app/*.jsonl",
-                         mapping={"external_id": "id", "received_at": "at", "body": "text", "customer_ref": "uid"})
-    web = FileSourceSpec(name="web", kind="file", channel="email", path="web/*.jsonl",
-                         mapping={"external_id": "id", "received_at": "at", "body": "text", "customer_ref": "account"})
-    for folder, rows in (("app", ['{"id": "a1", "at": "2026-11-16T09:00:00+08:00", "uid": "W822709649", '
-                                  '"text": "提现500.37元三天了还没到账"}']),
-                         ("web", ['{"id": "w1", "at": "2026-11-16T15:00:00+08:00", "account": " w822709649 ", '
-                                  '"text": "我的提现500.37元一直没有到，请尽快处理"}',
-                                  '{"id": "w2", "at": "not a date", "account": "w822709649", "text": "again"}'])):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "x.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    with session_scope(db_url) as s:
-        for spec in (app, web):
-            ingest_source(s, cfg, spec, "k")
-        refs = dict(s.execute(select(Complaint.external_id, Complaint.customer_ref)).all())
-        assert refs == {"a1": "W822709649", "w1": "W822709649"}
-        ids = dict(s.execute(select(Complaint.external_id, Complaint.id)).all())
-        assert dedupe_ids(s, list(ids.values())).near == 1
-        s.commit()
-        assert s.get(Complaint, ids["w1"]).duplicate_of_id == ids["a1"]
-        done = forget(s, "w822709649", pii_key="k", outbox_dir=tmp_path / "outbox", marker="[erased]")
-        assert (done.complaints, done.quarantined) == (2, 1)

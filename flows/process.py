@@ -83,8 +83,9 @@ def process(batch_size: Annotated[int, Field(ge=1, le=1_000_000, examples=[50_00
                         totals["in_failed_partitions"] += len(ids)
                         continue
                     result = future.result()
+                    # follow_up_duplicates: of the near ones, linked because they said they repeat (dedupe.follow_up)
                     totals.update({"processed": result["processed"], "exact_duplicates": result["exact"],
-                                   "near_duplicates": result["near"]})
+                                   "near_duplicates": result["near"], "follow_up_duplicates": result["follow_up"]})
                     by_category.update(result["by_category"])
                     by_severity.update(result["by_severity"])
                     held_out.update(dict(result["held"]))

@@ -76,7 +76,8 @@ def process_partition_task(ids: list[int], until: datetime | None = None, stored
         get_run_logger().warning("%d complaint(s) held out of processing: %s", len(summary.held),
                                  "; ".join(f"{i}: {why}" for i, why in summary.held.items()))
     d, c = summary.dedupe, summary.classify
-    return {"processed": c.classified, "exact": d.exact, "near": d.near + d.keyless, "similar": d.similar,
+    return {"processed": c.classified, "exact": d.exact, "near": d.near + d.keyless + d.follow_up,
+            "follow_up": d.follow_up, "similar": d.similar,
             "by_category": dict(c.by_category), "by_severity": dict(c.by_severity),
             "held": sorted(summary.held.items())}
 

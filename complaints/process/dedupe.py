@@ -50,6 +50,7 @@ class DedupeSummary:
     checked: int = 0
     exact: int = 0  # same person, same text
     near: int = 0  # same person, same problem by signature or pair model
+    follow_up: int = 0  # same person, saying it repeats their only open complaint (config dedupe.follow_up)
     keyless: int = 0  # no person key: same order id, or identical text and metadata
     similar: int = 0  # no person key, close text: recorded as similar, not merged
 
@@ -210,57 +211,63 @@ class Background:
     batch itself included) among those stored when the batch was taken (id <= max_id), so every partition of a
     batch sees the same whatever is ingested meanwhile; None: no bound. Read once, at the first pair the signature
     cannot settle, and shared by every call given this object. From them: the word weights (a word a channel's
-    template repeats in most complaints weighs little, the words that say what happened weigh much) and whether
-    follow-up wording tells a resubmission here."""
+    template repeats in most complaints weighs little, the words that say what happened weigh much) and the
+    channels where follow-up wording tells a resubmission."""
 
     until: datetime | None = None
     max_id: int | None = None
-    _rows: list[Any] | None = None
     _idf: Idf | None = None
-    _follow_ups: bool | None = None
+    _follow_ups: frozenset[str] = frozenset()
 
-    def rows(self, session: Session, size: int) -> list[Any]:
-        """(received_at, contact_key, customer_ref, title, body) of the background complaints, read on first use."""
-        if self._rows is None:
-            query = select(Complaint.received_at, Complaint.contact_key, Complaint.customer_ref, Complaint.title,
-                           Complaint.body)
-            if self.until is not None:
-                query = query.where(Complaint.received_at <= self.until)
-            if self.max_id is not None:
-                query = query.where(Complaint.id <= self.max_id)
-            self._rows = list(session.execute(
-                query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(size)))
-        return self._rows
+    def _read(self, session: Session, config: DedupeSettings) -> None:
+        query = select(Complaint.received_at, Complaint.channel, Complaint.contact_key, Complaint.customer_ref,
+                       Complaint.title, Complaint.body)
+        if self.until is not None:
+            query = query.where(Complaint.received_at <= self.until)
+        if self.max_id is not None:
+            query = query.where(Complaint.id <= self.max_id)
+        rows = list(session.execute(query.order_by(Complaint.received_at.desc(), Complaint.id.desc())
+                                    .limit(config.background_size)))
+        self._idf = Idf.fit_with_prior([words(_text_of(r.title, r.body)) for r in rows], shipped_model().word_idf,
+                                       PRIOR_DOCUMENTS)
+        self._follow_ups = follow_up_channels(reversed(rows), timedelta(days=config.window_days), config.follow_up)
 
-    def idf(self, session: Session, size: int) -> Idf:
+    def idf(self, session: Session, config: DedupeSettings) -> Idf:
         """The word weights."""
         if self._idf is None:
-            self._idf = Idf.fit_with_prior([words(_text_of(r.title, r.body)) for r in self.rows(session, size)],
-                                           shipped_model().word_idf, PRIOR_DOCUMENTS)
+            self._read(session, config)
+        assert self._idf is not None
         return self._idf
 
-    def follow_ups_tell(self, session: Session, config: DedupeSettings) -> bool:
-        """Whether follow-up wording is evidence of a resubmission in these complaints (follow_ups_tell)."""
-        if self._follow_ups is None:
-            self._follow_ups = follow_ups_tell(self.rows(session, config.background_size),
-                                               timedelta(days=config.window_days), config.follow_up)
-        return self._follow_ups
+    def follow_ups_tell(self, session: Session, config: DedupeSettings, channel: str) -> bool:
+        """Whether follow-up wording is evidence of a resubmission in this channel (follow_up_channels)."""
+        if self._idf is None:
+            self._read(session, config)
+        return channel in self._follow_ups
 
 
-# Words a person uses to say this complaint repeats an earlier one. Not "again" / 又 alone ("charged again" is a new
-# problem), not an agent's "转二线跟进" (a hand-over).
+# What a person (or the agent for them) writes to say this complaint repeats an earlier one: the act of
+# complaining named as done before, not the problem's state ("still pending", 至今未到账, "charged a second time",
+# 已联系商家 are first complaints) nor an agent's hand-over (转二线跟进). Simplified and traditional Chinese.
+_ZH_ACT = (r"(?:反[馈饋映]|投[诉訴]|[来來][电電]|致[电電]|打[过過](?:客服)?(?:电话|電話)|打客服(?:电话|電話)|留言|"
+           r"提交[过過]|[发發写寫][过過]?(?:邮件|郵件|信))")
 FOLLOW_UP_RE = re.compile(
-    r"再次(?:反馈|投诉|来电|致电|联系|提交|反映|申请)|第[二三四五六七八九十2-9]次|"
-    r"已经?(?:反馈|投诉|来电|致电|打过|联系|发过|提交|提过|说过|报过|反映)|之前(?:已经?)?(?:反馈|投诉|提交|说|打|发|联系|反映)过|"
-    r"上次(?:反馈|投诉|来电|说|提|打|反映)|还是没(?:人|有)?(?:处理|解决|回复|管|答复|消息|动静)|至今(?:没|未|无)|"
-    r"一直(?:没|未)有?(?:人|回复|处理|解决|答复|消息)|重复(?:来电|投诉|反馈)|多次(?:反馈|投诉|来电|联系|致电|反映)|催(?:办|促|单)|"
-    r"\b(?:second|third|fourth|\d+(?:nd|rd|th)) (?:time|email|e-mail|message|request|complaint|call|attempt)\b|"
-    r"\balready (?:reported|complained|contacted|called|emailed|e-mailed|sent|submitted|raised|wrote|written|told)\b|"
-    r"\bfollow(?:ing)?[- ]?up on\b|\bstill (?:waiting|no\b|not\b|haven'?t|have not|unresolved|nothing|pending)|"
-    r"\brepeat(?:ed)? (?:caller|call|complaint)\b|\bas i (?:said|mentioned|wrote|explained)\b|"
-    r"\b(?:previous(?:ly)?|earlier|last) (?:reported|complaint|ticket|email|e-mail|message|report|call)\b|"
-    r"^\s*(?:re|fw|fwd)\s*:", re.IGNORECASE | re.MULTILINE)
-MIN_FOLLOW_UPS = 30  # complaints with follow-up wording needed to judge what it means in a deployment
+    rf"(?:已经?|已經|之前|此前|上次|昨[天日]|前[几幾]天)[^，。,.!！?？;；]{{0,10}}?{_ZH_ACT}|"
+    rf"(?:第[二三四五六七八九十两兩\d]+|[两兩]|[多几幾]|再|重复|重複|二)次(?:{_ZH_ACT}|找你们|找你們)|"
+    rf"{_ZH_ACT}[过過](?:[一两兩几幾多]次|了?[，,]?\s*(?:一直|至今|还是|還是|到现在|到現在))|"
+    r"(?:无人|沒人|没人|没有人|沒有人)(?:回复|回覆|回復|答复|答覆|联系|聯繫|处理|處理|理)|还是没人|還是沒人|"
+    r"\b(?:this is|it'?s) (?:the|my) (?:second|third|fourth|fifth|\d+(?:nd|rd|th)) (?:time|e-?mail|message|complaint|"
+    r"call|request)\b|\b(?:second|third|fourth|fifth|\d+(?:nd|rd|th)) (?:time (?:i'?m |i am |i have |i'?ve )?"
+    r"(?:report|writ|contact|call|complain|email|messag|rais|ask)|e-?mail about|message about|complaint about)|"
+    r"\b(?:i|we) (?:have |'ve )?already (?:reported|complained|contacted you|called you|called your|emailed|e-mailed|"
+    r"written to you|wrote to you|raised this|told you)|\bfollow(?:ing)?[- ]?up on (?:my|our|this|the) "
+    r"(?:previous |earlier |last )?(?:complaint|e-?mail|message|ticket|case|report|call)|\brepeat(?:ed)? caller\b|"
+    r"\bstill (?:no (?:reply|response|answer|word|one|update|call back)|waiting (?:for|on) (?:a |an |your )?"
+    r"(?:reply|response|answer|call back|callback|update))|\bas i (?:said|mentioned|wrote|explained) (?:before|"
+    r"earlier|previously|in my)|\b(?:my|the) (?:previous|earlier|last) (?:complaint|ticket|e-?mail|message|report|"
+    r"call)\b|\bno one (?:has )?(?:replied|responded|answered|called|got back)|\bnobody (?:has )?(?:replied|"
+    r"responded|answered|called|got back)|\A\s*re\s*:", re.IGNORECASE)
+MIN_FOLLOW_UPS = 30  # complaints of a channel with follow-up wording needed to judge what it means there
 
 
 def says_follow_up(title: str | None, body: str) -> bool:
@@ -268,28 +275,32 @@ def says_follow_up(title: str | None, body: str) -> bool:
     return FOLLOW_UP_RE.search(fold(_text_of(title, body))) is not None
 
 
-def follow_ups_tell(rows: Iterable[Any], window: timedelta, cfg: FollowUpEvidence) -> bool:
-    """Whether, in these complaints (received_at, contact_key, customer_ref, title, body), the ones saying they
-    repeat an earlier one mostly did: min_share of them came after an earlier complaint of the same person within
-    the window, and min_lift times the share of the others. Channels and people who write "second time!" into any
-    complaint make the wording no evidence, and a deployment with fewer than MIN_FOLLOW_UPS such complaints cannot
-    tell."""
+def follow_up_channels(rows: Iterable[Any], window: timedelta, cfg: FollowUpEvidence) -> frozenset[str]:
+    """The channels where, in these complaints (received_at, channel, contact_key, customer_ref, title, body; oldest
+    first), the ones saying they repeat an earlier one mostly did: min_share of them came after an earlier complaint
+    of the same person (any channel) within the window, and min_lift times the share of the channel's others. Where
+    people or agents write "second time!" into any complaint, the wording is no evidence; a channel with fewer than
+    MIN_FOLLOW_UPS such complaints cannot tell."""
     if not cfg.enabled:
-        return False
+        return frozenset()
     last: dict[str, datetime] = {}
-    counts: Counter[tuple[bool, bool]] = Counter()
-    for r in sorted(rows, key=lambda r: r.received_at):
+    counts: Counter[tuple[str, bool, bool]] = Counter()
+    for r in rows:
         keys = identities(r)
         if keys:
             earlier = any(k in last and r.received_at - last[k] <= window for k in keys)
-            counts[(says_follow_up(r.title, r.body), earlier)] += 1
+            counts[(r.channel, says_follow_up(r.title, r.body), earlier)] += 1
             last.update(dict.fromkeys(keys, r.received_at))
-    said = counts[(True, True)] + counts[(True, False)]
-    if said < MIN_FOLLOW_UPS:
-        return False
-    share = counts[(True, True)] / said
-    others = counts[(False, True)] / max(1, counts[(False, True)] + counts[(False, False)])
-    return share >= cfg.min_share and share >= cfg.min_lift * others
+    out = set()
+    for channel in {ch for ch, _, _ in counts}:
+        said = counts[(channel, True, True)] + counts[(channel, True, False)]
+        unsaid = counts[(channel, False, True)] + counts[(channel, False, False)]
+        if said >= MIN_FOLLOW_UPS:
+            share = counts[(channel, True, True)] / said
+            others = counts[(channel, False, True)] / max(1, unsaid)
+            if share >= cfg.min_share and share >= cfg.min_lift * others:
+                out.add(channel)
+    return frozenset(out)
 
 
 # The pair model's word weights (question corpora) count as this many complaints: they decide while a deployment
@@ -306,7 +317,7 @@ class _Linker:
     summary: DedupeSummary
     model: PairModel
     background: Callable[[], Idf]  # read at the first pair the signature cannot settle
-    follow_ups_tell: Callable[[], bool] = lambda: False  # calibrated at the first complaint saying it repeats
+    follow_ups_tell: Callable[[str], bool] = lambda channel: False  # read with the word weights
     content: dict[int, dict[str, float]] = field(default_factory=dict)
     texts: dict[int, Text] = field(default_factory=dict)
     problems: dict[int, Problem] = field(default_factory=dict)
@@ -330,8 +341,8 @@ class _Linker:
         return cosine(self.content[a.id], self.content[b.id])
 
     def follows_up(self, c: Entry) -> bool:
-        """The complaint says it repeats an earlier one, and such words mean that in this deployment."""
-        return says_follow_up(c.title, c.body) and self.follow_ups_tell()
+        """The complaint says it repeats an earlier one, and such words mean that in its channel."""
+        return says_follow_up(c.title, c.body) and self.follow_ups_tell(c.channel)
 
     def problem(self, c: Entry) -> Problem:
         p = self.problems.get(c.id)
@@ -380,8 +391,8 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
     weights = background or Background()
-    linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config.background_size),
-                     lambda: weights.follow_ups_tell(session, config))
+    linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config),
+                     lambda channel: weights.follow_ups_tell(session, config, channel))
     new_ids = {c.id for c in new}
     keyed = [c for c in todo if person_key(c)]
     if keyed:
@@ -420,6 +431,8 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
             linker.link(c, match, method, score)
             if method == "exact":
                 linker.summary.exact += 1
+            elif method == "follow-up":
+                linker.summary.follow_up += 1
             else:
                 linker.summary.near += 1
 
@@ -431,7 +444,7 @@ def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold:
     earlier one, the person's only complaint the signature does not contradict, if the words or the model agree at
     all (config.follow_up)."""
     best: tuple[Entry | None, str, float] = (None, "", 0.0)
-    undecided: list[tuple[Entry, float]] = []  # candidates the signature cannot settle, with their content cosine
+    undecided: list[tuple[Entry, float]] = []  # earlier candidates the signature cannot settle, with their cosine
     for other in candidates:
         if abs(c.received_at - other.received_at) > window:
             continue
@@ -444,7 +457,8 @@ def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold:
             score, method = 1.0, "signature"
         else:
             content = linker.content_similarity(c, other)
-            undecided.append((other, content))
+            if other.received_at <= c.received_at:  # a follow-up repeats what came before it
+                undecided.append((other, content))
             if content < config.content_threshold:
                 continue
             score, method = linker.model.probability(linker.text(c), linker.text(other)), "model"

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.model import app as model_cli
+from complaints.core import runtime
 from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
 from complaints.core.models import CategoryReview, ClassifierModel, Complaint, ComplaintSimilarity, DuplicateLink
@@ -207,12 +208,19 @@ def test_evaluate_dedupe_reads_a_cfpb_export_named_relative_to_where_it_runs(tmp
             f'9000{i},,Consent provided,Web,2019-09-0{i},Closed with explanation,Yes,N/A,31000{i}' for i in range(1, 4)]
     (tmp_path / "export.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(model_cli, ["evaluate", "dedupe", "--n", "50", "--cfpb", "export.csv", "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["cfpb"] | {"similar": 0} == {"complaints": 3, "duplicates": 0,
-                                                                 "duplicate_rate": 0.0, "similar": 0}
-    missing = CliRunner().invoke(model_cli, ["evaluate", "dedupe", "--cfpb", "nosuch.csv"])
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    # Its scratch settings: never the checkout's own var/complaints.db (left at a test's schema, it broke later runs).
+    monkeypatch.setenv("COMPLAINTS_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("COMPLAINTS_DATABASE_URL", raising=False)
+    runtime.reset()
+    try:
+        result = CliRunner().invoke(model_cli, ["evaluate", "dedupe", "--n", "50", "--cfpb", "export.csv", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["cfpb"] | {"similar": 0} == {"complaints": 3, "duplicates": 0,
+                                                                     "duplicate_rate": 0.0, "similar": 0}
+        missing = CliRunner().invoke(model_cli, ["evaluate", "dedupe", "--cfpb", "nosuch.csv"])
+        assert missing.exit_code == 2 and "does not exist" in missing.output
+    finally:
+        runtime.reset()
 
 
 # --- severity ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from complaints.core.db import session_scope
 from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink
 from complaints.core.normalize import squeeze
 from complaints.detect.signatures import user_of
+from complaints.process.dedupe import says_follow_up
 from complaints.process.pairs import shipped_model
 from tests.factories import T0, complaint
 from tests.stages import dedupe, unprocessed
@@ -229,6 +230,24 @@ PROBLEMS = ["提现到账户一直不到", "扫码付款总是提示系统繁忙
             "Transfer to my bank is still pending", "The app crashes when I open the payment page"]
 
 
+def test_follow_up_wording_is_the_act_of_complaining_again_not_the_problems_state() -> None:
+    repeats = ["第二次反馈了，提现还没到", "客户第2次来电，称转账失败", "客户称此前已在App内反馈过，至今无人联系",
+               "我之前已经投诉过一次了", "這是我第二次來電", "投诉过了，一直没人处理", "还是没人管，退款呢",
+               "This is my second email about this", "Second time reporting this: app crashes",
+               "I already reported this last week", "Following up on my earlier complaint",
+               "Repeat caller, wants refund",
+               "Still no reply from your team", "As I mentioned in my previous message, the card is blocked"]
+    first_time = ["至今未到账，请尽快处理", "一直没有消息，钱去哪了", "已经提交了提现申请三天了",
+                  "已联系商家，商家说找你们",
+                  "上次提现很快，这次三天没到", "再次申请提现还是失败", "被扣了第二次手续费", "客户早上来电称无法登录",
+                  "I was charged a second time for the same order", "Transfer still pending after 3 days",
+                  "Still not received my refund", "I already sent the money to my friend", "Fwd: Your transfer receipt",
+                  "Second attempt to pay failed", "客户来电反映扫码失败，已记录，转二线跟进"]
+    assert [t for t in repeats if not says_follow_up(None, t)] == []
+    assert [t for t in first_time if says_follow_up(None, t)] == []
+    assert says_follow_up("Re: refund not received", "Any news?")
+
+
 def _history(s, follow_ups_mean_it: bool) -> None:
     """Two weeks of 60 people before T0: where follow-up words mean it, 40 write a second complaint saying so;
     elsewhere 40 people write "this is the second time!" into their only complaint (and 40 others complain twice in
@@ -256,17 +275,17 @@ def test_a_follow_up_joins_the_persons_only_complaint_where_such_words_mean_it(d
             s.execute(Complaint.__table__.delete())
             _history(s, mean_it)
             first = complaint(s, "提现到银行卡三天了还没到账，钱去哪了", contact="p@example.com", processed_at=T0)
-            again = complaint(s, "客户称之前已经反馈过，至今无人联系。来电反映提现的钱银行卡收不到",
-                              contact="p@example.com", channel="hotline", at=T0 + timedelta(hours=20))
+            again = complaint(s, "之前已经反馈过，至今无人联系。提现的钱银行卡收不到", contact="p@example.com",
+                              at=T0 + timedelta(hours=20))
             complaint(s, "余额上限只能放一万，出去旅游不够用", contact="q@example.com", processed_at=T0)
             complaint(s, "营销短信太多了，退订了还发", contact="q@example.com", processed_at=T0)
             ambiguous = complaint(s, "第二次反馈了，钱包余额有上限太不方便", contact="q@example.com",
                                   at=T0 + timedelta(hours=3))
-            assert _run(s, cfg.model_copy(update={"follow_up": cfg.follow_up.model_copy(update={"enabled": False})})
-                        ).near == 0  # the words alone are too far apart
+            off = cfg.model_copy(update={"follow_up": cfg.follow_up.model_copy(update={"enabled": False})})
+            assert (_run(s, off).near, again.duplicate_of_id) == (0, None)  # the words alone are too far apart
             summary = _run(s, cfg)
             assert ambiguous.duplicate_of_id is None
             if mean_it:
-                assert summary.near == 1 and _links(s)[again.id][:2] == (first.id, "follow-up")
+                assert summary.follow_up == 1 and _links(s)[again.id][:2] == (first.id, "follow-up")
             else:
-                assert summary.near == 0 and again.duplicate_of_id is None
+                assert summary.follow_up == 0 and again.duplicate_of_id is None

@@ -8,8 +8,8 @@ codes, amounts, merchant) and, when that does not settle it, the pair model's P(
 the two texts' words weighted by their rarity among recent complaints: a channel's template (an agent's
 "Caller states ...; wants ...") is in most of its complaints and weighs little, so one person's two problems
 written in one register stay two. A complaint that says it repeats an earlier one ("second time", 已反馈过) joins
-the person's only complaint the signature does not contradict on far less agreement, where the deployment's own
-complaints show such words mean it (follow_ups_tell).
+the person's only earlier complaint the signature does not contradict on far less agreement, in a channel whose
+recent complaints show such words mean it (follow_up_channels).
 
 Complaints with no person key (CFPB-layout referrals, social posts) are duplicates only on evidence of one
 person: the same order / transaction id, or the identical text with identical metadata. Different people
@@ -217,9 +217,11 @@ class Background:
     until: datetime | None = None
     max_id: int | None = None
     _idf: Idf | None = None
-    _follow_ups: frozenset[str] = frozenset()
+    _follow_ups: frozenset[str] | None = None
 
-    def _read(self, session: Session, config: DedupeSettings) -> None:
+    def _read(self, session: Session, config: DedupeSettings, follow_ups: bool) -> None:
+        """One read for what is missing: the word weights, and the follow-up channels if asked (the wording is
+        looked for in every background complaint, so only for a batch where some complaint says it repeats)."""
         query = select(Complaint.received_at, Complaint.channel, Complaint.contact_key, Complaint.customer_ref,
                        Complaint.title, Complaint.body)
         if self.until is not None:
@@ -228,45 +230,55 @@ class Background:
             query = query.where(Complaint.id <= self.max_id)
         rows = list(session.execute(query.order_by(Complaint.received_at.desc(), Complaint.id.desc())
                                     .limit(config.background_size)))
-        self._idf = Idf.fit_with_prior([words(_text_of(r.title, r.body)) for r in rows], shipped_model().word_idf,
-                                       PRIOR_DOCUMENTS)
-        self._follow_ups = follow_up_channels(reversed(rows), timedelta(days=config.window_days), config.follow_up)
+        idf = self._idf or Idf.fit_with_prior([words(_text_of(r.title, r.body)) for r in rows],
+                                              shipped_model().word_idf, PRIOR_DOCUMENTS)
+        channels = self._follow_ups
+        if follow_ups and channels is None:
+            channels = follow_up_channels(reversed(rows), timedelta(days=config.window_days), config.follow_up)
+        self._idf, self._follow_ups = idf, channels
 
-    def idf(self, session: Session, config: DedupeSettings) -> Idf:
-        """The word weights."""
+    def idf(self, session: Session, config: DedupeSettings, follow_ups: bool = False) -> Idf:
+        """The word weights (and, when follow_ups, the follow-up channels from the same read)."""
         if self._idf is None:
-            self._read(session, config)
-        assert self._idf is not None
-        return self._idf
+            self._read(session, config, follow_ups)
+        return self._idf  # type: ignore[return-value]  # set by _read
 
     def follow_ups_tell(self, session: Session, config: DedupeSettings, channel: str) -> bool:
         """Whether follow-up wording is evidence of a resubmission in this channel (follow_up_channels)."""
-        if self._idf is None:
-            self._read(session, config)
-        return channel in self._follow_ups
+        if self._follow_ups is None:
+            self._read(session, config, True)
+        return channel in (self._follow_ups or ())
 
 
 # What a person (or the agent for them) writes to say this complaint repeats an earlier one: the act of
-# complaining named as done before, not the problem's state ("still pending", 至今未到账, "charged a second time",
-# 已联系商家 are first complaints) nor an agent's hand-over (转二线跟进). Simplified and traditional Chinese.
-_ZH_ACT = (r"(?:反[馈饋映]|投[诉訴]|[来來][电電]|致[电電]|打[过過](?:客服)?(?:电话|電話)|打客服(?:电话|電話)|留言|"
-           r"提交[过過]|[发發写寫][过過]?(?:邮件|郵件|信))")
+# complaining named as done before, not the problem's state ("still pending", 至今未到账, 没人处理, "charged a second
+# time", 已联系商家, 第1次来电 are first complaints), nor a reply's or forward's subject (Re: Your payment failed), nor
+# an agent's hand-over (转二线跟进). Simplified and traditional Chinese.
+_ZH_ACT = (r"(?:反[馈饋映應]|投[诉訴]|[来來][电電]|致[电電]|打[过過](?:客服)?(?:电话|電話)|打客服(?:电话|電話)|留言|"
+           r"提交[过過]|[发發写寫][过過]?(?:邮件|郵件|信(?!息)))")
+_ZH_BEFORE = r"(?:已经?|已經|之前|此前|上次)"
 FOLLOW_UP_RE = re.compile(
-    rf"(?:已经?|已經|之前|此前|上次|昨[天日]|前[几幾]天)[^，。,.!！?？;；]{{0,10}}?{_ZH_ACT}|"
-    rf"(?:第[二三四五六七八九十两兩\d]+|[两兩]|[多几幾]|再|重复|重複|二)次(?:{_ZH_ACT}|找你们|找你們)|"
+    # 已反馈 / 之前投诉 / 昨天已来电 / 已在App内反馈过 / 已经向客服反映
+    rf"(?:{_ZH_BEFORE}|(?:昨[天日]|前[几幾]天)已经?){_ZH_ACT}|"
+    rf"(?:{_ZH_BEFORE}|昨[天日]|前[几幾]天)(?:在|向|给|給|跟|找|于|於|通过|通過)[^，。,.!！?？;；]{{0,8}}?{_ZH_ACT}|"
+    r"(?:联系|聯繫|找|问|問)[过過](?:你们|你們)?(?:的)?客服|"
+    rf"第(?:[二三四五六七八九十两兩]|[2-9]|\d{{2,}})次(?:{_ZH_ACT}|找你们|找你們)|"
+    rf"(?:[多几幾]|好[几幾]|再|重复|重複|二)次{_ZH_ACT}|{_ZH_ACT}了?(?:很多|好[几幾]|[多几幾两兩三])次|再{_ZH_ACT}一次|"
     rf"{_ZH_ACT}[过過](?:[一两兩几幾多]次|了?[，,]?\s*(?:一直|至今|还是|還是|到现在|到現在))|"
-    r"(?:无人|沒人|没人|没有人|沒有人)(?:回复|回覆|回復|答复|答覆|联系|聯繫|处理|處理|理)|还是没人|還是沒人|"
-    r"\b(?:this is|it'?s) (?:the|my) (?:second|third|fourth|fifth|\d+(?:nd|rd|th)) (?:time|e-?mail|message|complaint|"
-    r"call|request)\b|\b(?:second|third|fourth|fifth|\d+(?:nd|rd|th)) (?:time (?:i'?m |i am |i have |i'?ve )?"
-    r"(?:report|writ|contact|call|complain|email|messag|rais|ask)|e-?mail about|message about|complaint about)|"
-    r"\b(?:i|we) (?:have |'ve )?already (?:reported|complained|contacted you|called you|called your|emailed|e-mailed|"
-    r"written to you|wrote to you|raised this|told you)|\bfollow(?:ing)?[- ]?up on (?:my|our|this|the) "
-    r"(?:previous |earlier |last )?(?:complaint|e-?mail|message|ticket|case|report|call)|\brepeat(?:ed)? caller\b|"
-    r"\bstill (?:no (?:reply|response|answer|word|one|update|call back)|waiting (?:for|on) (?:a |an |your )?"
-    r"(?:reply|response|answer|call back|callback|update))|\bas i (?:said|mentioned|wrote|explained) (?:before|"
-    r"earlier|previously|in my)|\b(?:my|the) (?:previous|earlier|last) (?:complaint|ticket|e-?mail|message|report|"
-    r"call)\b|\bno one (?:has )?(?:replied|responded|answered|called|got back)|\bnobody (?:has )?(?:replied|"
-    r"responded|answered|called|got back)|\A\s*re\s*:", re.IGNORECASE)
+    r"再[发發写寫][一1]?[次封]?(?:邮件|郵件|信(?!息))|(?:还是|還是)(?:没|沒)人(?:管|处理|處理|回复|回覆|理)|"
+    r"\b(?:this is|it'?s) (?:the|my) (?:second|third|fourth|fifth|\d+(?:nd|rd|th)) (?:e-?mail|message|complaint|"
+    r"call|request)\b|\b(?:second|third|fourth|fifth|\d+(?:nd|rd|th)) time (?:i'?m |i am |i have |i'?ve |i )?"
+    r"(?:report|writ|contact|call|complain|e-?mail|messag|rais)|"
+    r"\b(?:i|we)(?: have|'ve|’ve)? already (?:reported|complained|raised this|told you|written to you|wrote to you|"
+    r"(?:contacted|called|e-?mailed|messaged) (?:you|your|support|customer (?:service|support)|the hotline))|"
+    r"\b(?:reported|complained about) (?:this|it) (?:before|earlier|already|last|yesterday|twice|\d+ times)\b|"
+    r"\bcomplained (?:before|earlier|twice|already)\b|\bfollow(?:ing)?[- ]?up on (?:(?:my|our|this|the) "
+    r"(?:previous |earlier |last )?(?:complaint|e-?mail|message|ticket|case|report|call)|(?:ticket|case) )|"
+    r"\brepeat(?:ed)? caller\b|\bstill (?:no (?:reply|response|answer|word|update|call back)|waiting (?:for|on) "
+    r"(?:a |an |your )?(?:reply|response|answer|call back|callback|update))|\bas i (?:said|mentioned|wrote|"
+    r"explained) (?:before|earlier|previously|in my)|\b(?:my|the) (?:previous|earlier|last) (?:complaint|ticket|"
+    r"report)\b|\bin my (?:previous|earlier|last) (?:e-?mail|message|call)\b|"
+    r"\b(?:no one|nobody) (?:has )?(?:replied|responded|got back)", re.IGNORECASE)
 MIN_FOLLOW_UPS = 30  # complaints of a channel with follow-up wording needed to judge what it means there
 
 
@@ -391,10 +403,11 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
     weights = background or Background()
-    linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config),
+    keyed = [c for c in todo if person_key(c)]
+    follow_ups = config.follow_up.enabled and any(says_follow_up(c.title, c.body) for c in keyed)
+    linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config, follow_ups),
                      lambda channel: weights.follow_ups_tell(session, config, channel))
     new_ids = {c.id for c in new}
-    keyed = [c for c in todo if person_key(c)]
     if keyed:
         _dedupe_keyed(session, keyed, new_ids, config, linker)
     keyless = [c for c in todo if not person_key(c)]

@@ -2,6 +2,7 @@
 resubmission is found by problem signature and the pair model, not by character ratios."""
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 from rapidfuzz import fuzz
 from sqlalchemy import insert, select
@@ -11,7 +12,7 @@ from complaints.core.db import session_scope
 from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink
 from complaints.core.normalize import squeeze
 from complaints.detect.signatures import user_of
-from complaints.process.dedupe import says_follow_up
+from complaints.process.dedupe import follow_up_channels, says_follow_up
 from complaints.process.pairs import shipped_model
 from tests.factories import T0, complaint
 from tests.stages import dedupe, unprocessed
@@ -233,59 +234,97 @@ PROBLEMS = ["提现到账户一直不到", "扫码付款总是提示系统繁忙
 def test_follow_up_wording_is_the_act_of_complaining_again_not_the_problems_state() -> None:
     repeats = ["第二次反馈了，提现还没到", "客户第2次来电，称转账失败", "客户称此前已在App内反馈过，至今无人联系",
                "我之前已经投诉过一次了", "這是我第二次來電", "投诉过了，一直没人处理", "还是没人管，退款呢",
+               "已经联系过客服了，没用", "反馈了很多次", "客户表示昨日已来电一次", "反應過一次",
                "This is my second email about this", "Second time reporting this: app crashes",
-               "I already reported this last week", "Following up on my earlier complaint",
-               "Repeat caller, wants refund",
-               "Still no reply from your team", "As I mentioned in my previous message, the card is blocked"]
+               "I already reported this last week", "I've already contacted support",
+               "Following up on my earlier complaint",
+               "Repeat caller, wants refund", "Still no reply from your team", "I complained before",
+               "As I mentioned in my previous message, the card is blocked"]
     first_time = ["至今未到账，请尽快处理", "一直没有消息，钱去哪了", "已经提交了提现申请三天了",
                   "已联系商家，商家说找你们",
                   "上次提现很快，这次三天没到", "再次申请提现还是失败", "被扣了第二次手续费", "客户早上来电称无法登录",
-                  "I was charged a second time for the same order", "Transfer still pending after 3 days",
+                  "客户第1次来电，称无法登录", "客户昨天来电称转账失败", "已付款未到账投诉", "商家没人处理",
+                  "账户已冻结来电反映", "已经发信息给商家", "I was charged a second time for the same order",
+                  "This is the second time I was charged", "Transfer still pending after 3 days",
                   "Still not received my refund", "I already sent the money to my friend", "Fwd: Your transfer receipt",
-                  "Second attempt to pay failed", "客户来电反映扫码失败，已记录，转二线跟进"]
+                  "Re: Your payment to Acme failed", "Second attempt to pay failed",
+                  "My previous email address was hacked",
+                  "I called your hotline and no one answered", "客户来电反映扫码失败，已记录，转二线跟进"]
     assert [t for t in repeats if not says_follow_up(None, t)] == []
     assert [t for t in first_time if says_follow_up(None, t)] == []
-    assert says_follow_up("Re: refund not received", "Any news?")
 
 
-def _history(s, follow_ups_mean_it: bool) -> None:
-    """Two weeks of 60 people before T0: where follow-up words mean it, 40 write a second complaint saying so;
-    elsewhere 40 people write "this is the second time!" into their only complaint (and 40 others complain twice in
-    plain words)."""
+def test_follow_up_channels_are_those_where_the_wording_follows_an_earlier_complaint(
+        app_config: AppConfig) -> None:
+    cfg, week = app_config.taxonomy.dedupe.follow_up, timedelta(days=7)
+    rows: list[SimpleNamespace] = []
+
+    def person(channel: str, n: int, said: bool, gap: timedelta | None) -> None:
+        for k in range(n):
+            who, at = f"{channel}{said}{gap}{k}", T0 + timedelta(minutes=len(rows))
+            if gap is not None:
+                rows.append(SimpleNamespace(received_at=at - gap, channel=channel, contact_key=who, customer_ref=None,
+                                            title=None, body="提现没到账"))
+            rows.append(SimpleNamespace(received_at=at, channel=channel, contact_key=who, customer_ref=None,
+                                        title=None, body="第二次反馈了，提现没到账" if said else "提现没到账"))
+
+    person("app", 30, True, timedelta(hours=5))  # said by people who did complain before
+    person("app", 60, False, None)
+    person("hotline", 20, True, timedelta(hours=5))  # 20 of 30 did (67%), but so did most others: lift below 3
+    person("hotline", 10, True, None)
+    person("hotline", 40, False, timedelta(hours=5))
+    person("hotline", 20, False, None)
+    person("email", 29, True, timedelta(hours=5))  # too few to tell
+    person("web", 30, True, timedelta(days=8))  # "before", but outside the window
+    rows.sort(key=lambda r: r.received_at)
+    assert follow_up_channels(rows, week, cfg) == {"app"}
+    assert follow_up_channels(rows, week, cfg.model_copy(update={"min_lift": 1.0})) == {"app", "hotline"}
+    assert follow_up_channels(rows, week, cfg.model_copy(update={"enabled": False})) == frozenset()
+
+
+def _history(s, channel: str, follow_ups_mean_it: bool) -> None:
+    """Two weeks of 80 people of a channel before T0: where follow-up words mean it, 40 write a second complaint
+    saying so; elsewhere 40 people write "this is the second time!" into their only complaint (and 40 others
+    complain twice in plain words)."""
     for k in range(80):
-        at, who = T0 - timedelta(days=14) + timedelta(hours=4 * k), f"h{k}@example.com"
+        at, who = T0 - timedelta(days=14) + timedelta(hours=4 * k), f"{channel}{k}@example.com"
         text = PROBLEMS[k % len(PROBLEMS)]
         twice, said = (k < 40, k < 40) if follow_ups_mean_it else (k >= 40, k < 40)
         first = complaint(s, f"{text}，这是第二次反映了" if said and not twice else text, contact=who, at=at,
-                          processed_at=at)
+                          channel=channel, processed_at=at)
         if twice:
             complaint(s, f"第二次反馈了，{text}" if said else f"{text}!!", contact=who, at=at + timedelta(hours=5),
-                      processed_at=at, duplicate_of_id=first.id)
+                      channel=channel, processed_at=at, duplicate_of_id=first.id)
 
 
-def test_a_follow_up_joins_the_persons_only_complaint_where_such_words_mean_it(db_url: str,
-                                                                                 app_config: AppConfig) -> None:
-    """An agent's note of a repeat call shares few words with the app complaint: linked because it says it is a
-    repeat, the person has one complaint the signature does not contradict, and this deployment's follow-up words
-    mostly come after an earlier complaint. Not with two open complaints, nor where everyone writes them."""
+def test_a_follow_up_joins_the_persons_only_earlier_complaint_where_such_words_mean_it(
+        db_url: str, app_config: AppConfig) -> None:
+    """A repeat told in other words is linked because it says it is a repeat, the person has one earlier complaint
+    the signature does not contradict, their words agree at all, and in its channel such words mostly come after an
+    earlier complaint. Not in a channel whose writers put them into first complaints, not with two open complaints,
+    not to a later complaint, not when the words share nothing."""
     cfg = app_config.taxonomy.dedupe
-    for mean_it in (True, False):
-        with session_scope(db_url) as s:
-            s.execute(DuplicateLink.__table__.delete())
-            s.execute(Complaint.__table__.delete())
-            _history(s, mean_it)
-            first = complaint(s, "提现到银行卡三天了还没到账，钱去哪了", contact="p@example.com", processed_at=T0)
-            again = complaint(s, "之前已经反馈过，至今无人联系。提现的钱银行卡收不到", contact="p@example.com",
-                              at=T0 + timedelta(hours=20))
-            complaint(s, "余额上限只能放一万，出去旅游不够用", contact="q@example.com", processed_at=T0)
-            complaint(s, "营销短信太多了，退订了还发", contact="q@example.com", processed_at=T0)
-            ambiguous = complaint(s, "第二次反馈了，钱包余额有上限太不方便", contact="q@example.com",
-                                  at=T0 + timedelta(hours=3))
-            off = cfg.model_copy(update={"follow_up": cfg.follow_up.model_copy(update={"enabled": False})})
-            assert (_run(s, off).near, again.duplicate_of_id) == (0, None)  # the words alone are too far apart
-            summary = _run(s, cfg)
-            assert ambiguous.duplicate_of_id is None
-            if mean_it:
-                assert summary.follow_up == 1 and _links(s)[again.id][:2] == (first.id, "follow-up")
-            else:
-                assert summary.follow_up == 0 and again.duplicate_of_id is None
+    with session_scope(db_url) as s:
+        _history(s, "app", True)
+        _history(s, "hotline", False)
+        first = complaint(s, "提现到银行卡三天了还没到账，钱去哪了", contact="p@example.com", processed_at=T0)
+        again = complaint(s, "之前已经反馈过，至今无人联系。提现的钱银行卡收不到", contact="p@example.com",
+                          at=T0 + timedelta(hours=20))
+        complaint(s, "提现到银行卡三天了还没到账，钱去哪了", contact="h@example.com", processed_at=T0)
+        called = complaint(s, "客户第二次来电，称提现的钱银行卡收不到", contact="h@example.com", channel="hotline",
+                           at=T0 + timedelta(hours=20))
+        complaint(s, "余额上限只能放一万，出去旅游不够用", contact="q@example.com", processed_at=T0)
+        complaint(s, "营销短信太多了，退订了还发", contact="q@example.com", processed_at=T0)
+        ambiguous = complaint(s, "第二次反馈了，钱包余额有上限太不方便", contact="q@example.com",
+                              at=T0 + timedelta(hours=3))
+        complaint(s, "红包发出去对方没收到也没退回", contact="r@example.com", at=T0 + timedelta(hours=30),
+                  processed_at=T0 + timedelta(hours=30))
+        before_it = complaint(s, "第二次反馈了，红包的钱没退回来", contact="r@example.com", at=T0 + timedelta(hours=20))
+        complaint(s, "余额上限只能放一万，出去旅游不够用", contact="t@example.com", processed_at=T0)
+        unrelated = complaint(s, "第二次反馈了，营销短信太多了，退订了还发", contact="t@example.com",
+                              at=T0 + timedelta(hours=3))
+        off = cfg.model_copy(update={"follow_up": cfg.follow_up.model_copy(update={"enabled": False})})
+        assert (_run(s, off).near, again.duplicate_of_id) == (0, None)  # the words alone are too far apart
+        summary = _run(s, cfg)
+        assert summary.follow_up == 1 and _links(s)[again.id][:2] == (first.id, "follow-up")
+        assert [c.duplicate_of_id for c in (called, ambiguous, before_it, unrelated)] == [None] * 4

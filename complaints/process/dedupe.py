@@ -50,7 +50,7 @@ class DedupeSummary:
     checked: int = 0
     exact: int = 0  # same person, same text
     near: int = 0  # same person, same problem by signature or pair model
-    follow_up: int = 0  # same person, saying it repeats their only open complaint (config dedupe.follow_up)
+    follow_up: int = 0  # same person, saying it repeats their only earlier open complaint (dedupe.follow_up)
     keyless: int = 0  # no person key: same order id, or identical text and metadata
     similar: int = 0  # no person key, close text: recorded as similar, not merged
 

@@ -45,18 +45,13 @@ def vectors(texts: Sequence[str]) -> sparse.csr_matrix:
     return _VECTORS.transform(list(texts))
 
 
-def stack(rows: Sequence[sparse.csr_matrix]) -> sparse.csr_matrix:
-    """Rows made one by one (vectors of single texts) as one matrix."""
-    return sparse.vstack(list(rows), format="csr")
-
-
 def _centroid(x: sparse.csr_matrix) -> np.ndarray:
     mean = np.asarray(x.mean(axis=0)).ravel()
     norm = float(np.linalg.norm(mean))
     return mean / norm if norm else mean
 
 
-def _spread(texts: Sequence[str]) -> list[str]:
+def spread(texts: Sequence[str]) -> list[str]:
     """At most SAMPLE of the texts, evenly across them (the earliest alone would be one day of a busy week)."""
     step = max(1, -(-len(texts) // SAMPLE))
     return list(texts[::step])
@@ -115,19 +110,18 @@ class Profile:
         return out
 
 
-def profile(members: Sequence[str], burst: Sequence[str], everyday: Sequence[str],
-            everyday_x: sparse.csr_matrix | None = None) -> Profile | None:
-    """The incident's profile (from its first SAMPLE members; burst: those of its first hours) against its everyday
-    complaints (or their profiles already made); None when either side has too few texts."""
-    if len(members) < MIN_MEMBERS or (everyday_x is None and len(everyday) < MIN_EVERYDAY):
+def profile(members: sparse.csr_matrix, burst: sparse.csr_matrix | None,
+            everyday: sparse.csr_matrix) -> Profile | None:
+    """The incident's profile from the vectors() of its first SAMPLE members, of those of its first hours (None:
+    too few) and of its everyday complaints (a spread() sample); None when either side has too few texts."""
+    if members.shape[0] < MIN_MEMBERS or everyday.shape[0] < MIN_EVERYDAY:
         return None
-    x = vectors(members[:SAMPLE])
-    base = everyday_x if everyday_x is not None else vectors(_spread(everyday))
-    made = Profile(_centroid(x), _centroid(base), x.shape[0], min(len(burst), SAMPLE), None, base)
-    made = dataclasses.replace(made, own=float(np.median(made.margins(x))))
-    if len(burst) < MIN_MEMBERS:
+    made = Profile(_centroid(members), _centroid(everyday), members.shape[0],
+                   burst.shape[0] if burst is not None else 0, None, everyday)
+    made = dataclasses.replace(made, own=float(np.median(made.margins(members))))
+    if burst is None or burst.shape[0] < MIN_MEMBERS:
         return made
-    b = vectors(burst[:SAMPLE])
-    among = (b @ b.T).toarray()
+    among = (burst @ burst.T).toarray()
     np.fill_diagonal(among, -np.inf)  # its own text is no neighbour
-    return dataclasses.replace(made, burst_x=b, own_near=float(np.median(_nearest(among) - _nearest(b @ base.T))))
+    return dataclasses.replace(made, burst_x=burst,
+                               own_near=float(np.median(_nearest(among) - _nearest(burst @ everyday.T))))

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from scipy import sparse
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -40,7 +41,7 @@ from complaints.detect.baseline import HOUR, Baseline, baseline
 from complaints.detect.frame import FRAME_DAYS_SEEN, NO_FRAME, learn
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
 from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, about, entity_shares, related
-from complaints.detect.profile import MIN_MEMBERS, Profile, profile, stack, vectors
+from complaints.detect.profile import MIN_EVERYDAY, MIN_MEMBERS, Profile, profile, spread, vectors
 from complaints.detect.profile import SAMPLE as PROFILE_SAMPLE
 from complaints.detect.signatures import (
     ANY_CATEGORY,
@@ -538,9 +539,12 @@ class Track:
     merged_into: int | None = None  # merged into that incident: takes nothing more
     pinned: bool = False  # split by hand: never merged automatically
     window_hours: int | None = None  # the window of the alarm that opened it, as stored (a later run's view)
-    # For content joins, by category of its (None: one for an incident across all categories); each as of its
-    # .members members.
-    text_profiles: dict[str | None, Profile] = field(default_factory=dict)
+    # For content joins, by (category judged, across): its own complaints of that category (None: of all, for an
+    # incident across all categories), or across: its complaints of the other categories; each as of its .members
+    # members (see Replay.text_profiles).
+    text_profiles: dict[tuple[str | None, bool], Profile] = field(default_factory=dict)
+    # The categories with everyday complaints enough in the week before it opened: those judged across.
+    across: frozenset[str] | None = None
     # For content joins: per entity kind, the values its problem is about (held by a share of its members).
     problem_entities: dict[str, set[str]] = field(default_factory=dict)
     by_words: set[int] = field(default_factory=set)  # members this replay took in by their words
@@ -641,7 +645,9 @@ class Replay:
         self.by_id = {t.id: t for t in self.tracks}
         self.member_of = {i: t.id for t in self.tracks for i in t.members}
         self.merges: list[tuple[int, int]] = []  # (absorbed, into), in the order they happened
-        self._vectors: dict[int, Any] = {}  # content joins: text profiles of complaints, by id (this hour's)
+        # Content joins: this hour's text profiles of complaints, one matrix, and each complaint's row in it.
+        self._vectors: Any = None
+        self._rows: dict[int, int] = {}
 
     def incident_of(self, it: Item) -> int | None:
         return self.member_of.get(it.id, it.incident_id)
@@ -650,7 +656,7 @@ class Replay:
         """Detect in this hour; the incidents it touched, in their order, each with whether severity went up."""
         cfg, end = self.cfg, hour + HOUR
         self.source.evict(hour - lookback(cfg))
-        self._vectors.clear()
+        self._vectors, self._rows = None, {}
         active = [t for t in self.tracks if t.active_at(hour, timedelta(hours=cfg.quiet_hours))]
         touched: set[int] = set()
         # First, complaints of this hour join a young incident whose signature they match (oldest first), so an
@@ -727,53 +733,75 @@ class Replay:
                 touched.add(track.id)
 
     def vectors(self, items: Sequence[Item]) -> Any:
-        """The items' text profiles (complaints.detect.profile.vectors), each made once per replay hour."""
-        missing = [it for it in items if it.id not in self._vectors]
+        """The items' text profiles (complaints.detect.profile.vectors), each made once per replay hour and kept as
+        rows of one matrix (stacking single rows cost more than making them)."""
+        missing = list({it.id: it for it in items if it.id not in self._rows}.values())
         if missing:
-            for it, row in zip(missing, vectors([it.skeleton for it in missing]), strict=True):
-                self._vectors[it.id] = row
-        return stack([self._vectors[it.id] for it in items])
+            made = vectors([it.skeleton for it in missing])
+            first = 0 if self._vectors is None else self._vectors.shape[0]
+            self._vectors = made if self._vectors is None else sparse.vstack([self._vectors, made], format="csr")
+            self._rows.update((it.id, first + k) for k, it in enumerate(missing))
+        return self._vectors[[self._rows[it.id] for it in items]]
 
     def text_profiles(self, track: Track, hour: datetime) -> dict[str | None, Profile]:
-        """The incident's text profiles whose words are distinctive: one per category of its (one for all when it
-        spans every category), so that a merged surge of ordinary complaints of another category (a busy
-        transfer-delay hour beside an outage) neither blurs the words of its first burst nor borrows them.
-        Each made from the complaints of that category its signature and alarms brought in (never from those it
-        took in by their words), again when they grew by a tenth (up to the sample) or its burst changed; its
-        burst: those of them received (by their received time) before surges.related_hours after it was
-        detected; its everyday side from the other complaints of that category from a week to EARLY (12 hours)
-        before it opened, as far back as this replay still reads, sampled across that week."""
+        """The incident's text profiles whose words are distinctive, by the category they judge: one per category of
+        its (one for all when it spans every category), so that a merged surge of ordinary complaints of another
+        category (a busy transfer-delay hour beside an outage) neither blurs the words of its first burst nor
+        borrows them. A crisis's complaints are classified in several categories (an outage's stuck withdrawal is
+        a transfer delay): with detection.yaml content_across_categories, a category without a distinctive profile
+        of its own is judged across, by the incident's complaints of the other categories against its own
+        everyday ones: a transfer told in the outage's words joins, one told as every day does not.
+        Each made from the complaints its signature and alarms brought in (never from those it took in by their
+        words), again when they grew by a tenth (up to the sample) or its burst changed; its burst: those of them
+        received (by their received time) before surges.related_hours after it was detected; its everyday side from
+        the other complaints of the judged category from a week to EARLY (12 hours) before it opened, as far back
+        as this replay still reads, sampled across that week."""
         own = track.own()
         categories = track.categories()
-        keys: list[str | None] = [None] if categories is None else sorted(categories)
+        keys: list[tuple[str | None, bool]] = [(None, False)] if categories is None else [
+            (c, False) for c in sorted(categories)]
+        if categories is not None and self.cfg.content_across_categories and track.across is not None:
+            keys += [(c, True) for c in sorted(track.across)]
         track.text_profiles = {k: p for k, p in track.text_profiles.items() if k in keys}
         burst_end = track.detected_at + timedelta(hours=self.cfg.surges.related_hours)
         week: list[Item] | None = None
+        everyday_x: dict[str | None, Any] = {}  # by category: a category's own and across profiles share it
+
+        def everyday(category: str | None) -> Any:
+            nonlocal week
+            if week is None:
+                week = [it for it in self.week_before(track, hour, EVERYDAY_GAP) if self.incident_of(it) is None]
+                if categories is not None and self.cfg.content_across_categories and track.across is None:
+                    seen = Counter(it.category for it in week)
+                    track.across = frozenset(c for c, n in seen.items() if n >= MIN_EVERYDAY)
+                    keys.extend((c, True) for c in sorted(track.across))
+            if category not in everyday_x:
+                texts = [it.skeleton for it in week if category is None or it.category == category]
+                everyday_x[category] = vectors(spread(texts)) if len(texts) >= MIN_EVERYDAY else None
+            return everyday_x[category]
+
         out: dict[str | None, Profile] = {}
         rebuilt = False
-        for key in keys:
-            mine = [it for it in own if key is None or it.category == key]
-            burst = [it.skeleton for it in mine if it.at < burst_end]
+        for key in keys:  # grows by the across keys once the week before is read
+            category, across = key
+            mine = [it for it in own if category is None or (it.category != category) is across]
+            burst = [it for it in mine if it.at < burst_end][:PROFILE_SAMPLE]
             cached = track.text_profiles.get(key)
             if cached is None and len(mine) < MIN_MEMBERS:
                 # Too few to make one from yet: the week before is not read for it every hour (its entities are).
                 rebuilt = True
                 continue
             if cached is None or (cached.members < PROFILE_SAMPLE and len(mine) >= 1.1 * cached.members) or (
-                    cached.burst != min(len(burst), PROFILE_SAMPLE)):
-                texts: list[str] = []
-                if cached is None:
-                    if week is None:
-                        week = [it for it in self.week_before(track, hour, EVERYDAY_GAP)
-                                if self.incident_of(it) is None]
-                    texts = [it.skeleton for it in week if key is None or it.category == key]
-                made = profile([it.skeleton for it in mine], burst, texts,
-                               cached.everyday_x if cached is not None else None)
+                    cached.burst != len(burst)):
+                base = everyday(category) if cached is None else cached.everyday_x
+                # The members' vectors are made once an hour for all the profiles (self.vectors).
+                made = None if base is None else profile(self.vectors(mine[:PROFILE_SAMPLE]),
+                                                         self.vectors(burst) if burst else None, base)
                 if made is not None:
                     track.text_profiles[key] = cached = made
                 rebuilt = True
             if cached is not None and cached.distinctive(self.cfg.content_margin, self.cfg.neighbour_margin):
-                out[key] = cached
+                out.setdefault(category, cached)
         if rebuilt:
             track.problem_entities = about(entity_shares(own[:PROFILE_SAMPLE], None), self.cfg.merge_share)
         return out

@@ -3,6 +3,7 @@ incident, merging and splitting by hand, a burst on a quiet source."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -401,6 +402,29 @@ def test_an_ordinary_surge_merged_into_an_outage_keeps_to_its_own_words(app_conf
     assert len({x.id for x in surge} & outage.members.keys()) >= 0.5 * len(surge)  # merged in
     assert len({t.id for t in tail} & outage.members.keys()) >= 0.6 * len(tail)
     assert not {x.id for x in after} & outage.members.keys()
+
+
+def test_an_outage_tail_classified_in_another_category_joins_by_the_outages_words(app_config: AppConfig) -> None:
+    """After the burst, the outage's users keep writing in its ways, but the classifier files some of them under
+    transfers ("转账提示网络错误", "付款转圈然后失败，银行卡扣了钱"). Such a complaint is judged against the outage's
+    complaints of the other categories and the everyday complaints of its own: it joins. The transfers of those
+    hours in everyday words do not. Without content_across_categories the outage's tail in transfers stays out."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(12)
+    items, burst, tail = _outage(rng)
+    as_transfers = [dataclasses.replace(it, id=it.id + 100_000, user=f"x{it.id}", category="transfer_delay")
+                    for it in tail]
+    ordinary = [_item(900_000 + i, burst[0].at + timedelta(hours=6, minutes=80 * i), f"o{i}",
+                      f"提现一直未到账 {rng.integers(99)}") for i in range(26)]
+    stream = items + burst + tail + as_transfers + ordinary
+    moved = {it.id for it in as_transfers}
+
+    outage = _holding(live(replay(cfg, stream)), burst)
+    assert len(moved & outage.members.keys()) >= 0.6 * len(moved)
+    assert not {it.id for it in ordinary} & outage.members.keys()
+
+    within = _holding(live(replay(cfg.model_copy(update={"content_across_categories": False}), stream)), burst)
+    assert len(moved & within.members.keys()) <= 0.2 * len(moved)
 
 
 def test_an_outage_tail_alarmed_on_its_own_entity_is_merged_by_its_words(app_config: AppConfig) -> None:

@@ -5,8 +5,8 @@ firm or product of the regulator referrals, the rows classification left in `oth
 their complaints overlap in time (within merge_hours of each other; a date-only complaint spans its day) and in
 users or in the problem:
 - users: at least merge_share of the smaller incident's distinct users are in both;
-- an entity (error code, app version, merchant, product; never a region) that at least merge_share of each
-  incident's complaints carry;
+- an entity (error code, app version, a rate such as a fee's 0.6%, merchant, product; never a region) that at least
+  merge_share of each incident's complaints carry;
 - a distinctive phrase: among both incidents' top phrases, in at least merge_share of each one's complaints, and
   in at most a quarter of that share of the other complaints received in the last day (ordinary wording such as
   "please fix this" is in the background too);
@@ -32,7 +32,7 @@ from scipy.stats import binom
 from complaints.core.config import DetectionConfig
 from complaints.detect.signatures import CROSS_CATEGORY, Item, top_phrases
 
-MERGE_KINDS = frozenset({"error_code", "app_version", "merchant", "product"})
+MERGE_KINDS = frozenset({"error_code", "app_version", "rate", "merchant", "product"})
 MIN_PHRASE = 4  # characters: two-character Chinese words and short English words are no problem description
 PHRASES = 8
 PHRASE_SAMPLE = 200  # members whose text the top phrases are read from: a bound on the cost of a large incident

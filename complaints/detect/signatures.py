@@ -20,7 +20,7 @@ from complaints.core.normalize import fold
 from complaints.core.pii import mask_text
 from complaints.detect.frame import NO_FRAME, Frame
 from complaints.process.dedupe import person_key
-from complaints.process.extract import find_amounts
+from complaints.process.extract import find_amounts, find_rates
 
 # E1024, 错误码 E-1024, error code 502, ERR_5031; and, weaker, code 5031, 报错5031, 错误 5031: only codes that look
 # like codes (letters optional, 3-6 digits; 3-5 after a weak lead, since one-time passwords have 6), and may end a
@@ -147,10 +147,12 @@ def led_codes(text: str) -> list[tuple[str, bool]]:
 
 
 def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str, str]]:
-    """Entities of one complaint: error codes and app versions from the text, then the fields."""
+    """Entities of one complaint: error codes, app versions and rates (a fee's 0.6%, 千分之六) from the text, then the
+    fields."""
     found: list[tuple[str, str]] = [("error_code", code) for code, _ in led_codes(text)]
     for m in VERSION_RE.finditer(fold(text)):
         found.append(("app_version", m.group(1) or m.group(2)))
+    found += [("rate", f"{rate:f}%") for rate in find_rates(text)]
     found += [(f, fold(v)) for f in FIELD_ENTITIES if (v := fields.get(f))]
     return list(dict.fromkeys(found))
 

@@ -133,6 +133,33 @@ def parse_number(text: str) -> Decimal:
     return total + section + (number or 0)
 
 
+# --- rates ------------------------------------------------------------------------------------
+
+# "0.6%", "0.6 %", "百分之零点六", "千分之六", "万分之五", "0.6 per cent": the rate a fee is charged at.
+_PER = {"百分之": Decimal(1), "千分之": Decimal("0.1"), "万分之": Decimal("0.01")}
+_RATE_RE = re.compile(
+    rf"(?<![\d.])(?P<num>\d{{1,3}}(?:\.\d{{1,4}})?)\s?(?:%|％|per\s?cent(?![a-z]))"
+    rf"|(?P<per>{_alternatives(_PER)})(?P<cn>[{''.join(_CN_DIGITS)}十点.\d]+)",
+    re.IGNORECASE)
+
+
+def find_rates(text: str) -> list[Decimal]:
+    """The percentages a text names, as percent (千分之六 and 0.6% are both 0.6), in order of appearance."""
+    out = []
+    for m in _RATE_RE.finditer(fold(text)):
+        if m.group("num"):
+            out.append(Decimal(m.group("num")).normalize())
+            continue
+        whole, _, frac = m.group("cn").replace("点", ".").partition(".")
+        try:
+            value = parse_number(whole) + (Decimal("0." + "".join(str(_CN_DIGITS.get(ch, ch)) for ch in frac))
+                                           if frac else 0)
+        except (ValueError, InvalidOperation):
+            continue
+        out.append((value * _PER[m.group("per")]).normalize())
+    return out
+
+
 def find_amounts(text: str) -> list[Money]:
     """Every amount of money the text names, in order, rounded to cents; zero amounts are dropped."""
     folded = fold(text).lower()

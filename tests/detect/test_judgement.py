@@ -427,6 +427,32 @@ def test_an_outage_tail_classified_in_another_category_joins_by_the_outages_word
     assert len(moved & within.members.keys()) <= 0.2 * len(moved)
 
 
+def test_one_fee_change_told_in_two_languages_is_one_incident_by_its_rate(app_config: AppConfig) -> None:
+    """A fee change: Chinese users and English users each burst in their own words (two text clusters, nothing
+    shared but the rate, 0.6% written 0.6% and 千分之六). One problem: merged on the rate, and the reason says so.
+    Another rate's burst of the same hours is another problem and stays apart."""
+    cfg = app_config.detection
+    rng = np.random.default_rng(5)
+    items = _ordinary_week(rng, MONDAY, 21, 1)
+    start = MONDAY + timedelta(days=16, hours=2)
+
+    def burst(first: int, text: str, minutes: int, n: int = 30) -> list[Item]:
+        return [_item(first + i, start + timedelta(minutes=minutes * i + 7), f"{first}-{i}", text.format(i=i), None,
+                      "fees_pricing") for i in range(n)]
+
+    zh = burst(600_000, "这个月开始往卡里转钱突然要收千分之六的手续费，以前是免费的 {i}", 4)
+    en = burst(700_000, "starting this month moving money to my card costs 0.6%, it used to be free {i}", 5)
+    incidents = live(replay(cfg, items + zh + en))
+    [fee] = [t for t in incidents if {x.id for x in zh} & t.members.keys()]
+    assert len({x.id for x in zh + en} & fee.members.keys()) >= 0.9 * len(zh + en)
+    assert any("rate=0.6%" in e for m in fee.merged for e in m["evidence"])
+
+    other = burst(800_000, "starting this month topping up by credit card costs 2.5%, it used to be free {i}", 5)
+    incidents = live(replay(cfg, items + zh + other))
+    [fee] = [t for t in incidents if {x.id for x in zh} & t.members.keys()]
+    assert not {x.id for x in other} & fee.members.keys()
+
+
 def test_an_outage_tail_alarmed_on_its_own_entity_is_merged_by_its_words(app_config: AppConfig) -> None:
     """Five hours after the outage's burst, its users at one merchant write in its ways fast enough for an alarm on
     that merchant: judged by their words two hours later, they would have joined the outage, but the alarm opened

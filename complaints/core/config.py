@@ -377,11 +377,13 @@ class FollowUpEvidence(Strict):
     """A complaint that says it repeats an earlier one ("second time I report this", 已反馈过, "Repeat caller") is
     linked to its person's only earlier complaint in the window that the problem signature does not contradict, when
     their words (or the pair model) agree at all, not as closely as content_threshold asks. Only in a channel whose
-    own recent complaints show such words mean it: of those carrying them (30 or more), at least min_share came after
-    an earlier complaint of the same person in the window, and min_lift times the share of the channel's others did.
-    Where people or agents write them into first complaints ("this is the second time!"), they are no evidence."""
+    own recent complaints show such words mean it: of those carrying them (min_count or more), at least min_share
+    came after an earlier complaint of the same person in the window, and min_lift times the share of the channel's
+    others did. Where people or agents write them into first complaints ("this is the second time!"), they are no
+    evidence."""
 
     enabled: bool = True
+    min_count: int = Field(30, ge=1)
     min_share: float = Field(0.5, gt=0, le=1)
     min_lift: float = Field(3.0, ge=1)
     content_floor: float = Field(0.05, ge=0, le=1)

@@ -219,7 +219,7 @@ class Background:
     _idf: Idf | None = None
     _follow_ups: frozenset[str] | None = None
 
-    def _read(self, session: Session, config: DedupeSettings, follow_ups: bool) -> None:
+    def _read(self, session: Session, config: DedupeSettings, follow_ups: bool) -> Idf:
         """One read for what is missing: the word weights, and the follow-up channels if asked (the wording is
         looked for in every background complaint, so only for a batch where some complaint says it repeats)."""
         query = select(Complaint.received_at, Complaint.channel, Complaint.contact_key, Complaint.customer_ref,
@@ -236,12 +236,11 @@ class Background:
         if follow_ups and channels is None:
             channels = follow_up_channels(reversed(rows), timedelta(days=config.window_days), config.follow_up)
         self._idf, self._follow_ups = idf, channels
+        return idf
 
     def idf(self, session: Session, config: DedupeSettings, follow_ups: bool = False) -> Idf:
         """The word weights (and, when follow_ups, the follow-up channels from the same read)."""
-        if self._idf is None:
-            self._read(session, config, follow_ups)
-        return self._idf  # type: ignore[return-value]  # set by _read
+        return self._idf if self._idf is not None else self._read(session, config, follow_ups)
 
     def follow_ups_tell(self, session: Session, config: DedupeSettings, channel: str) -> bool:
         """Whether follow-up wording is evidence of a resubmission in this channel (follow_up_channels)."""
@@ -279,7 +278,6 @@ FOLLOW_UP_RE = re.compile(
     r"explained) (?:before|earlier|previously|in my)|\b(?:my|the) (?:previous|earlier|last) (?:complaint|ticket|"
     r"report)\b|\bin my (?:previous|earlier|last) (?:e-?mail|message|call)\b|"
     r"\b(?:no one|nobody) (?:has )?(?:replied|responded|got back)", re.IGNORECASE)
-MIN_FOLLOW_UPS = 30  # complaints of a channel with follow-up wording needed to judge what it means there
 
 
 def says_follow_up(title: str | None, body: str) -> bool:
@@ -292,7 +290,7 @@ def follow_up_channels(rows: Iterable[Any], window: timedelta, cfg: FollowUpEvid
     first), the ones saying they repeat an earlier one mostly did: min_share of them came after an earlier complaint
     of the same person (any channel) within the window, and min_lift times the share of the channel's others. Where
     people or agents write "second time!" into any complaint, the wording is no evidence; a channel with fewer than
-    MIN_FOLLOW_UPS such complaints cannot tell."""
+    cfg.min_count such complaints cannot tell."""
     if not cfg.enabled:
         return frozenset()
     last: dict[str, datetime] = {}
@@ -307,7 +305,7 @@ def follow_up_channels(rows: Iterable[Any], window: timedelta, cfg: FollowUpEvid
     for channel in {ch for ch, _, _ in counts}:
         said = counts[(channel, True, True)] + counts[(channel, True, False)]
         unsaid = counts[(channel, False, True)] + counts[(channel, False, False)]
-        if said >= MIN_FOLLOW_UPS:
+        if said >= cfg.min_count:
             share = counts[(channel, True, True)] / said
             others = counts[(channel, False, True)] / max(1, unsaid)
             if share >= cfg.min_share and share >= cfg.min_lift * others:

@@ -280,6 +280,7 @@ def test_follow_up_channels_are_those_where_the_wording_follows_an_earlier_compl
     assert follow_up_channels(rows, week, cfg) == {"app"}
     assert follow_up_channels(rows, week, cfg.model_copy(update={"min_lift": 1.0})) == {"app", "hotline"}
     assert follow_up_channels(rows, week, cfg.model_copy(update={"enabled": False})) == frozenset()
+    assert follow_up_channels(rows, week, cfg.model_copy(update={"min_count": 29})) == {"app", "email"}
 
 
 def _history(s, channel: str, follow_ups_mean_it: bool) -> None:

@@ -530,8 +530,10 @@ class DetectionConfig(Strict):
     neighbour_margin: float | None = Field(0.15, ge=0, le=1)
     # ... up to content_hours after it opened (and from 12 hours before): the tail of one crisis, not the next weeks.
     content_hours: int = Field(48, ge=1)
-    # A complaint of another category (an outage's stuck withdrawal, classified a transfer delay) joins when its text
-    # is closer to the incident's complaints than to its own category's everyday ones by the same margins.
+    # A complaint of a category the incident has no distinctive words of its own for (an outage's stuck withdrawal,
+    # classified a transfer delay) joins when its text is closer, by the same margins, to the incident's complaints of
+    # its other categories than to the everyday ones of its own category and of each of those (a category with 20 or
+    # more everyday complaints in the week before the incident opened).
     content_across_categories: bool = True
     top_phrases: int = Field(5, ge=0, le=20)
     surges: SurgeSettings = SurgeSettings()

@@ -5,8 +5,8 @@ firm or product of the regulator referrals, the rows classification left in `oth
 their complaints overlap in time (within merge_hours of each other; a date-only complaint spans its day) and in
 users or in the problem:
 - users: at least merge_share of the smaller incident's distinct users are in both;
-- an entity (error code, app version, a rate such as a fee's 0.6%, merchant, product; never a region) that at least
-  merge_share of each incident's complaints carry;
+- an entity (error code, app version, merchant, product, or, for two incidents of one category, a rate such as a
+  fee's 0.6%; never a region) that at least merge_share of each incident's complaints carry;
 - a distinctive phrase: among both incidents' top phrases, in at least merge_share of each one's complaints, and
   in at most a quarter of that share of the other complaints received in the last day (ordinary wording such as
   "please fix this" is in the background too);
@@ -66,11 +66,12 @@ def _share_with(phrase: str, items: Sequence[Item]) -> float:
     return sum(phrase in it.text for it in items) / len(items) if items else 0.0
 
 
-def _conflict(sa: dict[tuple[str, str], float], sb: dict[tuple[str, str], float], share: float) -> bool:
+def _conflict(sa: dict[tuple[str, str], float], sb: dict[tuple[str, str], float], share: float,
+              one_category: bool) -> bool:
     """Whether two incidents are each about an entity of one kind (held by `share` of its complaints), and not the
-    same one: two merchants, two error codes, two app versions."""
+    same one: two merchants, two error codes, two app versions; two rates in one category (two fee changes)."""
     xa, xb = about(sa, share), about(sb, share)
-    return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys())
+    return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys() if kind != "rate" or one_category)
 
 
 def _began_inside(a: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, str], float], share: float,
@@ -117,18 +118,18 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
     if shared and len(shared) >= cfg.merge_share * min(len(ua), len(ub)):
         evidence.append(f"{len(shared)} users in both")
     sa, sb = entity_shares(a), entity_shares(b)
-    if not evidence and _conflict(sa, sb, cfg.merge_share):
+    ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))
+    if not evidence and _conflict(sa, sb, cfg.merge_share, ca == cb):
         return []  # one is about merchant X, the other about merchant Y: two problems, however alike their words
+    # A rate names one problem within a category only: a 5% fee and a 5% cashback are two.
     evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
                  for kind, value in sorted(sa.keys() & sb.keys())
-                 if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share]
+                 if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share and (kind != "rate" or ca == cb)]
     if not evidence and onsets and before_a is not None:
         evidence += _began_inside(a, onsets[1], sb, cfg.merge_share, slack, before_a)
     apart = abs(onsets[0] - onsets[1]) if onsets else None
-    if apart is not None and apart <= timedelta(hours=ONSET_HOURS):
-        ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))
-        if ca == cb:
-            evidence.append(f"both {ca}, detected within {ONSET_HOURS} h of each other")
+    if apart is not None and apart <= timedelta(hours=ONSET_HOURS) and ca == cb:
+        evidence.append(f"both {ca}, detected within {ONSET_HOURS} h of each other")
     hours = cfg.surges.related_hours
     if surges and apart is not None and apart <= timedelta(hours=hours) and not evidence:
         evidence.append(f"the whole of {' and '.join(surges)} surged within {hours} h of the other burst")

@@ -3,7 +3,8 @@
 A crisis goes on after its burst: the same problem keeps arriving, more slowly, for hours or days (hotline notes
 the next morning, referrals from the regulator), too few an hour for an alarm, and in words too varied for a
 signature. Such a complaint joins the active incident when its text is closer to the incident's complaints than to
-the everyday complaints of the incident's categories in the week before it opened, by a margin. Two closenesses,
+the everyday complaints of its category in the week before it opened (and, judged across categories, of each of the
+incident's categories: everyday_sides), by a margin. Two closenesses,
 both cosines of character 2-3-gram profiles of the texts' skeletons (no digits, punctuation or spaces; masked; at
 most 300 characters; both languages, no training, about 0.2 ms a text):
 - to each side's centroid (detection.yaml `content_margin`): a wave whose complaints share its words as a whole;
@@ -66,7 +67,9 @@ def _nearest(similarities: sparse.csr_matrix | np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Profile:
     incident: np.ndarray  # centroid of its members
-    everyday: np.ndarray  # centroid of its category's other complaints in the week before it opened
+    # One row per everyday side (a category's other complaints in the week before it opened): the centroids a
+    # complaint must be closer to the incident than to, each of them.
+    everyday: np.ndarray
     members: int  # how many members the incident centroid was made from
     burst: int  # how many of them its burst had (its profile is made again when that changes)
     burst_x: sparse.csr_matrix | None  # the profiles of its members of its first hours (None: too few)
@@ -88,8 +91,8 @@ class Profile:
         return any(self.tests(margin, neighbour_margin))
 
     def margins(self, x: sparse.csr_matrix) -> np.ndarray:
-        """For each row of vectors(): its cosine to the incident minus its cosine to the everyday complaints."""
-        return np.asarray(x @ (self.incident - self.everyday)).ravel()
+        """For each row of vectors(): its cosine to the incident minus its cosine to the closest everyday side."""
+        return np.asarray(x @ self.incident).ravel() - np.asarray(x @ self.everyday.T).max(axis=1)
 
     def near_margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its closeness to the nearest members of the incident's burst minus to the
@@ -110,18 +113,25 @@ class Profile:
         return out
 
 
+def everyday_sides(samples: Sequence[sparse.csr_matrix]) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """The everyday side of a profile from the vectors() of one or more everyday samples (spread()): their centroids,
+    one row each, and all their complaints as one matrix (the nearest everyday ones are looked for among all)."""
+    return np.vstack([_centroid(x) for x in samples]), sparse.vstack(list(samples), format="csr")
+
+
 def profile(members: sparse.csr_matrix, burst: sparse.csr_matrix | None,
-            everyday: sparse.csr_matrix) -> Profile | None:
+            everyday: tuple[np.ndarray, sparse.csr_matrix]) -> Profile | None:
     """The incident's profile from the vectors() of its first SAMPLE members, of those of its first hours (None:
-    too few) and of its everyday complaints (a spread() sample); None when either side has too few texts."""
-    if members.shape[0] < MIN_MEMBERS or everyday.shape[0] < MIN_EVERYDAY:
+    too few) and its everyday sides (everyday_sides); None when either side has too few texts."""
+    centroids, everyday_x = everyday
+    if members.shape[0] < MIN_MEMBERS or everyday_x.shape[0] < MIN_EVERYDAY:
         return None
-    made = Profile(_centroid(members), _centroid(everyday), members.shape[0],
-                   burst.shape[0] if burst is not None else 0, None, everyday)
+    made = Profile(_centroid(members), centroids, members.shape[0],
+                   burst.shape[0] if burst is not None else 0, None, everyday_x)
     made = dataclasses.replace(made, own=float(np.median(made.margins(members))))
     if burst is None or burst.shape[0] < MIN_MEMBERS:
         return made
     among = (burst @ burst.T).toarray()
     np.fill_diagonal(among, -np.inf)  # its own text is no neighbour
     return dataclasses.replace(made, burst_x=burst,
-                               own_near=float(np.median(_nearest(among) - _nearest(burst @ everyday.T))))
+                               own_near=float(np.median(_nearest(among) - _nearest(burst @ everyday_x.T))))

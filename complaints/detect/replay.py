@@ -41,7 +41,15 @@ from complaints.detect.baseline import HOUR, Baseline, baseline
 from complaints.detect.frame import FRAME_DAYS_SEEN, NO_FRAME, learn
 from complaints.detect.incidents import ACTIVE, LEVELS, SPLIT_MARK, Figures, figures, record_merge
 from complaints.detect.merge import PHRASE_SAMPLE, PHRASES, about, entity_shares, related
-from complaints.detect.profile import MIN_EVERYDAY, MIN_MEMBERS, Profile, profile, spread, vectors
+from complaints.detect.profile import (
+    MIN_EVERYDAY,
+    MIN_MEMBERS,
+    Profile,
+    everyday_sides,
+    profile,
+    spread,
+    vectors,
+)
 from complaints.detect.profile import SAMPLE as PROFILE_SAMPLE
 from complaints.detect.signatures import (
     ANY_CATEGORY,
@@ -539,12 +547,14 @@ class Track:
     merged_into: int | None = None  # merged into that incident: takes nothing more
     pinned: bool = False  # split by hand: never merged automatically
     window_hours: int | None = None  # the window of the alarm that opened it, as stored (a later run's view)
-    # For content joins, by (category judged, across): its own complaints of that category (None: of all, for an
-    # incident across all categories), or across: its complaints of the other categories; each as of its .members
-    # members (see Replay.text_profiles).
-    text_profiles: dict[tuple[str | None, bool], Profile] = field(default_factory=dict)
-    # The categories with everyday complaints enough in the week before it opened: those judged across.
-    across: frozenset[str] | None = None
+    # For content joins, by (category judged, None) from its own complaints of that category (None: of all, for an
+    # incident across all categories), or by (category judged, the other categories its complaints are of) from
+    # those, across; each as of its .members members (see Replay.text_profiles).
+    text_profiles: dict[tuple[str | None, frozenset[str] | None], Profile] = field(default_factory=dict)
+    # The week before it opened, read once: a sample of its everyday complaints' skeletons by category and (None) of
+    # all, and their vectors as they are needed (None: too few).
+    week: dict[str | None, list[str]] | None = None
+    everyday: dict[str | None, Any] = field(default_factory=dict)
     # For content joins: per entity kind, the values its problem is about (held by a share of its members).
     problem_entities: dict[str, set[str]] = field(default_factory=dict)
     by_words: set[int] = field(default_factory=set)  # members this replay took in by their words
@@ -617,8 +627,9 @@ EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), EARLY
 
 
 def _about(it: Item, about: dict[str, set[str]]) -> bool:
-    """Whether the item names no other merchant, error code or version than the ones an incident is about."""
-    return all(value in about[kind] for kind, value in it.entities if kind in about)
+    """Whether the item names no other merchant, error code, version, product or region than the ones an incident is
+    about. A rate does not count: a fee change's complaints quote the old rate beside the new one."""
+    return all(value in about[kind] for kind, value in it.entities if kind in about and kind != "rate")
 
 
 def _by_profile(profiles: dict[str | None, Profile], items: Iterable[Item]) -> dict[str | None, list[Item]]:
@@ -695,9 +706,10 @@ class Replay:
         return out
 
     def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
-        """Complaints that no incident holds join the active incident of their category whose complaints they read
-        like, rather than like the category's everyday ones (complaints.detect.profile, by the centroids or by the
-        nearest complaints): a crisis's tail, too slow for an alarm, too varied for a signature. Each complaint goes
+        """Complaints that no incident holds join the active incident whose complaints they read like, rather than
+        like the everyday ones (complaints.detect.profile, by the centroids or by the nearest complaints; of their
+        category, and across categories see text_profiles): a crisis's tail, too slow for an alarm, too varied for a
+        signature. Each complaint goes
         to the incident whose test it passes by most (how far above that test's margin). They are
         judged two hours after their hour, so that a new problem's first complaints open its own incident first (an
         alarm within those hours); an incident opened in this hour looks at the 12 hours before, once (the crisis's
@@ -709,7 +721,8 @@ class Replay:
         best: dict[int, tuple[float, Track, Item]] = {}
         for track in active:
             if track.merged_into is not None or hour >= track.opened_window + horizon:
-                track.text_profiles = {}  # no more joins by words: its matrices go (a backfill keeps the track)
+                # No more joins by words: its matrices go (a backfill keeps the track).
+                track.text_profiles, track.week, track.everyday = {}, None, {}
                 continue
             profiles = self.text_profiles(track, hour)
             if not profiles:
@@ -743,14 +756,46 @@ class Replay:
             self._rows.update((it.id, first + k) for k, it in enumerate(missing))
         return self._vectors[[self._rows[it.id] for it in items]]
 
+    def week(self, track: Track, hour: datetime) -> dict[str | None, list[str]]:
+        """A sample of the skeletons of the incident's everyday complaints, by category and (None) of all: those no
+        incident holds from a week to EARLY before it opened, as far back as this replay still reads; a category
+        with too few has none. Read once per incident."""
+        if track.week is None:
+            texts: dict[str | None, list[str]] = defaultdict(list)
+            for it in self.week_before(track, hour, EVERYDAY_GAP):
+                if self.incident_of(it) is None:
+                    texts[it.category].append(it.skeleton)
+                    texts[None].append(it.skeleton)
+            track.week = {c: spread(t) for c, t in texts.items() if len(t) >= MIN_EVERYDAY}
+        return track.week
+
+    def sides(self, track: Track, hour: datetime, category: str | None,
+              others: frozenset[str] | None) -> tuple[Any, Any] | None:
+        """The everyday side of a profile judging a category: that category's everyday complaints and, across, each
+        of the incident's other categories' (a complaint must read more like the incident than like any of them:
+        the everyday complaints of the incident's own categories filed under another are no part of it). None
+        when the judged category has too few."""
+
+        def everyday(c: str | None) -> Any:
+            if c not in track.everyday:
+                texts = self.week(track, hour).get(c)
+                track.everyday[c] = vectors(texts) if texts else None
+            return track.everyday[c]
+
+        judged = everyday(category)
+        if judged is None:
+            return None
+        return everyday_sides([judged, *(x for c in sorted(others or ()) if (x := everyday(c)) is not None)])
+
     def text_profiles(self, track: Track, hour: datetime) -> dict[str | None, Profile]:
         """The incident's text profiles whose words are distinctive, by the category they judge: one per category of
         its (one for all when it spans every category), so that a merged surge of ordinary complaints of another
         category (a busy transfer-delay hour beside an outage) neither blurs the words of its first burst nor
         borrows them. A crisis's complaints are classified in several categories (an outage's stuck withdrawal is
         a transfer delay): with detection.yaml content_across_categories, a category without a distinctive profile
-        of its own is judged across, by the incident's complaints of the other categories against its own
-        everyday ones: a transfer told in the outage's words joins, one told as every day does not.
+        of its own is judged across, by the incident's complaints of its other categories against the everyday ones
+        of the judged category and of each of those (sides): a transfer told in the outage's words joins, one told
+        as every day does not, nor an everyday fault the classifier filed as a transfer.
         Each made from the complaints its signature and alarms brought in (never from those it took in by their
         words), again when they grew by a tenth (up to the sample) or its burst changed; its burst: those of them
         received (by their received time) before surges.related_hours after it was detected; its everyday side from
@@ -758,42 +803,32 @@ class Replay:
         as this replay still reads, sampled across that week."""
         own = track.own()
         categories = track.categories()
-        keys: list[tuple[str | None, bool]] = [(None, False)] if categories is None else [
-            (c, False) for c in sorted(categories)]
-        if categories is not None and self.cfg.content_across_categories and track.across is not None:
-            keys += [(c, True) for c in sorted(track.across)]
+        across = categories is not None and self.cfg.content_across_categories
+        of_own = frozenset(it.category for it in own)
+
+        keys: list[tuple[str | None, frozenset[str] | None]] = [(None, None)] if categories is None else [
+            (c, None) for c in sorted(categories)]
+        if across:  # every category with an everyday side in the week before, judged by the incident's others
+            keys += [(c, of_own - {c}) for c in sorted(k for k in self.week(track, hour) if k is not None)
+                     if of_own - {c}]
         track.text_profiles = {k: p for k, p in track.text_profiles.items() if k in keys}
         burst_end = track.detected_at + timedelta(hours=self.cfg.surges.related_hours)
-        week: list[Item] | None = None
-        everyday_x: dict[str | None, Any] = {}  # by category: a category's own and across profiles share it
-
-        def everyday(category: str | None) -> Any:
-            nonlocal week
-            if week is None:
-                week = [it for it in self.week_before(track, hour, EVERYDAY_GAP) if self.incident_of(it) is None]
-                if categories is not None and self.cfg.content_across_categories and track.across is None:
-                    seen = Counter(it.category for it in week)
-                    track.across = frozenset(c for c, n in seen.items() if n >= MIN_EVERYDAY)
-                    keys.extend((c, True) for c in sorted(track.across))
-            if category not in everyday_x:
-                texts = [it.skeleton for it in week if category is None or it.category == category]
-                everyday_x[category] = vectors(spread(texts)) if len(texts) >= MIN_EVERYDAY else None
-            return everyday_x[category]
-
         out: dict[str | None, Profile] = {}
         rebuilt = False
-        for key in keys:  # grows by the across keys once the week before is read
-            category, across = key
-            mine = [it for it in own if category is None or (it.category != category) is across]
+        for key in keys:  # its own categories first: their profile, when distinctive, is the one that judges
+            category, others = key
+            mine = [it for it in own if category is None or (it.category == category if others is None
+                                                              else it.category in others)]
             burst = [it for it in mine if it.at < burst_end][:PROFILE_SAMPLE]
             cached = track.text_profiles.get(key)
             if cached is None and len(mine) < MIN_MEMBERS:
-                # Too few to make one from yet: the week before is not read for it every hour (its entities are).
-                rebuilt = True
+                # Too few to make one from yet (its entities are made again every hour until it has one).
+                rebuilt = rebuilt or others is None
                 continue
             if cached is None or (cached.members < PROFILE_SAMPLE and len(mine) >= 1.1 * cached.members) or (
                     cached.burst != len(burst)):
-                base = everyday(category) if cached is None else cached.everyday_x
+                base = self.sides(track, hour, category, others) if cached is None else (
+                    cached.everyday, cached.everyday_x)
                 # The members' vectors are made once an hour for all the profiles (self.vectors).
                 made = None if base is None else profile(self.vectors(mine[:PROFILE_SAMPLE]),
                                                          self.vectors(burst) if burst else None, base)

@@ -135,27 +135,33 @@ def parse_number(text: str) -> Decimal:
 
 # --- rates ------------------------------------------------------------------------------------
 
-# "0.6%", "0.6 %", "百分之零点六", "千分之六", "万分之五", "0.6 per cent": the rate a fee is charged at.
+# The rate a fee is charged at: "0.6%", "0.6 per cent", "6‰", "1,000%"; "百分之零点六", "千分之六", "百分之一百",
+# "万分之五", "百分之0.6". A Chinese rate is Chinese numerals or Arabic digits, never both: "千分之六10000元" is
+# 0.6% of 10000元.
 _PER = {"百分之": Decimal(1), "千分之": Decimal("0.1"), "万分之": Decimal("0.01")}
 _RATE_RE = re.compile(
-    rf"(?<![\d.])(?P<num>\d{{1,3}}(?:\.\d{{1,4}})?)\s?(?:%|％|per\s?cent(?![a-z]))"
-    rf"|(?P<per>{_alternatives(_PER)})(?P<cn>[{''.join(_CN_DIGITS)}十点.\d]+)",
+    r"(?<![\d.])(?<!\d,)(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)\s?(?P<unit>%|‰|per\s?cent(?![a-z])|per\s?mille(?![a-z]))"
+    rf"|(?P<per>{_alternatives(_PER)})\s?(?:(?P<cn>[{_CN_CHARS}点]+)|(?P<arabic>\d+(?:\.\d+)?))",
     re.IGNORECASE)
 
 
 def find_rates(text: str) -> list[Decimal]:
-    """The percentages a text names, as percent (千分之六 and 0.6% are both 0.6), in order of appearance."""
+    """The rates a text names, in percent (千分之六, 6‰ and 0.6% are all 0.6), in order of appearance."""
     out = []
     for m in _RATE_RE.finditer(fold(text)):
         if m.group("num"):
-            out.append(Decimal(m.group("num")).normalize())
+            value = Decimal(m.group("num").replace(",", ""))
+            per_mille = m.group("unit") == "‰" or m.group("unit").lower().endswith("mille")
+            out.append((value / 10 if per_mille else value).normalize())
             continue
-        whole, _, frac = m.group("cn").replace("点", ".").partition(".")
-        try:
-            value = parse_number(whole) + (Decimal("0." + "".join(str(_CN_DIGITS.get(ch, ch)) for ch in frac))
-                                           if frac else 0)
-        except (ValueError, InvalidOperation):
-            continue
+        if m.group("arabic"):
+            value = Decimal(m.group("arabic"))
+        else:
+            whole, _, frac = m.group("cn").partition("点")
+            if (not whole and not frac) or not all(ch in _CN_DIGITS for ch in frac):
+                continue
+            value = (parse_number(whole) if whole else Decimal(0)) + (
+                Decimal("0." + "".join(str(_CN_DIGITS[ch]) for ch in frac)) if frac else 0)
         out.append((value * _PER[m.group("per")]).normalize())
     return out
 

@@ -55,9 +55,11 @@ def test_entities_from_text_and_fields() -> None:
     assert found == [("error_code", "E2031"), ("app_version", "5.2.1"), ("merchant", "美团")]
     assert extract_entities("Refund of $12.50 for order 2024", {}) == []  # amounts and years are no entities
     # A rate however it is written: the fee change a wave complains of.
-    for written in ("0.6%", "0.6 %", "0.60％", "千分之六", "百分之零点六", "0.6 per cent"):
+    for written in ("0.6%", "0.6 %", "0.60％", "6‰", "千分之六", "百分之零点六", "百分之0.6", "0.6 per cent"):
         assert extract_entities(f"提现要收{written}的手续费", {}) == [("rate", "0.6%")], written
-    assert extract_entities("年化快20%了，万分之五", {}) == [("rate", "20%"), ("rate", "0.05%")]
+    assert extract_entities("年化快20%了，万分之五，百分之一百，1,000%", {}) == [
+        ("rate", "20%"), ("rate", "0.05%"), ("rate", "100%"), ("rate", "1000%")]
+    assert extract_entities("收千分之六10000元", {}) == [("rate", "0.6%")]  # not 1000%
     # One code however it is written; a verification, promo or zip code, or an amount after 错误, is none.
     for written in ("E5031", "e-5031", "错误代码 5031", "错误码：E5031", "code 5031", "ERR_5031", "error (E5031)",
                     "报错5031"):

@@ -67,8 +67,8 @@ def _nearest(similarities: sparse.csr_matrix | np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Profile:
     incident: np.ndarray  # centroid of its members
-    # One row per everyday side (a category's other complaints in the week before it opened): the centroids a
-    # complaint must be closer to the incident than to, each of them.
+    # One column per everyday side (a category's other complaints in the week before it opened): the centroids a
+    # complaint must be closer to the incident than to, each of them (columns: a complaint's cosines in one product).
     everyday: np.ndarray
     members: int  # how many members the incident centroid was made from
     burst: int  # how many of them its burst had (its profile is made again when that changes)
@@ -92,7 +92,7 @@ class Profile:
 
     def margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its cosine to the incident minus its cosine to the closest everyday side."""
-        return np.asarray(x @ self.incident).ravel() - np.asarray(x @ self.everyday.T).max(axis=1)
+        return np.asarray(x @ self.incident).ravel() - np.asarray(x @ self.everyday).max(axis=1)
 
     def near_margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its closeness to the nearest members of the incident's burst minus to the
@@ -115,8 +115,8 @@ class Profile:
 
 def everyday_sides(samples: Sequence[sparse.csr_matrix]) -> tuple[np.ndarray, sparse.csr_matrix]:
     """The everyday side of a profile from the vectors() of one or more everyday samples (spread()): their centroids,
-    one row each, and all their complaints as one matrix (the nearest everyday ones are looked for among all)."""
-    return np.vstack([_centroid(x) for x in samples]), sparse.vstack(list(samples), format="csr")
+    one column each, and all their complaints as one matrix (the nearest everyday ones are looked for among all)."""
+    return np.column_stack([_centroid(x) for x in samples]), sparse.vstack(list(samples), format="csr")
 
 
 def profile(members: sparse.csr_matrix, burst: sparse.csr_matrix | None,

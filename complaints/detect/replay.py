@@ -526,6 +526,11 @@ def route(alarm: Alarm, by_signature: int | None, member_incident: dict[int, int
     return "open", None
 
 
+# A text profile's key: the category it judges, the categories whose complaints it is made from (None: that one),
+# the categories whose everyday complaints it is made against besides the judged one's (None: none).
+Key = tuple[str | None, frozenset[str] | None, frozenset[str] | None]
+
+
 @dataclass
 class Track:
     """An incident as the replay sees it: its group, lifecycle as of the replayed hours, and members."""
@@ -547,10 +552,10 @@ class Track:
     merged_into: int | None = None  # merged into that incident: takes nothing more
     pinned: bool = False  # split by hand: never merged automatically
     window_hours: int | None = None  # the window of the alarm that opened it, as stored (a later run's view)
-    # For content joins, by (category judged, None) from its own complaints of that category (None: of all, for an
-    # incident across all categories), or by (category judged, the other categories its complaints are of) from
-    # those, across; each as of its .members members (see Replay.text_profiles).
-    text_profiles: dict[tuple[str | None, frozenset[str] | None], Profile] = field(default_factory=dict)
+    # For content joins, by Key: (category judged, None, None) from its own complaints of that category (None: of
+    # all, for an incident across all categories), or across (category judged, the categories lending their
+    # complaints, those lending their everyday side); each as of its .members members (see Replay.text_profiles).
+    text_profiles: dict[Key, Profile] = field(default_factory=dict)
     # The week before it opened, read once: a sample of its everyday complaints' skeletons by category and (None) of
     # all, and their vectors as they are needed (None: too few).
     week: dict[str | None, list[str]] | None = None
@@ -669,6 +674,10 @@ class Replay:
         self.source.evict(hour - lookback(cfg))
         self._vectors, self._rows = None, {}
         active = [t for t in self.tracks if t.active_at(hour, timedelta(hours=cfg.quiet_hours))]
+        live = {t.id for t in active}
+        for t in self.tracks:  # an incident no longer active judges nothing by words: its matrices go
+            if t.week is not None and t.id not in live:
+                t.text_profiles, t.week, t.everyday = {}, None, {}
         touched: set[int] = set()
         # First, complaints of this hour join a young incident whose signature they match (oldest first), so an
         # alarm on another entity of the same burst sees them as members and is absorbed. Later on, only
@@ -793,9 +802,10 @@ class Replay:
         category (a busy transfer-delay hour beside an outage) neither blurs the words of its first burst nor
         borrows them. A crisis's complaints are classified in several categories (an outage's stuck withdrawal is
         a transfer delay): with detection.yaml content_across_categories, a category without a distinctive profile
-        of its own is judged across, by the incident's complaints of its other categories against the everyday ones
-        of the judged category and of each of those (sides): a transfer told in the outage's words joins, one told
-        as every day does not, nor an everyday fault the classifier filed as a transfer.
+        of its own is judged across, by the incident's complaints of its categories that have one (an ordinary surge
+        merged in lends none) against the everyday ones of the judged category and of each category of the
+        incident's complaints (sides): a transfer told in the outage's words joins, one told as every day does not,
+        nor an everyday fault the classifier filed as a transfer.
         Each made from the complaints its signature and alarms brought in (never from those it took in by their
         words), again when they grew by a tenth (up to the sample) or its burst changed; its burst: those of them
         received (by their received time) before surges.related_hours after it was detected; its everyday side from
@@ -803,43 +813,54 @@ class Replay:
         as this replay still reads, sampled across that week."""
         own = track.own()
         categories = track.categories()
-        across = categories is not None and self.cfg.content_across_categories
-        of_own = frozenset(it.category for it in own)
-
-        keys: list[tuple[str | None, frozenset[str] | None]] = [(None, None)] if categories is None else [
-            (c, None) for c in sorted(categories)]
-        if across:  # every category with an everyday side in the week before, judged by the incident's others
-            keys += [(c, of_own - {c}) for c in sorted(k for k in self.week(track, hour) if k is not None)
-                     if of_own - {c}]
-        track.text_profiles = {k: p for k, p in track.text_profiles.items() if k in keys}
-        burst_end = track.detected_at + timedelta(hours=self.cfg.surges.related_hours)
+        keys: list[Key] = [(None, None, None)] if categories is None else [(c, None, None) for c in sorted(categories)]
         out: dict[str | None, Profile] = {}
         rebuilt = False
-        for key in keys:  # its own categories first: their profile, when distinctive, is the one that judges
-            category, others = key
-            mine = [it for it in own if category is None or (it.category == category if others is None
-                                                              else it.category in others)]
-            burst = [it for it in mine if it.at < burst_end][:PROFILE_SAMPLE]
-            cached = track.text_profiles.get(key)
-            if cached is None and len(mine) < MIN_MEMBERS:
-                # Too few to make one from yet (its entities are made again every hour until it has one).
-                rebuilt = rebuilt or others is None
-                continue
-            if cached is None or (cached.members < PROFILE_SAMPLE and len(mine) >= 1.1 * cached.members) or (
-                    cached.burst != len(burst)):
-                base = self.sides(track, hour, category, others) if cached is None else (
-                    cached.everyday, cached.everyday_x)
-                # The members' vectors are made once an hour for all the profiles (self.vectors).
-                made = None if base is None else profile(self.vectors(mine[:PROFILE_SAMPLE]),
-                                                         self.vectors(burst) if burst else None, base)
-                if made is not None:
-                    track.text_profiles[key] = cached = made
-                rebuilt = True
-            if cached is not None and cached.distinctive(self.cfg.content_margin, self.cfg.neighbour_margin):
-                out.setdefault(category, cached)
+
+        def judge(key: Key) -> None:
+            nonlocal rebuilt
+            category, lenders, _ = key
+            mine = [it for it in own if category is None or (it.category == category if lenders is None
+                                                              else it.category in lenders)]
+            made, changed = self._profile(track, hour, key, mine)
+            rebuilt = rebuilt or (changed and lenders is None)
+            if made is not None and made.distinctive(self.cfg.content_margin, self.cfg.neighbour_margin):
+                out.setdefault(category, made)
+
+        for key in keys:
+            judge(key)
+        if categories is not None and self.cfg.content_across_categories and out:
+            # Judged across: the categories whose own profile is distinctive lend their complaints; every category
+            # of the incident's complaints lends its everyday side.
+            lenders, of_own = frozenset(c for c in out if c is not None), frozenset(it.category for it in own)
+            keys += [(c, lenders, of_own - {c}) for c in sorted(k for k in self.week(track, hour) if k is not None)
+                     if c not in lenders]
+            for key in keys[len(categories):]:
+                judge(key)
+        track.text_profiles = {k: p for k, p in track.text_profiles.items() if k in keys}
         if rebuilt:
             track.problem_entities = about(entity_shares(own[:PROFILE_SAMPLE], None), self.cfg.merge_share)
         return out
+
+    def _profile(self, track: Track, hour: datetime, key: Key, mine: list[Item]) -> tuple[Profile | None, bool]:
+        """The profile of one key of the incident's from these members (made again when they grew by a tenth, up to
+        the sample, or its burst changed), and whether it was (re)made or is still waiting for members."""
+        category, _, sides = key
+        burst_end = track.detected_at + timedelta(hours=self.cfg.surges.related_hours)
+        burst = [it for it in mine if it.at < burst_end][:PROFILE_SAMPLE]
+        cached = track.text_profiles.get(key)
+        if cached is None and len(mine) < MIN_MEMBERS:
+            return None, True  # too few yet (its entities are made again every hour until it has one)
+        if cached is not None and not (cached.members < PROFILE_SAMPLE and len(mine) >= 1.1 * cached.members) and (
+                cached.burst == len(burst)):
+            return cached, False
+        base = self.sides(track, hour, category, sides) if cached is None else (cached.everyday, cached.everyday_x)
+        # The members' vectors are made once an hour for all the profiles (self.vectors).
+        made = None if base is None else profile(self.vectors(mine[:PROFILE_SAMPLE]),
+                                                 self.vectors(burst) if burst else None, base)
+        if made is not None:
+            track.text_profiles[key] = cached = made
+        return cached, True
 
     def target(self, alarm: Alarm, active: list[Track]) -> Track | None:
         """The incident an alarm's members join: the active one of its signature, or a new one (added to active);
@@ -954,6 +975,7 @@ class Replay:
         if LEVELS.index(other.severity) > LEVELS.index(into.severity):
             into.severity = other.severity
         other.members, other.merged_into, other.active = {}, into.id, False
+        other.text_profiles, other.week, other.everyday = {}, None, {}  # its matrices go
         self.merges.append((other.id, into.id))
 
     def link(self, track: Track, items: Iterable[Item]) -> int:

@@ -139,9 +139,13 @@ def parse_number(text: str) -> Decimal:
 # "万分之五", "百分之0.6". A Chinese rate is Chinese numerals or Arabic digits, never both: "千分之六10000元" is
 # 0.6% of 10000元.
 _PER = {"百分之": Decimal(1), "千分之": Decimal("0.1"), "万分之": Decimal("0.01")}
+_D = "[零〇一二两三四五六七八九]"
+# One Chinese numeral up to the hundreds (六, 三十, 一百二十, 零点六), not the amount that may follow: 千分之六一万元.
+_CN_RATE = rf"(?:{_D}?百(?:{_D}?十)?{_D}?|{_D}?十{_D}?|{_D})?(?:点{_D}+)?"
+_MAX_RATE = Decimal(1000)  # percent: beyond it a misread, not a fee
 _RATE_RE = re.compile(
     r"(?<![\d.])(?<!\d,)(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)\s?(?P<unit>%|‰|per\s?cent(?![a-z])|per\s?mille(?![a-z]))"
-    rf"|(?P<per>{_alternatives(_PER)})\s?(?:(?P<cn>[{_CN_CHARS}点]+)|(?P<arabic>\d+(?:\.\d+)?))",
+    rf"|(?P<per>{_alternatives(_PER)})\s?(?:(?P<arabic>\d+(?:\.\d+)?)|(?P<cn>{_CN_RATE}))",
     re.IGNORECASE)
 
 
@@ -152,17 +156,18 @@ def find_rates(text: str) -> list[Decimal]:
         if m.group("num"):
             value = Decimal(m.group("num").replace(",", ""))
             per_mille = m.group("unit") == "‰" or m.group("unit").lower().endswith("mille")
-            out.append((value / 10 if per_mille else value).normalize())
-            continue
-        if m.group("arabic"):
-            value = Decimal(m.group("arabic"))
-        else:
+            rate = value / 10 if per_mille else value
+        elif m.group("arabic"):
+            rate = Decimal(m.group("arabic")) * _PER[m.group("per")]
+        elif m.group("cn"):
             whole, _, frac = m.group("cn").partition("点")
-            if (not whole and not frac) or not all(ch in _CN_DIGITS for ch in frac):
-                continue
             value = (parse_number(whole) if whole else Decimal(0)) + (
                 Decimal("0." + "".join(str(_CN_DIGITS[ch]) for ch in frac)) if frac else 0)
-        out.append((value * _PER[m.group("per")]).normalize())
+            rate = value * _PER[m.group("per")]
+        else:
+            continue
+        if rate <= _MAX_RATE:
+            out.append(rate.normalize())
     return out
 
 

@@ -59,7 +59,8 @@ def test_entities_from_text_and_fields() -> None:
         assert extract_entities(f"提现要收{written}的手续费", {}) == [("rate", "0.6%")], written
     assert extract_entities("年化快20%了，万分之五，百分之一百，1,000%", {}) == [
         ("rate", "20%"), ("rate", "0.05%"), ("rate", "100%"), ("rate", "1000%")]
-    assert extract_entities("收千分之六10000元", {}) == [("rate", "0.6%")]  # not 1000%
+    for glued in ("收千分之六10000元", "收千分之六一万元"):  # the amount after it is no part of the rate
+        assert extract_entities(glued, {}) == [("rate", "0.6%")], glued
     # One code however it is written; a verification, promo or zip code, or an amount after 错误, is none.
     for written in ("E5031", "e-5031", "错误代码 5031", "错误码：E5031", "code 5031", "ERR_5031", "error (E5031)",
                     "报错5031"):

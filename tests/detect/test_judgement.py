@@ -389,7 +389,9 @@ def test_an_ordinary_surge_merged_into_an_outage_keeps_to_its_own_words(app_conf
     ones that follow. One profile of both had no distinctive words left, and the tail stayed out. Nor do such
     everyday transfers join when the classifier files them under a third category: judged across, they must read
     more like the incident than like the everyday complaints of each of its categories (against the third
-    category's alone, the merged surge drew 21 of 26 in)."""
+    category's alone, the merged surge drew 21 of 26 in); while the outage's tail filed there does join: only the
+    categories with distinctive words of their own lend their complaints to that test (with the surge's too, the
+    test had no distinctive words left and took none of it)."""
     cfg = app_config.detection
     rng = np.random.default_rng(12)
     items, burst, tail = _outage(rng)
@@ -401,11 +403,14 @@ def test_an_ordinary_surge_merged_into_an_outage_keeps_to_its_own_words(app_conf
     surge = transfers(800_000, burst[0].at, 90, 2)
     after = transfers(900_000, burst[0].at + timedelta(hours=6), 26, 80)
     filed_elsewhere = transfers(950_000, burst[0].at + timedelta(hours=6, minutes=7), 26, 80, "customer_service")
+    tail_elsewhere = [dataclasses.replace(it, id=it.id + 300_000, user=f"c{it.id}", category="customer_service")
+                      for it in tail]
     outage = _holding(live(replay(cfg.model_copy(update={"content_margin": None}),
-                                  items + burst + tail + surge + after + filed_elsewhere)), burst)
+                                  items + burst + tail + surge + after + filed_elsewhere + tail_elsewhere)), burst)
     assert len({x.id for x in surge} & outage.members.keys()) >= 0.5 * len(surge)  # merged in
     assert len({t.id for t in tail} & outage.members.keys()) >= 0.6 * len(tail)
     assert not {x.id for x in after + filed_elsewhere} & outage.members.keys()
+    assert len({t.id for t in tail_elsewhere} & outage.members.keys()) >= 0.6 * len(tail_elsewhere)
 
 
 def test_an_outage_tail_classified_in_another_category_joins_by_the_outages_words(app_config: AppConfig) -> None:

@@ -718,11 +718,10 @@ class Replay:
         """Complaints that no incident holds join the active incident whose complaints they read like, rather than
         like the everyday ones (complaints.detect.profile, by the centroids or by the nearest complaints; of their
         category, and across categories see text_profiles): a crisis's tail, too slow for an alarm, too varied for a
-        signature. Each complaint goes
-        to the incident whose test it passes by most (how far above that test's margin). They are
-        judged two hours after their hour, so that a new problem's first complaints open its own incident first (an
-        alarm within those hours); an incident opened in this hour looks at the 12 hours before, once (the crisis's
-        start, before the alarm)."""
+        signature. Each complaint goes to the incident whose test it passes by most (how far above that test's
+        margin). They are judged two hours after their hour, so that a new problem's first complaints open its own
+        incident first (an alarm within those hours); an incident opened in this hour looks at the 12 hours before,
+        once (the crisis's start, before the alarm)."""
         margin, near = self.cfg.content_margin, self.cfg.neighbour_margin
         if margin is None and near is None:
             return

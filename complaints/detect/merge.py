@@ -30,9 +30,9 @@ from datetime import datetime, timedelta
 from scipy.stats import binom
 
 from complaints.core.config import DetectionConfig
-from complaints.detect.signatures import CROSS_CATEGORY, Item, top_phrases
+from complaints.detect.signatures import CROSS_CATEGORY, RATE, Item, top_phrases
 
-MERGE_KINDS = frozenset({"error_code", "app_version", "rate", "merchant", "product"})
+MERGE_KINDS = frozenset({"error_code", "app_version", RATE, "merchant", "product"})
 MIN_PHRASE = 4  # characters: two-character Chinese words and short English words are no problem description
 PHRASES = 8
 PHRASE_SAMPLE = 200  # members whose text the top phrases are read from: a bound on the cost of a large incident
@@ -71,7 +71,7 @@ def _conflict(sa: dict[tuple[str, str], float], sb: dict[tuple[str, str], float]
     """Whether two incidents are each about an entity of one kind (held by `share` of its complaints), and not the
     same one: two merchants, two error codes, two app versions; two rates in one category (two fee changes)."""
     xa, xb = about(sa, share), about(sb, share)
-    return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys() if kind != "rate" or one_category)
+    return any(not xa[kind] & xb[kind] for kind in xa.keys() & xb.keys() if kind != RATE or one_category)
 
 
 def _began_inside(a: Sequence[Item], b_detected: datetime, sb: dict[tuple[str, str], float], share: float,
@@ -121,10 +121,9 @@ def related(cfg: DetectionConfig, a: Sequence[Item], b: Sequence[Item], backgrou
     ca, cb = (Counter(it.category for it in x).most_common(1)[0][0] for x in (a, b))
     if not evidence and _conflict(sa, sb, cfg.merge_share, ca == cb):
         return []  # one is about merchant X, the other about merchant Y: two problems, however alike their words
-    # A rate names one problem within a category only: a 5% fee and a 5% cashback are two.
     evidence += [f"{kind}={value} in {sa[kind, value]:.0%} and {sb[kind, value]:.0%} of the complaints"
                  for kind, value in sorted(sa.keys() & sb.keys())
-                 if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share and (kind != "rate" or ca == cb)]
+                 if min(sa[kind, value], sb[kind, value]) >= cfg.merge_share and (kind != RATE or ca == cb)]
     if not evidence and onsets and before_a is not None:
         evidence += _began_inside(a, onsets[1], sb, cfg.merge_share, slack, before_a)
     apart = abs(onsets[0] - onsets[1]) if onsets else None

@@ -4,9 +4,9 @@ A crisis goes on after its burst: the same problem keeps arriving, more slowly, 
 the next morning, referrals from the regulator), too few an hour for an alarm, and in words too varied for a
 signature. Such a complaint joins the active incident when its text is closer to the incident's complaints than to
 the everyday complaints of its category in the week before it opened (and, judged across categories, of each of the
-incident's categories: everyday_sides), by a margin. Two closenesses,
-both cosines of character 2-3-gram profiles of the texts' skeletons (no digits, punctuation or spaces; masked; at
-most 300 characters; both languages, no training, about 0.2 ms a text):
+incident's categories: everyday_sides), by a margin. Two closenesses, both cosines of character 2-3-gram profiles of
+the texts' skeletons (no digits, punctuation or spaces; masked; at most 300 characters; both languages, no training,
+about 0.2 ms a text):
 - to each side's centroid (detection.yaml `content_margin`): a wave whose complaints share its words as a whole;
 - to each side's nearest complaints (`neighbour_margin`): a crisis told in a handful of ways, each said by several
   users (an outage: "App打不开了，一直转圈", "payments keep failing with 'system busy'"), whose centroid is diffuse but

@@ -55,6 +55,7 @@ from complaints.detect.signatures import (
     ANY_CATEGORY,
     CROSS_CATEGORY,
     ITEM_COLUMNS,
+    RATE,
     Item,
     item_of,
     masked_text,
@@ -616,6 +617,10 @@ class Track:
         return sorted((it for it in self.members.values() if not it.by_words and it.id not in self.by_words),
                       key=lambda it: (it.at, it.id))
 
+    def forget_words(self) -> None:
+        """Drop its word profiles and the week before (matrices of MBs): it judges nothing by words any more."""
+        self.text_profiles, self.week, self.everyday = {}, None, {}
+
     def active_at(self, hour: datetime, quiet: timedelta) -> bool:
         """Active as of this hour (a replay sees it as the live run did)."""
         return (self.merged_into is None and self.opened_window <= hour
@@ -634,7 +639,7 @@ EVERYDAY_DAYS, EVERYDAY_GAP = timedelta(days=7), EARLY
 def _about(it: Item, about: dict[str, set[str]]) -> bool:
     """Whether the item names no other merchant, error code, version, product or region than the ones an incident is
     about. A rate does not count: a fee change's complaints quote the old rate beside the new one."""
-    return all(value in about[kind] for kind, value in it.entities if kind in about and kind != "rate")
+    return all(value in about[kind] for kind, value in it.entities if kind in about and kind != RATE)
 
 
 def _by_profile(profiles: dict[str | None, Profile], items: Iterable[Item]) -> dict[str | None, list[Item]]:
@@ -677,7 +682,7 @@ class Replay:
         live = {t.id for t in active}
         for t in self.tracks:  # an incident no longer active judges nothing by words: its matrices go
             if t.week is not None and t.id not in live:
-                t.text_profiles, t.week, t.everyday = {}, None, {}
+                t.forget_words()
         touched: set[int] = set()
         # First, complaints of this hour join a young incident whose signature they match (oldest first), so an
         # alarm on another entity of the same burst sees them as members and is absorbed. Later on, only
@@ -729,8 +734,7 @@ class Replay:
         best: dict[int, tuple[float, Track, Item]] = {}
         for track in active:
             if track.merged_into is not None or hour >= track.opened_window + horizon:
-                # No more joins by words: its matrices go (a backfill keeps the track).
-                track.text_profiles, track.week, track.everyday = {}, None, {}
+                track.forget_words()  # no more joins by words (a backfill keeps the track)
                 continue
             profiles = self.text_profiles(track, hour)
             if not profiles:
@@ -974,7 +978,7 @@ class Replay:
         if LEVELS.index(other.severity) > LEVELS.index(into.severity):
             into.severity = other.severity
         other.members, other.merged_into, other.active = {}, into.id, False
-        other.text_profiles, other.week, other.everyday = {}, None, {}  # its matrices go
+        other.forget_words()
         self.merges.append((other.id, into.id))
 
     def link(self, track: Track, items: Iterable[Item]) -> int:

@@ -64,6 +64,9 @@ SKELETON_CHARS = 300
 # An error code or app version names one problem whatever the category a complaint was classified in (an outage
 # is a system fault to one user, a failed transfer or `other` to the next): their groups span categories.
 CROSS_CATEGORY = frozenset({"error_code", "app_version"})
+# A rate (a fee's 0.6%) names one problem only within a category (a 5% fee and a 5% cashback are two), and a complaint
+# naming a second one is no other problem (a fee change's complaints quote the old rate beside the new one).
+RATE = "rate"
 ANY_CATEGORY = "*"
 
 
@@ -152,7 +155,7 @@ def extract_entities(text: str, fields: dict[str, str | None]) -> list[tuple[str
     found: list[tuple[str, str]] = [("error_code", code) for code, _ in led_codes(text)]
     for m in VERSION_RE.finditer(fold(text)):
         found.append(("app_version", m.group(1) or m.group(2)))
-    found += [("rate", f"{rate:f}%") for rate in find_rates(text)]
+    found += [(RATE, f"{rate:f}%") for rate in find_rates(text)]
     found += [(f, fold(v)) for f in FIELD_ENTITIES if (v := fields.get(f))]
     return list(dict.fromkeys(found))
 

@@ -139,7 +139,7 @@ def parse_number(text: str) -> Decimal:
 # "万分之五", "百分之0.6". A Chinese rate is Chinese numerals or Arabic digits, never both: "千分之六10000元" is
 # 0.6% of 10000元.
 _PER = {"百分之": Decimal(1), "千分之": Decimal("0.1"), "万分之": Decimal("0.01")}
-_D = "[零〇一二两三四五六七八九]"
+_D = f"[{''.join(_CN_DIGITS)}]"
 # One Chinese numeral up to the hundreds (六, 三十, 一百二十, 零点六), not the amount that may follow: 千分之六一万元.
 _CN_RATE = rf"(?:{_D}?百(?:{_D}?十)?{_D}?|{_D}?十{_D}?|{_D})?(?:点{_D}+)?"
 _MAX_RATE = Decimal(1000)  # percent: beyond it a misread, not a fee

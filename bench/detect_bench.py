@@ -10,13 +10,14 @@ the burst's 10th user, false incidents per week, the replay speed (hours/s). The
 stream (cold_start_stream: one week of history, four channels, over-dispersed weekday/weekend traffic, an outage
 across categories and channels with an error code, date-only regulator rows) at --volume and 10x: false incidents
 in each week (week 0 has no history at all), the outage as incidents and the share of its complaints held by
-one, whether the other bursts were found. Last, the known one-star bursts of the real app reviews found and the
-other incidents per 4 weeks.
+one, whether the other bursts were found; the bench's peak resident memory so far. Last, the known one-star
+bursts of the real app reviews found and the other incidents per 4 weeks.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import yaml
@@ -57,6 +58,8 @@ def main() -> None:
                   f"incident(s), {r['crisis_share_held']:.1%} of its {r['crisis_complaints']} complaints in one "
                   f"(purity {'-' if r['crisis_purity'] is None else format(r['crisis_purity'], '.1%')}) | "
                   f"other bursts found {r['bursts_found']}")
+    # Each active incident holds its word profiles (centroids, everyday samples) in memory.
+    print(f"peak resident memory so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if REVIEWS.exists():
         r = app_reviews(cfg, REVIEWS)
         print(f"app reviews: known one-star bursts found {r['known_bursts_found']} | other incidents "

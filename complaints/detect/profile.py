@@ -46,10 +46,12 @@ def vectors(texts: Sequence[str]) -> sparse.csr_matrix:
     return _VECTORS.transform(list(texts))
 
 
-def _centroid(x: sparse.csr_matrix) -> np.ndarray:
-    mean = np.asarray(x.mean(axis=0)).ravel()
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm else mean
+def _centroid(x: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The unit-length mean of the rows, as one sparse column: only the n-grams its texts have (a few thousand of
+    2^18), so an incident's many profiles hold kilobytes where dense centroids held 2 MB apiece."""
+    total = (sparse.csr_matrix(np.ones((1, x.shape[0]))) @ x).T.tocsr()
+    norm = float(np.sqrt(total.multiply(total).sum()))
+    return total / norm if norm else total
 
 
 def spread(texts: Sequence[str]) -> list[str]:
@@ -66,10 +68,10 @@ def _nearest(similarities: sparse.csr_matrix | np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Profile:
-    incident: np.ndarray  # centroid of its members
+    incident: sparse.csr_matrix  # centroid of its members (one sparse column)
     # One column per everyday side (a category's other complaints in the week before it opened): the centroids a
     # complaint must be closer to the incident than to, each of them (columns: a complaint's cosines in one product).
-    everyday: np.ndarray
+    everyday: sparse.csr_matrix
     members: int  # how many members the incident centroid was made from
     burst: int  # how many of them its burst had (its profile is made again when that changes)
     burst_x: sparse.csr_matrix | None  # the profiles of its members of its first hours (None: too few)
@@ -92,7 +94,7 @@ class Profile:
 
     def margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its cosine to the incident minus its cosine to the closest everyday side."""
-        return np.asarray(x @ self.incident).ravel() - np.asarray(x @ self.everyday).max(axis=1)
+        return (x @ self.incident).toarray().ravel() - (x @ self.everyday).toarray().max(axis=1)
 
     def near_margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its closeness to the nearest members of the incident's burst minus to the
@@ -113,14 +115,14 @@ class Profile:
         return out
 
 
-def everyday_sides(samples: Sequence[sparse.csr_matrix]) -> tuple[np.ndarray, sparse.csr_matrix]:
+def everyday_sides(samples: Sequence[sparse.csr_matrix]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """The everyday side of a profile from the vectors() of one or more everyday samples (spread()): their centroids,
     one column each, and all their complaints as one matrix (the nearest everyday ones are looked for among all)."""
-    return np.column_stack([_centroid(x) for x in samples]), sparse.vstack(list(samples), format="csr")
+    return sparse.hstack([_centroid(x) for x in samples], format="csr"), sparse.vstack(list(samples), format="csr")
 
 
 def profile(members: sparse.csr_matrix, burst: sparse.csr_matrix | None,
-            everyday: tuple[np.ndarray, sparse.csr_matrix]) -> Profile | None:
+            everyday: tuple[sparse.csr_matrix, sparse.csr_matrix]) -> Profile | None:
     """The incident's profile from the vectors() of its first SAMPLE members, of those of its first hours (None:
     too few) and its everyday sides (everyday_sides); None when either side has too few texts."""
     centroids, everyday_x = everyday

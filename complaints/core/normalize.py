@@ -26,6 +26,14 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n\s*\n+")
 
 
+def account_ref(value: str | None) -> str | None:
+    """A customer reference as one key: width-folded, without spaces, upper case. People type their account into
+    a web form as " w607075546" where the app sends W607075546: one account, one person for dedupe, history and
+    erasure."""
+    folded = _WS_RE.sub("", fold(_CONTROL_RE.sub("", value))).upper() if value else ""
+    return folded or None
+
+
 def tidy(text: str, *, single_line: bool = False) -> str:
     """Clean user text for storage while keeping what the user wrote (Chinese punctuation included):
     drop zero-width and control characters, unify line breaks, trim. fold() is for matching only."""

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from complaints.core.config import IngestLimits, SourceSpec, TransactionSourceSpec
-from complaints.core.normalize import detect_language, fold, parse_amount, text_hash, tidy
+from complaints.core.normalize import account_ref, detect_language, fold, parse_amount, text_hash, tidy
 from complaints.core.pii import contact_key, mask_contact
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.process.extract import claimed_amount, primary_demand
@@ -201,7 +201,7 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         body=body,
         text_hash=text_hash(body),
         language="zh" if language.lower().startswith("zh") else "en",
-        customer_ref=clean("customer_ref"),
+        customer_ref=account_ref(fields.get("customer_ref")),
         contact=contact,
         contact_masked=mask_contact(contact) if contact else None,
         contact_key=contact_key(contact, pii_key),

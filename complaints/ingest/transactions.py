@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from complaints.core.config import AppConfig, IngestLimits, TransactionSourceSpec
 from complaints.core.db import insert_ignore
 from complaints.core.models import Transaction, utcnow
-from complaints.core.normalize import fold, tidy
+from complaints.core.normalize import account_ref, fold, tidy
 from complaints.core.pii import contact_key, mask_contact
 from complaints.core.records import BadRecord, RawRecord
 from complaints.core.statuses import TransactionStatus, TransactionType
@@ -121,7 +121,7 @@ def map_transaction(spec: TransactionSourceSpec, rec: RawRecord, pii_key: str, l
         amount=amount,
         currency=currency,
         status=_term(fields.get("status"), STATUS_VALUES, spec.status_values, TransactionStatus.other),
-        customer_ref=tidy(fields.get("customer_ref") or "", single_line=True) or None,
+        customer_ref=account_ref(fields.get("customer_ref")),
         contact=contact,
         contact_masked=mask_contact(contact) if contact else None,
         contact_key=contact_key(contact, pii_key),

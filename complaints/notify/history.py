@@ -21,6 +21,7 @@ from complaints.core.models import (
     InboundMessage,
     Notification,
 )
+from complaints.core.normalize import account_ref
 from complaints.core.pii import contact_key, mask_text
 from complaints.notify.outbox import ticket_number
 
@@ -84,8 +85,8 @@ def person_complaints(session: Session, key: str, pii_key: str) -> list[Complain
     every complaint of the contacts those complaints were sent from."""
     ck = contact_key(key, pii_key)
     found = list(session.execute(
-        select(Complaint).where(or_(Complaint.customer_ref == key, Complaint.contact_key == ck) if ck
-                                else Complaint.customer_ref == key)).scalars())
+        select(Complaint).where(or_(Complaint.customer_ref == account_ref(key), Complaint.contact_key == ck) if ck
+                                else Complaint.customer_ref == account_ref(key))).scalars())
     return _with_their_others(session, found)
 
 

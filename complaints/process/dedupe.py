@@ -415,22 +415,41 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     return summary
 
 
-def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], config: DedupeSettings,
-                  linker: _Linker) -> None:
-    window = timedelta(days=config.window_days)
-    threshold = linker.model.threshold if config.pair_threshold is None else config.pair_threshold
-    earliest = keyed[0].received_at - window
-    pool: dict[str, list[Entry]] = defaultdict(list)  # by every identifier of the person
+def _pool(session: Session, keyed: list[Entry], new_ids: set[int], earliest: datetime) -> dict[str, list[Entry]]:
+    """The stored canonical complaints since `earliest` that the new ones may repeat, by every identifier of their
+    person. A resubmission may share an identifier only with an earlier duplicate (the app knew the account, the
+    hotline call linked to it gave the account and a phone, the web form gives the phone): a duplicate's identifiers
+    lead to its canonical complaint too."""
+    pool: dict[str, list[Entry]] = defaultdict(list)
+    pooled: dict[int, Entry] = {}
+    via: dict[int, set[str]] = defaultdict(set)
     contact_keys = {c.contact_key for c in keyed if c.contact_key}
     refs = {c.customer_ref for c in keyed if c.customer_ref}
-    pooled: set[int] = set()
     for column, values in ((Complaint.contact_key, contact_keys), (Complaint.customer_ref, refs)):
         for condition in in_conditions(session, column, values):
             for c in _canonical_since(session, earliest, condition):
                 if c.id not in new_ids and c.id not in pooled:
-                    pooled.add(c.id)
+                    pooled[c.id] = c
                     for key in identities(c):
                         pool[key].append(c)
+            for row in session.execute(select(Complaint.duplicate_of_id, Complaint.contact_key, Complaint.customer_ref)
+                                       .where(condition, Complaint.duplicate_of_id.is_not(None),
+                                              Complaint.received_at >= earliest)):
+                via[row.duplicate_of_id].update(identities(row))
+    for row in rows_by_id(session, ENTRY_COLUMNS, via.keys() - new_ids - pooled.keys()):
+        pooled[row.id] = Entry(*row)
+    for canonical_id, keys in via.items():
+        if (c := pooled.get(canonical_id)) is not None:
+            for key in keys - set(identities(c)):
+                pool[key].append(c)
+    return pool
+
+
+def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], config: DedupeSettings,
+                  linker: _Linker) -> None:
+    window = timedelta(days=config.window_days)
+    threshold = linker.model.threshold if config.pair_threshold is None else config.pair_threshold
+    pool = _pool(session, keyed, new_ids, keyed[0].received_at - window)
     for c in keyed:
         candidates = sorted({o.id: o for key in identities(c) for o in pool[key]}.values(),
                             key=lambda o: (o.received_at, o.id))
@@ -440,6 +459,8 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
                 pool[key].append(c)
         else:
             linker.link(c, match, method, score)
+            for key in set(identities(c)) - set(identities(match)):  # its identifiers lead to its canonical
+                pool[key].append(match)
             if method == "exact":
                 linker.summary.exact += 1
             elif method == "follow-up":

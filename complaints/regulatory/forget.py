@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from complaints.core import evidence
@@ -44,6 +44,7 @@ from complaints.core.models import (
     Transaction,
     utcnow,
 )
+from complaints.core.normalize import account_ref
 from complaints.core.pii import contact_key, normalise_contact
 from complaints.core.settings import get_settings
 from complaints.regulatory.retention import _anonymise, forget_quarantined, remove_eml
@@ -81,12 +82,12 @@ def _find_person(session: Session, person: str, key: str | None) -> _Person:
     """The person's complaints: those naming them, then those sharing a contact key or reference with these."""
     cols = (Complaint.id, Complaint.contact, Complaint.contact_key, Complaint.customer_ref, Complaint.received_at,
             Complaint.incident_id)
-    named = [Complaint.customer_ref == person, Complaint.contact == person]
+    named = [Complaint.customer_ref == account_ref(person), Complaint.contact == person]
     if key:
         named.append(Complaint.contact_key == key)
     seeds = session.execute(select(*cols).where(or_(*named))).all()
     keys = {r.contact_key for r in seeds if r.contact_key} | ({key} if key else set())
-    refs = {r.customer_ref for r in seeds if r.customer_ref} | (set() if key else {person})
+    refs = {r.customer_ref for r in seeds if r.customer_ref} | (set() if key else {account_ref(person) or person})
     linked = [Complaint.contact_key.in_(sorted(keys))] if keys else []
     if refs:
         linked.append(Complaint.customer_ref.in_(sorted(refs)))
@@ -117,11 +118,12 @@ def _not_erased(session: Session, who: _Person) -> list[dict[str, Any]]:
 
 
 def _quarantine_needles(person: str, key: str | None, who: _Person) -> set[str]:
-    """Quarantined rows are raw source text (JSON). A contact is matched anywhere, as given and normalised; a
-    customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone."""
+    """Quarantined rows are raw source text (JSON), matched in lower case. A contact is matched anywhere, as given
+    and normalised; a customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone
+    (the reference is stored upper case, the row keeps it as typed)."""
     contacts = {c for c in who.contacts if c != person or key}
     needles = {n for c in contacts for n in (c, normalise_contact(c) or c)}
-    return needles | {json.dumps(r, ensure_ascii=False) for r in who.refs}
+    return {n.lower() for n in needles | {json.dumps(r, ensure_ascii=False) for r in who.refs}}
 
 
 def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, marker: str,
@@ -144,7 +146,8 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     ).all()
     quoted = list(session.scalars(select(QuarantinedRecord.id).where(and_(
         QuarantinedRecord.raw != marker,
-        or_(*(QuarantinedRecord.raw.contains(n, autoescape=True) for n in _quarantine_needles(person, key, who)))))))
+        or_(*(func.lower(QuarantinedRecord.raw).contains(n, autoescape=True)
+              for n in _quarantine_needles(person, key, who)))))))
     summary = ForgetSummary(complaints=len(who.ids), linked_complaints=len(set(who.ids) - who.direct),
                             notifications=len(messages), quarantined=len(quoted),
                             not_erased=_not_erased(session, who))

@@ -1,5 +1,6 @@
 """The Alembic migrations build exactly the schema of complaints/core/models.py, 0002 keeps old rows detected,
-0009 re-keys closing messages already queued and 0011 keeps the rows that reference the table it rebuilds."""
+0009 re-keys closing messages already queued, 0011 keeps the rows that reference the table it rebuilds and 0014
+puts customer references in one form."""
 
 from __future__ import annotations
 
@@ -125,3 +126,15 @@ def test_0011_keeps_transactions_their_callbacks_and_replies(db_url: str) -> Non
         downgrade(db_url, "0010")
     with session_scope(db_url) as s:
         assert len(s.scalars(select(Transaction)).all()) == 2 and s.scalars(select(InboundMessage.score)).all() == [5]
+
+
+def test_0014_stores_every_customer_reference_in_one_form(db_url: str) -> None:
+    """A database from before 0014 holds references as typed: they become the form ingest now stores."""
+    with session_scope(db_url) as s:
+        for ref in (" w607 075546", "W607075546", None):
+            complaint(s, "b", customer_ref=ref)
+    downgrade(db_url, "0013")
+    migrate(db_url)
+    with session_scope(db_url) as s:
+        rows = s.execute(text("SELECT customer_ref FROM complaints ORDER BY id"))
+        assert [r[0] for r in rows] == ["W607075546", "W607075546", None]

@@ -1,19 +1,25 @@
 """A duplicate is the same person: keyless complaints need evidence of one person; one person's paraphrased
 resubmission is found by problem signature and the pair model, not by character ratios."""
 
+import csv
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from rapidfuzz import fuzz
 from sqlalchemy import insert, select
 
-from complaints.core.config import AppConfig, DedupeSettings
+from complaints.core.config import AppConfig, DedupeSettings, FileSourceSpec
 from complaints.core.db import session_scope
 from complaints.core.models import Complaint, ComplaintSimilarity, DuplicateLink
 from complaints.core.normalize import squeeze
 from complaints.detect.signatures import user_of
+from complaints.ingest.store import ingest_source
+from complaints.notify.history import person_complaints
 from complaints.process.dedupe import follow_up_channels, says_follow_up
 from complaints.process.pairs import shipped_model
+from complaints.regulatory.forget import forget
 from tests.factories import T0, complaint
 from tests.stages import dedupe, unprocessed
 
@@ -329,3 +335,60 @@ def test_a_follow_up_joins_the_persons_only_earlier_complaint_where_such_words_m
         summary = _run(s, cfg)
         assert summary.follow_up == 1 and _links(s)[again.id][:2] == (first.id, "follow-up")
         assert [c.duplicate_of_id for c in (called, ambiguous, before_it, unrelated)] == [None] * 4
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+def test_a_resubmission_sharing_an_identifier_only_with_an_earlier_duplicate_joins_its_canonical(
+        db_url: str, app_config: AppConfig, runs: int) -> None:
+    """The app knows the account and an email; the hotline call gives the account and a phone and is linked; the
+    web form then gives only the phone: the duplicate's phone leads to the app complaint, in one process run or
+    across two. Another person's phone leads nowhere."""
+    with session_scope(db_url) as s:
+        app = complaint(s, "提现到银行卡失败，提示E7731，钱扣了但没到", contact="li.na@example.cn",
+                        customer_ref="W7001")
+        call = complaint(s, "来电人称提现到银行卡失败，提示E7731，要求处理。", contact="13912345678",
+                         customer_ref="W7001", channel="hotline", at=T0 + timedelta(hours=3))
+        if runs == 2:  # the hourly run that took the first two classified them too
+            _run(s, app_config.taxonomy.dedupe)
+            app.processed_at = call.processed_at = T0 + timedelta(hours=4)
+            s.commit()
+        form = complaint(s, "Withdrawal to my bank card failed with E7731, the money left my balance",
+                         contact="+86 139 1234 5678", channel="webform", at=T0 + timedelta(hours=9))
+        stranger = complaint(s, "Withdrawal to my bank card failed with E7731, the money left my balance",
+                             contact="13987654321", channel="webform", at=T0 + timedelta(hours=10))
+        _run(s, app_config.taxonomy.dedupe)
+        assert {k: v[:2] for k, v in _links(s).items()} == {call.id: (app.id, "signature"),
+                                                           form.id: (app.id, "signature")}
+        assert s.get(Complaint, stranger.id).duplicate_of_id is None
+        assert sorted(s.get(Complaint, app.id).channels) == ["app", "hotline", "webform"]
+
+
+def test_an_account_typed_in_lower_case_or_with_spaces_is_one_account(
+        db_url: str, app_config: AppConfig, tmp_path: Path) -> None:
+    """Ingested from a web form as " w607 075546", the app's W607075546 is one account: stored in one form, the
+    resubmission is linked, and the person's history and erasure find both however ops type the account."""
+    (tmp_path / "in").mkdir()
+    rows = [{"id": "a1", "at": "2026-11-16T10:00:00+08:00", "cust": "W607075546", "contact": "",
+             "body": "退款1700元退到了一张已经注销的卡上，订单号 20261024209821696217"},
+            {"id": "f1", "at": "2026-11-17T09:00:00+08:00", "cust": " w607 075546 ", "contact": "",
+             "body": "My refund of 1700 went to a closed card, order 20261024209821696217"},
+            {"id": "o1", "at": "2026-11-17T09:30:00+08:00", "cust": "W607075547", "contact": "",
+             "body": "My refund of 1700 went to a closed card, order 20261024209821696217"}]
+    with (tmp_path / "in" / "rows.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    spec = FileSourceSpec(name="forms", kind="file", channel="webform", path="in/*.csv",
+                          mapping={"external_id": "id", "received_at": "at", "customer_ref": "cust",
+                                   "contact": "contact", "body": "body"})
+    cfg = app_config.model_copy(update={"directory": tmp_path})
+    with session_scope(db_url) as s:
+        assert ingest_source(s, cfg, spec, "k").inserted == 3
+        _run(s, cfg.taxonomy.dedupe)
+        by_ext = {c.external_id: c for c in s.scalars(select(Complaint))}
+        assert [by_ext[e].customer_ref for e in ("a1", "f1", "o1")] == ["W607075546", "W607075546", "W607075547"]
+        assert by_ext["f1"].duplicate_of_id == by_ext["a1"].id and by_ext["o1"].duplicate_of_id is None
+        assert {c.external_id for c in person_complaints(s, "w607075546", "k")} == {"a1", "f1"}
+        found = forget(s, " W607075546", pii_key="k", outbox_dir=tmp_path / "outbox", marker="[purged]",
+                       dry_run=True)
+        assert found.complaints == 2

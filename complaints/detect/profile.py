@@ -47,11 +47,17 @@ def vectors(texts: Sequence[str]) -> sparse.csr_matrix:
 
 
 def _centroid(x: sparse.csr_matrix) -> sparse.csr_matrix:
-    """The unit-length mean of the rows, as one sparse column: only the n-grams its texts have (a few thousand of
-    2^18), so an incident's many profiles hold kilobytes where dense centroids held 2 MB apiece."""
-    total = (sparse.csr_matrix(np.ones((1, x.shape[0]))) @ x).T.tocsr()
+    """The unit-length mean of the rows, as one sparse row: only the n-grams its texts have (500 texts: some 30,000
+    of 2^18, 0.3 MB where a dense centroid holds 2 MB; an incident judged across categories keeps several per
+    category). Made dense only for a product (rows())."""
+    total = sparse.csr_matrix(np.ones((1, x.shape[0]))) @ x
     norm = float(np.sqrt(total.multiply(total).sum()))
-    return total / norm if norm else total
+    return sparse.csr_matrix(total / norm if norm else total)
+
+
+def _columns(rows: sparse.csr_matrix) -> np.ndarray:
+    """Centroid rows as dense columns, for one product with vectors() (a sparse product costs several times more)."""
+    return rows.toarray().T
 
 
 def spread(texts: Sequence[str]) -> list[str]:
@@ -68,9 +74,9 @@ def _nearest(similarities: sparse.csr_matrix | np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Profile:
-    incident: sparse.csr_matrix  # centroid of its members (one sparse column)
-    # One column per everyday side (a category's other complaints in the week before it opened): the centroids a
-    # complaint must be closer to the incident than to, each of them (columns: a complaint's cosines in one product).
+    incident: sparse.csr_matrix  # centroid of its members (one sparse row)
+    # One row per everyday side (a category's other complaints in the week before it opened): the centroids a
+    # complaint must be closer to the incident than to, each of them (a complaint's cosines in one product).
     everyday: sparse.csr_matrix
     members: int  # how many members the incident centroid was made from
     burst: int  # how many of them its burst had (its profile is made again when that changes)
@@ -94,7 +100,7 @@ class Profile:
 
     def margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its cosine to the incident minus its cosine to the closest everyday side."""
-        return (x @ self.incident).toarray().ravel() - (x @ self.everyday).toarray().max(axis=1)
+        return (x @ _columns(self.incident)).ravel() - (x @ _columns(self.everyday)).max(axis=1)
 
     def near_margins(self, x: sparse.csr_matrix) -> np.ndarray:
         """For each row of vectors(): its closeness to the nearest members of the incident's burst minus to the
@@ -117,8 +123,8 @@ class Profile:
 
 def everyday_sides(samples: Sequence[sparse.csr_matrix]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """The everyday side of a profile from the vectors() of one or more everyday samples (spread()): their centroids,
-    one column each, and all their complaints as one matrix (the nearest everyday ones are looked for among all)."""
-    return sparse.hstack([_centroid(x) for x in samples], format="csr"), sparse.vstack(list(samples), format="csr")
+    one row each, and all their complaints as one matrix (the nearest everyday ones are looked for among all)."""
+    return sparse.vstack([_centroid(x) for x in samples], format="csr"), sparse.vstack(list(samples), format="csr")
 
 
 def profile(members: sparse.csr_matrix, burst: sparse.csr_matrix | None,

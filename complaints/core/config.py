@@ -376,7 +376,8 @@ class KeylessDedupe(Strict):
 class FollowUpEvidence(Strict):
     """A complaint that says it repeats an earlier one ("second time I report this", 已反馈过, "Repeat caller") is
     linked to its person's only earlier complaint in the window that the problem signature does not contradict, when
-    their words (or the pair model) agree at all, not as closely as content_threshold asks. Only in a channel whose
+    their words (or the pair model) agree at all, not as closely as content_threshold asks, or (same_category) the
+    classifier files both under one category. Only in a channel whose
     own recent complaints show such words mean it: of those carrying them (min_count or more), at least min_share
     came after an earlier complaint of the same person in the window, and min_lift times the share of the channel's
     others did. Where people or agents write them into first complaints ("this is the second time!"), they are no
@@ -387,6 +388,9 @@ class FollowUpEvidence(Strict):
     min_share: float = Field(0.5, gt=0, le=1)
     min_lift: float = Field(3.0, ge=1)
     content_floor: float = Field(0.05, ge=0, le=1)
+    # ... or classification files both under one category (not the fallback): "second time! 退款进度卡在审核中"
+    # repeating "申请退款3天了状态没变过" shares one word, and it is still that refund.
+    same_category: bool = True
 
 
 class DedupeSettings(Strict):

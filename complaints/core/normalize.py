@@ -34,6 +34,12 @@ def account_ref(value: str | None) -> str | None:
     return folded or None
 
 
+def account_refs(value: str) -> set[str]:
+    """What a customer reference someone types is looked up as: its one form, and as typed (a row stored before
+    that form, Alembic 0014, kept a reference it could not convert)."""
+    return {ref for ref in (value.strip(), account_ref(value)) if ref}
+
+
 def tidy(text: str, *, single_line: bool = False) -> str:
     """Clean user text for storage while keeping what the user wrote (Chinese punctuation included):
     drop zero-width and control characters, unify line breaks, trim. fold() is for matching only."""

@@ -166,6 +166,8 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         return bad(f"missing body (column {spec.mapping.get('body')!r} is empty)")
     if len(body) > MAX_BODY_CHARS:
         return bad(f"body too long: {len(body)} characters (limit {MAX_BODY_CHARS})")
+    # Stored in one form, measured as stored (width folding can lengthen it).
+    fields["customer_ref"] = account_ref(fields.get("customer_ref"))
     for name, limit in MAX_FIELD_CHARS.items():
         value = fields.get(name)
         if value and len(value) > limit:
@@ -201,7 +203,7 @@ def map_record(spec: SourceSpec, rec: RawRecord, pii_key: str, limits: IngestLim
         body=body,
         text_hash=text_hash(body),
         language="zh" if language.lower().startswith("zh") else "en",
-        customer_ref=account_ref(fields.get("customer_ref")),
+        customer_ref=fields["customer_ref"],
         contact=contact,
         contact_masked=mask_contact(contact) if contact else None,
         contact_key=contact_key(contact, pii_key),

@@ -97,6 +97,8 @@ def map_transaction(spec: TransactionSourceSpec, rec: RawRecord, pii_key: str, l
     for name in ("occurred_at", "type", "amount"):
         if not (fields.get(name) or "").strip():
             return bad(f"missing {name} (column {spec.mapping.get(name)!r} is empty)")
+    # Stored in one form, measured as stored (width folding can lengthen it).
+    fields["customer_ref"] = account_ref(fields.get("customer_ref"))
     for name, limit in MAX_CHARS.items():
         if len(fields.get(name) or "") > limit:
             return bad(f"{name} too long: {len(fields.get(name) or '')} characters (limit {limit})")
@@ -121,7 +123,7 @@ def map_transaction(spec: TransactionSourceSpec, rec: RawRecord, pii_key: str, l
         amount=amount,
         currency=currency,
         status=_term(fields.get("status"), STATUS_VALUES, spec.status_values, TransactionStatus.other),
-        customer_ref=account_ref(fields.get("customer_ref")),
+        customer_ref=fields["customer_ref"],
         contact=contact,
         contact_masked=mask_contact(contact) if contact else None,
         contact_key=contact_key(contact, pii_key),

@@ -21,7 +21,7 @@ from complaints.core.models import (
     InboundMessage,
     Notification,
 )
-from complaints.core.normalize import account_ref
+from complaints.core.normalize import account_refs
 from complaints.core.pii import contact_key, mask_text
 from complaints.notify.outbox import ticket_number
 
@@ -84,10 +84,12 @@ def person_complaints(session: Session, key: str, pii_key: str) -> list[Complain
     """The complaints of one person: by the key as customer ref, or as an email or phone (its keyed hash), plus
     every complaint of the contacts those complaints were sent from."""
     ck = contact_key(key, pii_key)
-    found = list(session.execute(
-        select(Complaint).where(or_(Complaint.customer_ref == account_ref(key), Complaint.contact_key == ck) if ck
-                                else Complaint.customer_ref == account_ref(key))).scalars())
-    return _with_their_others(session, found)
+    named = [Complaint.customer_ref.in_(sorted(refs))] if (refs := account_refs(key)) else []
+    if ck:
+        named.append(Complaint.contact_key == ck)
+    if not named:  # blank: it names no one (customer_ref IS NULL would be everyone without one)
+        return []
+    return _with_their_others(session, list(session.execute(select(Complaint).where(or_(*named))).scalars()))
 
 
 def _with_their_others(session: Session, found: list[Complaint]) -> list[Complaint]:

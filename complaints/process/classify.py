@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -191,15 +191,35 @@ def _shared(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k != "needs_review"}
 
 
-def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]) -> list[dict[str, Any]]:
-    """The newest model's prediction (the seed model on a fresh install), keyword overrides where configured."""
+def _pipeline(session: Session, taxonomy: TaxonomyConfig) -> Pipeline | None:
+    """The model that classifies: the newest one (the seed model on a fresh install, when configured)."""
     settings = taxonomy.classifier
     model = model_for(session, taxonomy.categories, settings) if settings.seed_model else active_model(session)
+    return model.pipeline if model else None
+
+
+def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]) -> list[dict[str, Any]]:
+    """The newest model's prediction (the seed model on a fresh install), keyword overrides where configured."""
     texts = [complaint_text(r.title, r.body) for r in todo]
     threshold = taxonomy.classifier.review_threshold
     return [{"category": d.category, "category_confidence": d.confidence, "category_source": d.source,
              "needs_review": d.confidence < threshold}
-            for d in decide(taxonomy, KeywordClassifier(taxonomy), texts, model.pipeline if model else None)]
+            for d in decide(taxonomy, KeywordClassifier(taxonomy), texts, _pipeline(session, taxonomy))]
+
+
+def categoriser(session: Session, taxonomy: TaxonomyConfig) -> Callable[[list[str]], list[str | None]]:
+    """The categories classification will give these texts (None: the fallback, which says nothing of the
+    problem), for dedupe to ask before it; the model and rules are read at the first call."""
+    made: list[tuple[KeywordClassifier, Pipeline | None]] = []
+
+    def categorise(texts: list[str]) -> list[str | None]:
+        if not made:
+            made.append((KeywordClassifier(taxonomy), _pipeline(session, taxonomy)))
+        rules, pipeline = made[0]
+        return [d.category if d.category != taxonomy.fallback else None
+                for d in decide(taxonomy, rules, texts, pipeline)]
+
+    return categorise
 
 
 def refresh_model(session: Session, taxonomy: TaxonomyConfig) -> str | None:

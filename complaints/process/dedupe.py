@@ -328,6 +328,9 @@ class _Linker:
     model: PairModel
     background: Callable[[], Idf]  # read at the first pair the signature cannot settle
     follow_ups_tell: Callable[[str], bool] = lambda channel: False  # read with the word weights
+    # What classification will file texts under (None: the fallback), asked only for follow-ups; None: not asked.
+    categorise: Callable[[list[str]], list[str | None]] | None = None
+    categories: dict[int, str | None] = field(default_factory=dict)
     content: dict[int, dict[str, float]] = field(default_factory=dict)
     texts: dict[int, Text] = field(default_factory=dict)
     problems: dict[int, Problem] = field(default_factory=dict)
@@ -349,6 +352,16 @@ class _Linker:
             if c.id not in self.content:
                 self.content[c.id] = self.background().vector(words(_text_of(c.title, c.body)))
         return cosine(self.content[a.id], self.content[b.id])
+
+    def same_category(self, a: Entry, b: Entry) -> bool:
+        """Whether classification will file both under one category (not the fallback)."""
+        if self.categorise is None:
+            return False
+        missing = [c for c in (a, b) if c.id not in self.categories]
+        if missing:
+            found = self.categorise([_text_of(c.title, c.body) for c in missing])
+            self.categories.update((c.id, category) for c, category in zip(missing, found, strict=True))
+        return self.categories[a.id] is not None and self.categories[a.id] == self.categories[b.id]
 
     def follows_up(self, c: Entry) -> bool:
         """The complaint says it repeats an earlier one, and such words mean that in its channel."""
@@ -393,9 +406,12 @@ class _Linker:
 
 
 def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DEFAULT,
-               background: Background | None = None) -> DedupeSummary:
+               background: Background | None = None,
+               categorise: Callable[[list[str]], list[str | None]] | None = None) -> DedupeSummary:
     """Link duplicates among these (unprocessed, any order) complaints against canonical complaints; the word
-    weights come from `background` (the batch's, shared by its partitions and attempts), else the newest ones."""
+    weights come from `background` (the batch's, shared by its partitions and attempts), else the newest ones;
+    `categorise` (complaints.process.classify.categoriser) tells whether a follow-up and the complaint it may
+    repeat will be filed under one category (follow_up.same_category)."""
     new = [Entry(*row) for row in rows_by_id(session, ENTRY_COLUMNS, ids)]
     summary = DedupeSummary(checked=len(new))
     # Already linked (a crashed run got this far) stays linked.
@@ -404,7 +420,8 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     keyed = [c for c in todo if person_key(c)]
     follow_ups = config.follow_up.enabled and any(says_follow_up(c.title, c.body) for c in keyed)
     linker = _Linker(summary, shipped_model(), lambda: weights.idf(session, config, follow_ups),
-                     lambda channel: weights.follow_ups_tell(session, config, channel))
+                     lambda channel: weights.follow_ups_tell(session, config, channel),
+                     categorise if config.follow_up.same_category else None)
     new_ids = {c.id for c in new}
     if keyed:
         _dedupe_keyed(session, keyed, new_ids, config, linker)
@@ -415,12 +432,15 @@ def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DE
     return summary
 
 
-def _pool(session: Session, keyed: list[Entry], new_ids: set[int], earliest: datetime) -> dict[str, list[Entry]]:
+Pool = dict[str, list[Entry]]
+
+
+def _pool(session: Session, keyed: list[Entry], new_ids: set[int], earliest: datetime) -> tuple[Pool, Pool]:
     """The stored canonical complaints since `earliest` that the new ones may repeat, by every identifier of their
-    person. A resubmission may share an identifier only with an earlier duplicate (the app knew the account, the
-    hotline call linked to it gave the account and a phone, the web form gives the phone): a duplicate's identifiers
-    lead to its canonical complaint too."""
-    pool: dict[str, list[Entry]] = defaultdict(list)
+    person; and those an identifier leads to only through a duplicate of theirs (the app knew the account, the
+    hotline call linked to it gave the account and a phone, the web form gives the phone)."""
+    pool: Pool = defaultdict(list)
+    linked: Pool = defaultdict(list)
     pooled: dict[int, Entry] = {}
     via: dict[int, set[str]] = defaultdict(set)
     contact_keys = {c.contact_key for c in keyed if c.contact_key}
@@ -436,31 +456,32 @@ def _pool(session: Session, keyed: list[Entry], new_ids: set[int], earliest: dat
                                        .where(condition, Complaint.duplicate_of_id.is_not(None),
                                               Complaint.received_at >= earliest)):
                 via[row.duplicate_of_id].update(identities(row))
-    for row in rows_by_id(session, ENTRY_COLUMNS, via.keys() - new_ids - pooled.keys()):
-        pooled[row.id] = Entry(*row)
+    for condition in in_conditions(session, Complaint.id, via.keys() - new_ids - pooled.keys()):
+        pooled.update((c.id, c) for c in _canonical_since(session, earliest, condition))
     for canonical_id, keys in via.items():
         if (c := pooled.get(canonical_id)) is not None:
             for key in keys - set(identities(c)):
-                pool[key].append(c)
-    return pool
+                linked[key].append(c)
+    return pool, linked
 
 
 def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], config: DedupeSettings,
                   linker: _Linker) -> None:
     window = timedelta(days=config.window_days)
     threshold = linker.model.threshold if config.pair_threshold is None else config.pair_threshold
-    pool = _pool(session, keyed, new_ids, keyed[0].received_at - window)
+    pool, linked = _pool(session, keyed, new_ids, keyed[0].received_at - window)
     for c in keyed:
-        candidates = sorted({o.id: o for key in identities(c) for o in pool[key]}.values(),
-                            key=lambda o: (o.received_at, o.id))
-        match, method, score = _best_match(c, candidates, window, threshold, config, linker)
+        direct = {o.id: o for key in identities(c) for o in pool[key]}
+        through = {o.id: o for key in identities(c) for o in linked[key] if o.id not in direct}
+        candidates = sorted([*direct.values(), *through.values()], key=lambda o: (o.received_at, o.id))
+        match, method, score = _best_match(c, candidates, window, threshold, config, linker, set(through))
         if match is None:
             for key in identities(c):
                 pool[key].append(c)
         else:
             linker.link(c, match, method, score)
             for key in set(identities(c)) - set(identities(match)):  # its identifiers lead to its canonical
-                pool[key].append(match)
+                linked[key].append(match)
             if method == "exact":
                 linker.summary.exact += 1
             elif method == "follow-up":
@@ -470,11 +491,13 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
 
 
 def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold: float, config: DedupeSettings,
-                linker: _Linker) -> tuple[Entry | None, str, float]:
+                linker: _Linker, through: set[int]) -> tuple[Entry | None, str, float]:
     """Within one person's block: the same text, else the same problem by signature, else the pair model where
     the words that are not the channel's template are shared enough; else, for a complaint that says it repeats an
     earlier one, the person's only complaint the signature does not contradict, if the words or the model agree at
-    all (config.follow_up)."""
+    all or classification files both under one category (config.follow_up). Never a follow-up of a candidate
+    found only `through` a duplicate's identifier: the person's other complaints under its own identifiers are
+    not among the candidates, so it may not be their only one."""
     best: tuple[Entry | None, str, float] = (None, "", 0.0)
     undecided: list[tuple[Entry, float]] = []  # earlier candidates the signature cannot settle, with their cosine
     for other in candidates:
@@ -496,10 +519,10 @@ def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold:
             score, method = linker.model.probability(linker.text(c), linker.text(other)), "model"
         if score >= threshold and score > best[2]:
             best = (other, method, round(score, 4))
-    if best[0] is None and len(undecided) == 1 and linker.follows_up(c):
+    if best[0] is None and len(undecided) == 1 and undecided[0][0].id not in through and linker.follows_up(c):
         other, content = undecided[0]
         score = linker.model.probability(linker.text(c), linker.text(other))
-        if content >= config.follow_up.content_floor or score >= threshold:
+        if content >= config.follow_up.content_floor or score >= threshold or linker.same_category(c, other):
             return other, "follow-up", round(score, 4)
     return best
 

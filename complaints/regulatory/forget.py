@@ -44,7 +44,7 @@ from complaints.core.models import (
     Transaction,
     utcnow,
 )
-from complaints.core.normalize import account_ref
+from complaints.core.normalize import account_ref, account_refs
 from complaints.core.pii import contact_key, normalise_contact
 from complaints.core.settings import get_settings
 from complaints.regulatory.retention import _anonymise, forget_quarantined, remove_eml
@@ -82,12 +82,12 @@ def _find_person(session: Session, person: str, key: str | None) -> _Person:
     """The person's complaints: those naming them, then those sharing a contact key or reference with these."""
     cols = (Complaint.id, Complaint.contact, Complaint.contact_key, Complaint.customer_ref, Complaint.received_at,
             Complaint.incident_id)
-    named = [Complaint.customer_ref == account_ref(person), Complaint.contact == person]
+    named = [Complaint.customer_ref.in_(sorted(account_refs(person))), Complaint.contact == person]
     if key:
         named.append(Complaint.contact_key == key)
     seeds = session.execute(select(*cols).where(or_(*named))).all()
     keys = {r.contact_key for r in seeds if r.contact_key} | ({key} if key else set())
-    refs = {r.customer_ref for r in seeds if r.customer_ref} | (set() if key else {account_ref(person) or person})
+    refs = {r.customer_ref for r in seeds if r.customer_ref} | (set() if key else account_refs(person))
     linked = [Complaint.contact_key.in_(sorted(keys))] if keys else []
     if refs:
         linked.append(Complaint.customer_ref.in_(sorted(refs)))
@@ -118,12 +118,12 @@ def _not_erased(session: Session, who: _Person) -> list[dict[str, Any]]:
 
 
 def _quarantine_needles(person: str, key: str | None, who: _Person) -> set[str]:
-    """Quarantined rows are raw source text (JSON), matched in lower case. A contact is matched anywhere, as given
-    and normalised; a customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone
-    (the reference is stored upper case, the row keeps it as typed)."""
+    """Quarantined rows are raw source text (JSON), matched in lower case without spaces (the reference is stored
+    in one form, account_ref; the row keeps it as typed, " w607 075546"). A contact is matched anywhere, as given
+    and normalised; a customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone."""
     contacts = {c for c in who.contacts if c != person or key}
     needles = {n for c in contacts for n in (c, normalise_contact(c) or c)}
-    return {n.lower() for n in needles | {json.dumps(r, ensure_ascii=False) for r in who.refs}}
+    return {n.lower().replace(" ", "") for n in needles | {json.dumps(r, ensure_ascii=False) for r in who.refs}}
 
 
 def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, marker: str,
@@ -131,9 +131,9 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     """Anonymise everything stored about `person` across channels; with dry_run, only count it. Idempotent.
     Evidence files are deleted from `evidence_dir` (default: the settings' evidence folder)."""
     person = person.strip()
-    if not person:
-        raise ValueError("name a customer reference, email address or mobile number")
     key = contact_key(person, pii_key)
+    if not key and not account_ref(person):  # blank, or invisible characters only: it would name no one
+        raise ValueError("name a customer reference, email address or mobile number")
     who = _find_person(session, person, key)
     keys = who.keys | {k for k in (contact_key(c, pii_key) for c in who.contacts) if k}
     to_person = [Notification.recipient.in_(sorted(who.contacts))]
@@ -146,7 +146,7 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     ).all()
     quoted = list(session.scalars(select(QuarantinedRecord.id).where(and_(
         QuarantinedRecord.raw != marker,
-        or_(*(func.lower(QuarantinedRecord.raw).contains(n, autoescape=True)
+        or_(*(func.replace(func.lower(QuarantinedRecord.raw), " ", "").contains(n, autoescape=True)
               for n in _quarantine_needles(person, key, who)))))))
     summary = ForgetSummary(complaints=len(who.ids), linked_complaints=len(set(who.ids) - who.direct),
                             notifications=len(messages), quarantined=len(quoted),

@@ -129,12 +129,17 @@ def test_0011_keeps_transactions_their_callbacks_and_replies(db_url: str) -> Non
 
 
 def test_0014_stores_every_customer_reference_in_one_form(db_url: str) -> None:
-    """A database from before 0014 holds references as typed: they become the form ingest now stores."""
+    """A database from before 0014 holds references as typed, in complaints and transactions: they become exactly
+    the form ingest now stores (full width and beyond ASCII too)."""
+    typed = [" w607 075546", "W607075546", "ｗ６０７", "wäß", None]
     with session_scope(db_url) as s:
-        for ref in (" w607 075546", "W607075546", None):
+        for i, ref in enumerate(typed):
             complaint(s, "b", customer_ref=ref)
+            s.add(Transaction(source="core", transaction_id=f"t{i}", occurred_at=T0, type="payment", amount=1,
+                              status="success", customer_ref=ref))
     downgrade(db_url, "0013")
     migrate(db_url)
     with session_scope(db_url) as s:
-        rows = s.execute(text("SELECT customer_ref FROM complaints ORDER BY id"))
-        assert [r[0] for r in rows] == ["W607075546", "W607075546", None]
+        for table in ("complaints", "transactions"):
+            rows = s.execute(text(f"SELECT customer_ref FROM {table} ORDER BY id"))
+            assert [r[0] for r in rows] == ["W607075546", "W607075546", "W607", "WÄSS", None]

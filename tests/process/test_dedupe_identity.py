@@ -17,7 +17,8 @@ from complaints.core.normalize import squeeze
 from complaints.detect.signatures import user_of
 from complaints.ingest.store import ingest_source
 from complaints.notify.history import person_complaints
-from complaints.process.dedupe import follow_up_channels, says_follow_up
+from complaints.process.classify import categoriser
+from complaints.process.dedupe import dedupe_ids, follow_up_channels, says_follow_up
 from complaints.process.pairs import shipped_model
 from complaints.regulatory.forget import forget
 from tests.factories import T0, complaint
@@ -337,6 +338,29 @@ def test_a_follow_up_joins_the_persons_only_earlier_complaint_where_such_words_m
         assert [c.duplicate_of_id for c in (called, ambiguous, before_it, unrelated)] == [None] * 4
 
 
+def test_a_follow_up_in_other_words_joins_the_earlier_complaint_classification_files_with_it(
+        db_url: str, app_config: AppConfig) -> None:
+    """A follow-up, 第二次反馈了，退款进度卡在审核中, repeats 申请退款3天了状态没变过 in one shared word: the words and
+    the pair model are too far apart, but the classifier files both as refunds, so it is linked
+    (follow_up.same_category). A follow-up the classifier files under another category than the person's only
+    earlier complaint is not."""
+    cfg = app_config.taxonomy.dedupe
+    with session_scope(db_url) as s:
+        _history(s, "app", True)
+        first = complaint(s, "申请退款3天了状态没变过", contact="p@example.com", processed_at=T0)
+        again = complaint(s, "第二次反馈了，退款进度卡在审核中", contact="p@example.com", at=T0 + timedelta(hours=20))
+        complaint(s, "余额上限只能放一万，出去旅游不够用", contact="t@example.com", processed_at=T0)
+        unrelated = complaint(s, "第二次反馈了，营销短信太多了，退订了还发", contact="t@example.com",
+                              at=T0 + timedelta(hours=3))
+        s.commit()
+        ids = [again.id, unrelated.id]
+        off = cfg.model_copy(update={"follow_up": cfg.follow_up.model_copy(update={"same_category": False})})
+        assert dedupe_ids(s, ids, off, None, categoriser(s, app_config.taxonomy)).follow_up == 0
+        assert dedupe_ids(s, ids, cfg, None, categoriser(s, app_config.taxonomy)).follow_up == 1
+        s.commit()
+        assert {k: v[:2] for k, v in _links(s).items()} == {again.id: (first.id, "follow-up")}
+
+
 @pytest.mark.parametrize("runs", [1, 2])
 def test_a_resubmission_sharing_an_identifier_only_with_an_earlier_duplicate_joins_its_canonical(
         db_url: str, app_config: AppConfig, runs: int) -> None:
@@ -361,6 +385,23 @@ def test_a_resubmission_sharing_an_identifier_only_with_an_earlier_duplicate_joi
                                                            form.id: (app.id, "signature")}
         assert s.get(Complaint, stranger.id).duplicate_of_id is None
         assert sorted(s.get(Complaint, app.id).channels) == ["app", "hotline", "webform"]
+
+
+def test_a_follow_up_is_never_linked_through_a_duplicates_identifier(db_url: str, app_config: AppConfig) -> None:
+    """Account R9 has two open complaints, the hotline call linked to the first gave a phone too. A follow-up giving
+    only that phone sees the first through the call, not the second: "the person's only earlier complaint" cannot
+    be told, so it stays unlinked (a follow-up giving the account sees both and stays unlinked too)."""
+    with session_scope(db_url) as s:
+        _history(s, "app", True)
+        first = complaint(s, "提现到银行卡三天了还没到账，钱去哪了", customer_ref="R9", processed_at=T0)
+        complaint(s, "提现到另一张银行卡也失败了，说是风控", customer_ref="R9", processed_at=T0,
+                  at=T0 + timedelta(hours=1))
+        complaint(s, "来电人称提现到银行卡三天了还没到账", customer_ref="R9", contact="13912345678", channel="hotline",
+                  processed_at=T0, at=T0 + timedelta(hours=2), duplicate_of_id=first.id)
+        again = complaint(s, "之前已经反馈过，至今无人联系。提现的钱银行卡收不到", contact="13912345678",
+                          at=T0 + timedelta(hours=20))
+        assert _run(s, app_config.taxonomy.dedupe).follow_up == 0
+        assert s.get(Complaint, again.id).duplicate_of_id is None
 
 
 def test_an_account_typed_in_lower_case_or_with_spaces_is_one_account(
@@ -389,6 +430,9 @@ def test_an_account_typed_in_lower_case_or_with_spaces_is_one_account(
         assert [by_ext[e].customer_ref for e in ("a1", "f1", "o1")] == ["W607075546", "W607075546", "W607075547"]
         assert by_ext["f1"].duplicate_of_id == by_ext["a1"].id and by_ext["o1"].duplicate_of_id is None
         assert {c.external_id for c in person_complaints(s, "w607075546", "k")} == {"a1", "f1"}
-        found = forget(s, " W607075546", pii_key="k", outbox_dir=tmp_path / "outbox", marker="[purged]",
+        found = forget(s, " w607 075546", pii_key="k", outbox_dir=tmp_path / "outbox", marker="[purged]",
                        dry_run=True)
         assert found.complaints == 2
+        assert person_complaints(s, "\u200b", "k") == []  # a blank names no one, not everyone without a reference
+        with pytest.raises(ValueError, match="name a customer reference"):
+            forget(s, "\u200b", pii_key="k", outbox_dir=tmp_path / "outbox", marker="[purged]", dry_run=True)

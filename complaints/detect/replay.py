@@ -565,6 +565,7 @@ class Track:
     problem_entities: dict[str, set[str]] = field(default_factory=dict)
     by_words: set[int] = field(default_factory=set)  # members this replay took in by their words
     _phrases: tuple[int, list[str]] = (-1, [])
+    _lasting: tuple[int, list[Group]] = (-1, [])  # (its groups, its lasting codes among them): Replay.lasting_codes
 
     @property
     def signature(self) -> str:
@@ -688,11 +689,15 @@ class Replay:
         # alarm on another entity of the same burst sees them as members and is absorbed. Later on, only
         # alarms add members: a broad signature (a whole merchant) must not swallow its everyday complaints.
         young = [t for t in active if t.opened_window >= hour - timedelta(hours=cfg.join_hours)]
+        # An error code no everyday complaint names stays the incident's own while it is active.
+        older = [(t, codes) for t in active if t not in young and (codes := self.lasting_codes(t))]
         for it in self.source.items(hour, end):
             if self.incident_of(it) is not None:
                 continue
-            for track in young:
-                if track.matches(it, cfg.text_similarity) and self.link(track, [it]):
+            for track, codes in [*((t, None) for t in young), *older]:
+                hit = track.matches(it, cfg.text_similarity) if codes is None else any(
+                    g.matches(it, cfg.text_similarity) for g in codes)
+                if hit and self.link(track, [it]):
                     touched.add(track.id)
                     break
         taken = {m.user for t in active for m in t.members.values()}
@@ -718,6 +723,19 @@ class Replay:
                 track.severity_reasons = track.figures.severity_reasons or track.severity_reasons
                 out.append((track, went_up))
         return out
+
+    def lasting_codes(self, track: Track) -> list[Group]:
+        """The incident's error codes that a typical day (the median) of the week before it opened did not name: a
+        complaint naming one joins it while it is active, not only in its first join_hours (the regulator's
+        referrals of an outage come dated days later). An everyday code would bring its everyday complaints in and
+        keep the incident from ever going quiet."""
+        codes = [g for g in (track.group, *track.extra) if g.kind == "error_code"]
+        if track._lasting[0] != len(codes):
+            end = track.opened_window
+            days = [(end - timedelta(days=k + 1), end - timedelta(days=k)) for k in range(7)]
+            track._lasting = (len(codes), [g for g in codes if median(
+                self.source.users(g, self.cfg.text_similarity, lo, hi) for lo, hi in days) == 0])
+        return track._lasting[1]
 
     def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
         """Complaints that no incident holds join the active incident whose complaints they read like, rather than

@@ -200,7 +200,11 @@ def _inside_token(norm: str, start: int, end: int) -> bool:
 
 def _numbers(norm: str, taken: list[tuple[int, int]]) -> Iterator[tuple[str, int, int, str]]:
     """Personal numbers in the normalised text: (kind, start, end, masked), none overlapping `taken` or each other.
-    In a run of groups the longest checksummed reading wins, then the longest by shape."""
+    In a run of groups the longest checksummed reading wins, then the longest by shape. Runs are read with the
+    taken spans blanked out: "(200) 200-0000(0a@0.com" is a phone, then an address, not one run ending in a
+    letter (an identifier's digits)."""
+    for s, e in taken:
+        norm = f"{norm[:s]}{'#' * (e - s)}{norm[e:]}"
     for run in _RUN_RE.finditer(norm):
         if sum(ch.isdigit() for ch in run.group()) < _MIN_DIGITS or _inside_token(norm, run.start(), run.end()):
             continue

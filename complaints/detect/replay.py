@@ -689,12 +689,13 @@ class Replay:
         # alarm on another entity of the same burst sees them as members and is absorbed. Later on, only
         # alarms add members: a broad signature (a whole merchant) must not swallow its everyday complaints.
         young = [t for t in active if t.opened_window >= hour - timedelta(hours=cfg.join_hours)]
-        # An error code no everyday complaint names stays the incident's own while it is active.
+        # An error code no ordinary complaint names stays the incident's own while it is active; the most specific
+        # evidence, tried first.
         older = [(t, codes) for t in active if t not in young and (codes := self.lasting_codes(t))]
         for it in self.source.items(hour, end):
             if self.incident_of(it) is not None:
                 continue
-            for track, codes in [*((t, None) for t in young), *older]:
+            for track, codes in [*older, *((t, None) for t in young)]:
                 hit = track.matches(it, cfg.text_similarity) if codes is None else any(
                     g.matches(it, cfg.text_similarity) for g in codes)
                 if hit and self.link(track, [it]):
@@ -725,16 +726,17 @@ class Replay:
         return out
 
     def lasting_codes(self, track: Track) -> list[Group]:
-        """The incident's error codes that a typical day (the median) of the week before it opened did not name: a
-        complaint naming one joins it while it is active, not only in its first join_hours (the regulator's
-        referrals of an outage come dated days later). An everyday code would bring its everyday complaints in and
-        keep the incident from ever going quiet."""
+        """The incident's error codes that no complaint named from a week to EVERYDAY_GAP (12 h) before it opened:
+        a complaint naming one joins it while it is active, not only in its first join_hours (the regulator's
+        referrals of an outage come dated days later). A code named in ordinary days, even a few of them, would
+        bring its ordinary complaints in and keep the incident from ever going quiet; with less than that week of
+        history nothing shows a code is not ordinary, and none lasts."""
         codes = [g for g in (track.group, *track.extra) if g.kind == "error_code"]
         if track._lasting[0] != len(codes):
-            end = track.opened_window
-            days = [(end - timedelta(days=k + 1), end - timedelta(days=k)) for k in range(7)]
-            track._lasting = (len(codes), [g for g in codes if median(
-                self.source.users(g, self.cfg.text_similarity, lo, hi) for lo, hi in days) == 0])
+            week = track.opened_window - EVERYDAY_DAYS
+            track._lasting = (len(codes), [] if week < self.source.history_from else [
+                g for g in codes
+                if not self.source.users(g, self.cfg.text_similarity, week, track.opened_window - EVERYDAY_GAP)])
         return track._lasting[1]
 
     def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:

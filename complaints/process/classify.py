@@ -208,16 +208,17 @@ def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]
 
 
 def categoriser(session: Session, taxonomy: TaxonomyConfig) -> Callable[[list[str]], list[str | None]]:
-    """The categories classification will give these texts (None: the fallback, which says nothing of the
-    problem), for dedupe to ask before it; the model and rules are read at the first call."""
+    """The categories classification will give these texts, for dedupe to ask before it: None where it is unsure
+    (below review_threshold: it would go to review) or files the fallback, which says nothing of the problem. The
+    model and rules are read at the first call."""
     made: list[tuple[KeywordClassifier, Pipeline | None]] = []
 
     def categorise(texts: list[str]) -> list[str | None]:
         if not made:
             made.append((KeywordClassifier(taxonomy), _pipeline(session, taxonomy)))
         rules, pipeline = made[0]
-        return [d.category if d.category != taxonomy.fallback else None
-                for d in decide(taxonomy, rules, texts, pipeline)]
+        return [d.category if d.category != taxonomy.fallback and d.confidence >= taxonomy.classifier.review_threshold
+                else None for d in decide(taxonomy, rules, texts, pipeline)]
 
     return categorise
 

@@ -122,6 +122,8 @@ class Entry:
     first_seen_at: datetime
     last_seen_at: datetime
     duplicate_of_id: int | None
+    category: str | None  # as classified (None: not yet)
+    needs_review: bool
 
 
 ENTRY_COLUMNS = [getattr(Complaint, f.name) for f in fields(Entry)]
@@ -328,7 +330,7 @@ class _Linker:
     model: PairModel
     background: Callable[[], Idf]  # read at the first pair the signature cannot settle
     follow_ups_tell: Callable[[str], bool] = lambda channel: False  # read with the word weights
-    # What classification will file texts under (None: the fallback), asked only for follow-ups; None: not asked.
+    # What classification will file texts under, surely (None: unsure or the fallback), asked only for follow-ups.
     categorise: Callable[[list[str]], list[str | None]] | None = None
     categories: dict[int, str | None] = field(default_factory=dict)
     content: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -354,9 +356,13 @@ class _Linker:
         return cosine(self.content[a.id], self.content[b.id])
 
     def same_category(self, a: Entry, b: Entry) -> bool:
-        """Whether classification will file both under one category (not the fallback)."""
+        """Whether both are filed surely under one category (not the fallback): a classified complaint as it is filed
+        (a reviewer's correction included; not one waiting for review), another as classification will file it."""
         if self.categorise is None:
             return False
+        for c in (a, b):
+            if c.category is not None and c.id not in self.categories:
+                self.categories[c.id] = None if c.needs_review else c.category
         missing = [c for c in (a, b) if c.id not in self.categories]
         if missing:
             found = self.categorise([_text_of(c.title, c.body) for c in missing])
@@ -436,26 +442,31 @@ Pool = dict[str, list[Entry]]
 
 
 def _pool(session: Session, keyed: list[Entry], new_ids: set[int], earliest: datetime) -> tuple[Pool, Pool]:
-    """The stored canonical complaints since `earliest` that the new ones may repeat, by every identifier of their
-    person; and those an identifier leads to only through a duplicate of theirs (the app knew the account, the
-    hotline call linked to it gave the account and a phone, the web form gives the phone)."""
+    """The stored canonical complaints since `earliest` by every identifier of their person: those of the new
+    complaints' identifiers, then one step on, those of the other identifiers these complaints and their duplicates
+    carry (the person's other complaints a follow-up must see: "my only earlier complaint"); and, apart, those an
+    identifier leads to only through a duplicate of theirs (the app knew the account, the hotline call linked to it
+    gave the account and a phone, the web form gives the phone)."""
     pool: Pool = defaultdict(list)
     linked: Pool = defaultdict(list)
     pooled: dict[int, Entry] = {}
     via: dict[int, set[str]] = defaultdict(set)
-    contact_keys = {c.contact_key for c in keyed if c.contact_key}
-    refs = {c.customer_ref for c in keyed if c.customer_ref}
-    for column, values in ((Complaint.contact_key, contact_keys), (Complaint.customer_ref, refs)):
-        for condition in in_conditions(session, column, values):
-            for c in _canonical_since(session, earliest, condition):
-                if c.id not in new_ids and c.id not in pooled:
-                    pooled[c.id] = c
-                    for key in identities(c):
-                        pool[key].append(c)
-            for row in session.execute(select(Complaint.duplicate_of_id, Complaint.contact_key, Complaint.customer_ref)
-                                       .where(condition, Complaint.duplicate_of_id.is_not(None),
-                                              Complaint.received_at >= earliest)):
-                via[row.duplicate_of_id].update(identities(row))
+    asked: set[str] = set()
+    wanted = {key for c in keyed for key in identities(c)}
+    for _ in range(2):
+        todo, asked = wanted - asked, asked | wanted
+        for column, kind in ((Complaint.contact_key, "contact:"), (Complaint.customer_ref, "ref:")):
+            for condition in in_conditions(session, column, {k.removeprefix(kind) for k in todo if k.startswith(kind)}):
+                for c in _canonical_since(session, earliest, condition):
+                    if c.id not in new_ids and c.id not in pooled:
+                        pooled[c.id] = c
+                        for key in identities(c):
+                            pool[key].append(c)
+                for row in session.execute(
+                        select(Complaint.duplicate_of_id, Complaint.contact_key, Complaint.customer_ref)
+                        .where(condition, Complaint.duplicate_of_id.is_not(None), Complaint.received_at >= earliest)):
+                    via[row.duplicate_of_id].update(identities(row))
+        wanted = {key for c in pooled.values() for key in identities(c)} | set().union(*via.values())
     for condition in in_conditions(session, Complaint.id, via.keys() - new_ids - pooled.keys()):
         pooled.update((c.id, c) for c in _canonical_since(session, earliest, condition))
     for canonical_id, keys in via.items():
@@ -471,8 +482,12 @@ def _dedupe_keyed(session: Session, keyed: list[Entry], new_ids: set[int], confi
     threshold = linker.model.threshold if config.pair_threshold is None else config.pair_threshold
     pool, linked = _pool(session, keyed, new_ids, keyed[0].received_at - window)
     for c in keyed:
-        direct = {o.id: o for key in identities(c) for o in pool[key]}
-        through = {o.id: o for key in identities(c) for o in linked[key] if o.id not in direct}
+        mine = set(identities(c))
+        direct = {o.id: o for key in mine for o in pool[key]}
+        through = {o.id: o for key in mine for o in linked[key] if o.id not in direct}
+        # The person's complaints under the other identifiers of those: in view, not the only earlier one to follow.
+        around = {key for o in (*direct.values(), *through.values()) for key in identities(o)} - mine
+        through |= {o.id: o for key in around for o in (*pool[key], *linked[key]) if o.id not in direct}
         candidates = sorted([*direct.values(), *through.values()], key=lambda o: (o.received_at, o.id))
         match, method, score = _best_match(c, candidates, window, threshold, config, linker, set(through))
         if match is None:
@@ -496,8 +511,8 @@ def _best_match(c: Entry, candidates: list[Entry], window: timedelta, threshold:
     the words that are not the channel's template are shared enough; else, for a complaint that says it repeats an
     earlier one, the person's only complaint the signature does not contradict, if the words or the model agree at
     all or classification files both under one category (config.follow_up). Never a follow-up of a candidate
-    found only `through` a duplicate's identifier: the person's other complaints under its own identifiers are
-    not among the candidates, so it may not be their only one."""
+    found only `through` a duplicate's identifier or another complaint's: it is the same person, but the
+    person's complaints one step further are not in view, so it may not be their only one."""
     best: tuple[Entry | None, str, float] = (None, "", 0.0)
     undecided: list[tuple[Entry, float]] = []  # earlier candidates the signature cannot settle, with their cosine
     for other in candidates:

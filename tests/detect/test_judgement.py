@@ -568,15 +568,16 @@ def test_an_outage_whose_error_code_reaches_its_own_alarm_later_is_one_incident(
 
 def test_an_incidents_own_error_code_joins_it_while_active_and_an_everyday_code_does_not(
         app_config: AppConfig) -> None:
-    """An outage's code E4410, which no ordinary day names, opens an incident; the regulator's referrals naming it
-    come dated two days on, past join_hours: they join while it is active. E1001 is named on every ordinary day
-    (a few users an hour): its burst opens an incident too, but its complaints of two days on are everyday ones
-    and stay out (they would keep it from ever going quiet). Content joins are off: this is about the code."""
+    """An outage's code E4410, which no complaint of the week before named, opens an incident; the regulator's
+    referrals naming it come dated two days on, past join_hours: they join while it is active. E1001 is named now
+    and then (once in 40 hours, so not on a typical day): its burst opens an incident too, but its complaints of two
+    days on are ordinary ones and stay out (they would keep it from ever going quiet). Content joins are off: this
+    is about the code."""
     cfg = app_config.detection.model_copy(update={"content_margin": None, "neighbour_margin": None})
     rng = np.random.default_rng(6)
     items = _ordinary_week(rng, MONDAY, 21, 1)
-    everyday = [_item(300_000 + i, MONDAY + timedelta(hours=5 * i + 1), f"e{i}", "余额提现失败，提示E1001",
-                      None, "transfer_delay") for i in range(16 * 24 // 5)]
+    everyday = [_item(300_000 + i, MONDAY + timedelta(hours=40 * i + 1), f"e{i}", "余额提现失败，提示E1001",
+                      None, "transfer_delay") for i in range(16 * 24 // 40)]
     start = MONDAY + timedelta(days=16, hours=2)
     bursts = {code: [_item(base + i, start + timedelta(minutes=4 * i), f"{code}-{i}", f"支付失败了，错误码{code}",
                            None, "system_fault") for i in range(30)]

@@ -402,6 +402,15 @@ def test_a_follow_up_is_never_linked_through_a_duplicates_identifier(db_url: str
                           at=T0 + timedelta(hours=20))
         assert _run(s, app_config.taxonomy.dedupe).follow_up == 0
         assert s.get(Complaint, again.id).duplicate_of_id is None
+        # Nor through another complaint's: S7's first complaint gave the phone too, its second did not.
+        mine = complaint(s, "提现到银行卡三天了还没到账，钱去哪了", customer_ref="S7", contact="13700001111",
+                         processed_at=T0)
+        complaint(s, "提现到另一张银行卡也失败了，说是风控", customer_ref="S7", processed_at=T0,
+                  at=T0 + timedelta(hours=1))
+        also = complaint(s, "之前已经反馈过，至今无人联系。提现的钱银行卡收不到", contact="13700001111",
+                         at=T0 + timedelta(hours=20))
+        assert _run(s, app_config.taxonomy.dedupe).follow_up == 0
+        assert s.get(Complaint, also.id).duplicate_of_id is None and mine.duplicate_of_id is None
 
 
 def test_an_account_typed_in_lower_case_or_with_spaces_is_one_account(

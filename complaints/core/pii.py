@@ -131,7 +131,7 @@ def _card_grouping(sizes: list[int]) -> bool:
     return (all(size == 4 for size in sizes[:-1]) and sizes[-1] <= 4) or sizes in ([4, 6, 5], [4, 6, 4], [6, 13])
 
 
-def _phone(groups: list[str], seps: list[str], lead: str, context: str) -> str | None:
+def _phone(groups: list[str], seps: list[str], lead: str, context: tuple[str, ...]) -> str | None:
     """Masked form of a mainland mobile or US phone number written as these groups, else None. Groups are as
     phones are written (3 digits or more each, or one digit each); a US number needs more than spaces to say it is
     one (brackets, dashes, dots, a leading +) or a word such as "call" before it, as 250 300 1000 may be amounts."""
@@ -140,14 +140,15 @@ def _phone(groups: list[str], seps: list[str], lead: str, context: str) -> str |
     if not (all(len(g) >= 3 for g in body) or all(len(g) == 1 for g in body)):
         return None  # 192.168.10.100 and 13.5.2026 12:00 are no phones
     nanp = _NANP_RE.fullmatch(digits)
-    us = nanp is not None and (any(s != " " for s in seps) or lead in ("+", "(") or bool(_PHONE_WORDS.search(context)))
+    us = nanp is not None and (any(s != " " for s in seps) or lead in ("+", "(")
+                               or any(_PHONE_WORDS.search(c) for c in context))
     mobile = _MOBILE_RE.fullmatch(digits)
     if mobile and not (us and groups[0] == "1"):  # +1 415 555 0199 is American, though 141... is a mobile prefix
         return _mask_mobile(mobile.group(1))
     return _mask_mobile(nanp.group(1)) if us and nanp else None
 
 
-def _classify(groups: list[str], seps: list[str], lead: str, context: str) -> tuple[str, str] | None:
+def _classify(groups: list[str], seps: list[str], lead: str, context: tuple[str, ...]) -> tuple[str, str] | None:
     """(kind, masked) of the number written as these contiguous groups, or None if it is no personal number."""
     digits = "".join(groups)
     n = len(digits)
@@ -159,14 +160,15 @@ def _classify(groups: list[str], seps: list[str], lead: str, context: str) -> tu
     if 13 <= n <= 19 and luhn_ok(digits) and (len(groups) == 1 or _card_grouping(sizes)):
         return "bank_card", f"{digits[:4]} **** **** {digits[-4:]}"
     if n == 9 and ((sizes == [3, 2, 4] and len(set(seps)) == 1 and seps[0] in "- ")
-                   or (len(groups) == 1 and _SSN_WORDS.search(context))):
+                   or (len(groups) == 1 and any(_SSN_WORDS.search(c) for c in context))):
         return "ssn", f"***-**-{digits[-4:]}"
     phone = _phone(groups, seps, lead, context)
     return ("phone", phone) if phone else None
 
 
-def _readings(norm: str, run: re.Match[str]) -> Iterator[tuple[int, int, str, int, int, str]]:
-    """Every personal reading of contiguous groups of one digit run: (rank, -digits, kind, start, end, masked)."""
+def _readings(norm: str, blanked: str, run: re.Match[str]) -> Iterator[tuple[int, int, str, int, int, str]]:
+    """Every personal reading of contiguous groups of one digit run (found in `blanked`, norm with the addresses
+    found blanked out): (rank, -digits, kind, start, end, masked)."""
     groups = list(_GROUP_RE.finditer(norm, run.start(), run.end()))
     texts = [g.group() for g in groups]
     seps = [norm[a.end():b.start()].strip() or " " for a, b in itertools.pairwise(groups)]
@@ -175,7 +177,8 @@ def _readings(norm: str, run: re.Match[str]) -> Iterator[tuple[int, int, str, in
         if lead == "(" and not (seps and seps[0].startswith(")")):
             lead = ""  # a bracket opening the sentence, not an area code's
         start = groups[i].start() - len(lead)
-        context = norm[max(0, start - 40):start]
+        # The words before it, as written and with the addresses found blanked ("tel a1@b.com 4155550199").
+        context = tuple(text[max(0, start - 40):start] for text in (norm, blanked))
         length = 0
         for j in range(i, len(groups)):
             length += len(texts[j])
@@ -200,16 +203,18 @@ def _inside_token(norm: str, start: int, end: int) -> bool:
 
 def _numbers(norm: str, taken: list[tuple[int, int]]) -> Iterator[tuple[str, int, int, str]]:
     """Personal numbers in the normalised text: (kind, start, end, masked), none overlapping `taken` or each other.
-    In a run of groups the longest checksummed reading wins, then the longest by shape. Runs are read with the
+    In a run of groups the longest checksummed reading wins, then the longest by shape. Runs are found with the
     taken spans blanked out: "(200) 200-0000(0a@0.com" is a phone, then an address, not one run ending in a
-    letter (an identifier's digits)."""
+    letter (an identifier's digits); the words before a number are read both ways."""
+    chars = list(norm)
     for s, e in taken:
-        norm = f"{norm[:s]}{'#' * (e - s)}{norm[e:]}"
-    for run in _RUN_RE.finditer(norm):
-        if sum(ch.isdigit() for ch in run.group()) < _MIN_DIGITS or _inside_token(norm, run.start(), run.end()):
+        chars[s:e] = "#" * (e - s)
+    blanked = "".join(chars)
+    for run in _RUN_RE.finditer(blanked):
+        if sum(ch.isdigit() for ch in run.group()) < _MIN_DIGITS or _inside_token(blanked, run.start(), run.end()):
             continue
         chosen: list[tuple[int, int]] = []
-        for _rank, _length, kind, start, end, masked in sorted(_readings(norm, run)):
+        for _rank, _length, kind, start, end, masked in sorted(_readings(norm, blanked, run)):
             if not any(start < e and s < end for s, e in chosen + taken):
                 chosen.append((start, end))
                 yield kind, start, end, masked

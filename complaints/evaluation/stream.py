@@ -615,7 +615,7 @@ def score_folder(folder: Path, truth: dict[str, dict[str, Any]], project_config:
     from complaints.core.models import Complaint
     from complaints.detect.replay import detect_pending
     from complaints.ingest.store import ingest_source
-    from complaints.process.classify import categoriser, classify_ids, refresh_model, unprocessed_query
+    from complaints.process.classify import Categoriser, classify_ids, refresh_model, unprocessed_query
     from complaints.process.dedupe import Background, dedupe_ids
 
     cfg = load_config(_config_dir(folder, project_config))
@@ -639,7 +639,7 @@ def score_folder(folder: Path, truth: dict[str, dict[str, Any]], project_config:
             while ids := list(session.execute(unprocessed_query(_complaint_id())
                                               .where(Complaint.received_at < day_end).limit(50_000)).scalars()):
                 dedupe_ids(session, ids, cfg.taxonomy.dedupe, Background(until=day_end),
-                           categoriser(session, cfg.taxonomy))
+                           Categoriser(session, cfg.taxonomy))
                 classify_ids(session, cfg.taxonomy, ids)
                 session.commit()
             detect_pending(session, cfg.detection, cfg.taxonomy)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -207,20 +207,27 @@ def _categorise(session: Session, taxonomy: TaxonomyConfig, todo: list[Row[Any]]
             for d in decide(taxonomy, KeywordClassifier(taxonomy), texts, _pipeline(session, taxonomy))]
 
 
-def categoriser(session: Session, taxonomy: TaxonomyConfig) -> Callable[[list[str]], list[str | None]]:
-    """The categories classification will give these texts, for dedupe to ask before it: None where it is unsure
-    (below review_threshold: it would go to review) or files the fallback, which says nothing of the problem. The
-    model and rules are read at the first call."""
-    made: list[tuple[KeywordClassifier, Pipeline | None]] = []
+@dataclass
+class Categoriser:
+    """The categories classification will give texts, for dedupe to ask before it: None where it is unsure (below
+    review_threshold: it would go to review) or files the fallback, which says nothing of the problem. The model
+    and rules are read at the first call."""
 
-    def categorise(texts: list[str]) -> list[str | None]:
-        if not made:
-            made.append((KeywordClassifier(taxonomy), _pipeline(session, taxonomy)))
-        rules, pipeline = made[0]
-        return [d.category if d.category != taxonomy.fallback and d.confidence >= taxonomy.classifier.review_threshold
-                else None for d in decide(taxonomy, rules, texts, pipeline)]
+    session: Session
+    taxonomy: TaxonomyConfig
+    _made: tuple[KeywordClassifier, Pipeline | None] | None = None
 
-    return categorise
+    @property
+    def fallback(self) -> str:
+        return self.taxonomy.fallback
+
+    def __call__(self, texts: list[str]) -> list[str | None]:
+        if self._made is None:
+            self._made = (KeywordClassifier(self.taxonomy), _pipeline(self.session, self.taxonomy))
+        rules, pipeline = self._made
+        sure = self.taxonomy.classifier.review_threshold
+        return [d.category if d.category != self.fallback and d.confidence >= sure else None
+                for d in decide(self.taxonomy, rules, texts, pipeline)]
 
 
 def refresh_model(session: Session, taxonomy: TaxonomyConfig) -> str | None:

@@ -55,6 +55,15 @@ class DedupeSummary:
     similar: int = 0  # no person key, close text: recorded as similar, not merged
 
 
+class Categorise(Protocol):
+    """What classification will file texts under, surely (None: unsure, or the fallback):
+    complaints.process.classify.Categoriser."""
+
+    fallback: str
+
+    def __call__(self, texts: list[str]) -> list[str | None]: ...
+
+
 class HasPerson(Protocol):
     contact_key: str | None
     customer_ref: str | None
@@ -330,8 +339,7 @@ class _Linker:
     model: PairModel
     background: Callable[[], Idf]  # read at the first pair the signature cannot settle
     follow_ups_tell: Callable[[str], bool] = lambda channel: False  # read with the word weights
-    # What classification will file texts under, surely (None: unsure or the fallback), asked only for follow-ups.
-    categorise: Callable[[list[str]], list[str | None]] | None = None
+    categorise: Categorise | None = None  # asked only for follow-ups (config.follow_up.same_category)
     categories: dict[int, str | None] = field(default_factory=dict)
     content: dict[int, dict[str, float]] = field(default_factory=dict)
     texts: dict[int, Text] = field(default_factory=dict)
@@ -362,7 +370,7 @@ class _Linker:
             return False
         for c in (a, b):
             if c.category is not None and c.id not in self.categories:
-                self.categories[c.id] = None if c.needs_review else c.category
+                self.categories[c.id] = None if c.needs_review or c.category == self.categorise.fallback else c.category
         missing = [c for c in (a, b) if c.id not in self.categories]
         if missing:
             found = self.categorise([_text_of(c.title, c.body) for c in missing])
@@ -412,13 +420,14 @@ class _Linker:
 
 
 def dedupe_ids(session: Session, ids: Iterable[int], config: DedupeSettings = DEFAULT,
-               background: Background | None = None,
-               categorise: Callable[[list[str]], list[str | None]] | None = None) -> DedupeSummary:
+               background: Background | None = None, categorise: Categorise | None = None) -> DedupeSummary:
     """Link duplicates among these (unprocessed, any order) complaints against canonical complaints; the word
     weights come from `background` (the batch's, shared by its partitions and attempts), else the newest ones;
-    `categorise` (complaints.process.classify.categoriser) tells whether a follow-up and the complaint it may
+    `categorise` (complaints.process.classify.Categoriser) tells whether a follow-up and the complaint it may
     repeat will be filed under one category (follow_up.same_category)."""
     new = [Entry(*row) for row in rows_by_id(session, ENTRY_COLUMNS, ids)]
+    for c in new:  # a category stored before (the text has changed since, by a source's update) is no evidence
+        c.category = None
     summary = DedupeSummary(checked=len(new))
     # Already linked (a crashed run got this far) stays linked.
     todo = sorted((c for c in new if c.duplicate_of_id is None), key=lambda c: (c.received_at, c.id))
@@ -466,9 +475,12 @@ def _pool(session: Session, keyed: list[Entry], new_ids: set[int], earliest: dat
                         select(Complaint.duplicate_of_id, Complaint.contact_key, Complaint.customer_ref)
                         .where(condition, Complaint.duplicate_of_id.is_not(None), Complaint.received_at >= earliest)):
                     via[row.duplicate_of_id].update(identities(row))
+        for condition in in_conditions(session, Complaint.id, via.keys() - new_ids - pooled.keys()):
+            for c in _canonical_since(session, earliest, condition):
+                pooled[c.id] = c
+                for key in identities(c):
+                    pool[key].append(c)
         wanted = {key for c in pooled.values() for key in identities(c)} | set().union(*via.values())
-    for condition in in_conditions(session, Complaint.id, via.keys() - new_ids - pooled.keys()):
-        pooled.update((c.id, c) for c in _canonical_since(session, earliest, condition))
     for canonical_id, keys in via.items():
         if (c := pooled.get(canonical_id)) is not None:
             for key in keys - set(identities(c)):

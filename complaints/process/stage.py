@@ -27,7 +27,7 @@ from complaints.core.errors import can_heal
 from complaints.core.isolate import isolate
 from complaints.core.models import Complaint, ComplaintEvent, utcnow
 from complaints.core.pii import mask_text
-from complaints.process.classify import ClassifySummary, categoriser, classify_ids
+from complaints.process.classify import Categoriser, ClassifySummary, classify_ids
 from complaints.process.dedupe import Background, DedupeSummary, dedupe_ids
 
 # More complaints than this failing one by one in a partition is no complaint's fault (a broken model, a bad
@@ -84,7 +84,7 @@ def process_partition(session: Session, taxonomy: TaxonomyConfig, ids: Sequence[
         # Links are counted once, when committed (a re-run skips them); `checked` counts every attempt.
         step = "dedupe"
         try:
-            d = dedupe_ids(session, part, taxonomy.dedupe, weights, categoriser(session, taxonomy))
+            d = dedupe_ids(session, part, taxonomy.dedupe, weights, Categoriser(session, taxonomy))
             session.commit()
             summary.add_dedupe(d)
             step = "classify"

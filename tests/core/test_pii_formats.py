@@ -162,6 +162,14 @@ def test_issue_examples_in_zh_and_en(value: str) -> None:
         assert survivors(masked, value, value) == [], masked
 
 
+@pytest.mark.parametrize(("text", "number"), [("phone@me.com 4155550199", "4155550199"),
+                                              ("tel a1@b.com 4155550199", "4155550199"),
+                                              ("ssn@irs.gov 123456789", "123456789")])
+def test_a_bare_number_after_an_address_is_read_with_the_words_before_it(text: str, number: str) -> None:
+    """The words that make a bare number personal, inside the address before it or before that address."""
+    assert number not in mask_text(text)
+
+
 NOT_PII = [
     "金额 20,000.00 元", "¥1,234.50", "{$1000.00}", "USD 12,345,678.90", "2026-11-16", "2026/11/16 13:45:00",
     "2026-11-16T02:00:00+00:00", "13.5.2026 12:00", "订单号 6222021234567890127", "order 2025550143",

@@ -17,7 +17,7 @@ from complaints.core.normalize import squeeze
 from complaints.detect.signatures import user_of
 from complaints.ingest.store import ingest_source
 from complaints.notify.history import person_complaints
-from complaints.process.classify import categoriser
+from complaints.process.classify import Categoriser
 from complaints.process.dedupe import dedupe_ids, follow_up_channels, says_follow_up
 from complaints.process.pairs import shipped_model
 from complaints.regulatory.forget import forget
@@ -355,10 +355,16 @@ def test_a_follow_up_in_other_words_joins_the_earlier_complaint_classification_f
         s.commit()
         ids = [again.id, unrelated.id]
         off = cfg.model_copy(update={"follow_up": cfg.follow_up.model_copy(update={"same_category": False})})
-        assert dedupe_ids(s, ids, off, None, categoriser(s, app_config.taxonomy)).follow_up == 0
-        assert dedupe_ids(s, ids, cfg, None, categoriser(s, app_config.taxonomy)).follow_up == 1
+        assert dedupe_ids(s, ids, off, None, Categoriser(s, app_config.taxonomy)).follow_up == 0
+        assert dedupe_ids(s, ids, cfg, None, Categoriser(s, app_config.taxonomy)).follow_up == 1
         s.commit()
         assert {k: v[:2] for k, v in _links(s).items()} == {again.id: (first.id, "follow-up")}
+        # The fallback is no category in common, and a category stored before a source changed the text is none.
+        complaint(s, "退款到现在没到账", contact="u@example.com", processed_at=T0, category="other")
+        stale = complaint(s, "第二次反馈了，营销短信太多了，退订了还发", contact="u@example.com",
+                          at=T0 + timedelta(hours=3), category="other")
+        s.commit()
+        assert dedupe_ids(s, [stale.id], cfg, None, Categoriser(s, app_config.taxonomy)).follow_up == 0
 
 
 @pytest.mark.parametrize("runs", [1, 2])
@@ -411,6 +417,17 @@ def test_a_follow_up_is_never_linked_through_a_duplicates_identifier(db_url: str
                          at=T0 + timedelta(hours=20))
         assert _run(s, app_config.taxonomy.dedupe).follow_up == 0
         assert s.get(Complaint, also.id).duplicate_of_id is None and mine.duplicate_of_id is None
+        # Nor when the other open complaint is two steps away: the phone's complaint; the call (account + phone)
+        # linked to an account + email complaint about another code; that email's own complaint.
+        complaint(s, "提现到银行卡三天了还没到账，钱去哪了", contact="13600002222", processed_at=T0)
+        other = complaint(s, "付款失败，错误码E2222", customer_ref="Q5", contact="q5@example.com", processed_at=T0)
+        complaint(s, "来电人称付款失败，错误码E2222", customer_ref="Q5", contact="13600002222", channel="hotline",
+                  processed_at=T0, at=T0 + timedelta(hours=2), duplicate_of_id=other.id)
+        complaint(s, "账户被限制收款了", contact="q5@example.com", processed_at=T0, at=T0 + timedelta(hours=3))
+        far = complaint(s, "之前已经反馈过，至今无人联系。提现的钱银行卡收不到，错误码E1111", contact="13600002222",
+                        at=T0 + timedelta(hours=20))
+        assert _run(s, app_config.taxonomy.dedupe).follow_up == 0
+        assert s.get(Complaint, far.id).duplicate_of_id is None
 
 
 def test_an_account_typed_in_lower_case_or_with_spaces_is_one_account(

@@ -1,5 +1,5 @@
-"""complaints.customer_ref and transactions.customer_ref in one form: width-folded, without spaces, upper case,
-as ingest now stores them (complaints.core.normalize.account_ref), so that an account typed " w607 075546" in a web
+"""complaints.customer_ref and transactions.customer_ref in one form: width-folded, trimmed, upper case, as
+ingest now stores them (complaints.core.normalize.account_ref), so that an account typed " w607075546 " in a web
 form is the account W607075546 the app sends, for dedupe, history and erasure alike. Converted in Python (SQL's
 UPPER differs between backends beyond ASCII), with the rule as it stood at this revision copied here, and written
 by primary key in chunks (customer_ref has no index: an UPDATE per reference would scan the table each time). A
@@ -28,7 +28,7 @@ CHUNK = 1000
 
 
 def one_form(value: str) -> str | None:
-    return _SPACE.sub("", unicodedata.normalize("NFKC", _INVISIBLE.sub("", value))).upper() or None
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", _INVISIBLE.sub("", value))).strip().upper() or None
 
 
 def upgrade() -> None:

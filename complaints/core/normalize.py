@@ -27,10 +27,11 @@ _BLANK_LINES_RE = re.compile(r"\n\s*\n\s*\n+")
 
 
 def account_ref(value: str | None) -> str | None:
-    """A customer reference as one key: width-folded, without spaces, upper case. People type their account into
-    a web form as " w607075546" where the app sends W607075546: one account, one person for dedupe, history and
-    erasure."""
-    folded = _WS_RE.sub("", fold(_CONTROL_RE.sub("", value))).upper() if value else ""
+    """A customer reference as one key: width-folded, trimmed, upper case. People type their account into a web
+    form as " w607075546 " where the app sends W607075546: one account, one person for dedupe, history and erasure.
+    Spaces inside stay (one each): a field that holds other words than a reference keeps its numbers apart, for
+    masking to find them."""
+    folded = fold(_CONTROL_RE.sub("", value)).upper() if value else ""
     return folded or None
 
 

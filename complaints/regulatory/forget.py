@@ -119,7 +119,7 @@ def _not_erased(session: Session, who: _Person) -> list[dict[str, Any]]:
 
 def _quarantine_needles(person: str, key: str | None, who: _Person) -> set[str]:
     """Quarantined rows are raw source text (JSON), matched in lower case without spaces (the reference is stored
-    in one form, account_ref; the row keeps it as typed, " w607 075546"). A contact is matched anywhere, as given
+    in one form, account_ref; the row keeps it as typed, " w607075546 "). A contact is matched anywhere, as given
     and normalised; a customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone."""
     contacts = {c for c in who.contacts if c != person or key}
     needles = {n for c in contacts for n in (c, normalise_contact(c) or c)}

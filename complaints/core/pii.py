@@ -27,10 +27,12 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 # The local part starts with no dot, so the full stop of a sentence stays outside it; the domain may be written
-# with ideographic full stops (example。com) and ends in a name (not the next address's
-# local part), so a number or address after a full stop is not part of it.
+# with ideographic full stops (example。com) and ends in a top-level name of letters (or an xn-- one), not the
+# next address's local part, so a number or address after a full stop is not part of it, nor is a phone number
+# written straight after it (a@b.com13912345678: the masked address keeps its domain).
 EMAIL_RE = re.compile(r"(?<![A-Za-z0-9_%+-])(?<![A-Za-z0-9_%+-]\.)([A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63})"
-                      r"@([A-Za-z0-9-]+(?:[.\u3002\uff61][A-Za-z0-9-]+)*[.\u3002\uff61][A-Za-z][A-Za-z0-9-]*)"
+                      r"@([A-Za-z0-9-]+(?:[.\u3002\uff61][A-Za-z0-9-]+)*[.\u3002\uff61]"
+                      r"(?:xn--[A-Za-z0-9-]+|[A-Za-z]+))"
                       r"(?![A-Za-z0-9_%+-]*@)")
 # A whole mainland mobile number, optionally with +86 / 0086 and separators (recipient validation).
 PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")

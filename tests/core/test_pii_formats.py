@@ -170,6 +170,18 @@ def test_a_bare_number_after_an_address_is_read_with_the_words_before_it(text: s
     assert number not in mask_text(text)
 
 
+@pytest.mark.parametrize(("text", "number"), [("a@b.com13912345678", "13912345678"),
+                                              ("联系me@x.cn13912345678谢谢", "13912345678"),
+                                              ("call a@b.com4155550199", "4155550199"),
+                                              ("ｍｅ＠ｑｑ．ｃｏｍ１３９１２３４５６７８", "13912345678")])
+def test_a_number_written_straight_after_an_address_is_masked(text: str, number: str) -> None:
+    """A domain ends in a top-level name of letters: the digits after it are a number, not part of the domain
+    the masked address keeps."""
+    masked = mask_text(text)
+    assert survivors(masked, number, number) == [], masked
+    assert "***@" in unicodedata.normalize("NFKC", masked), masked
+
+
 NOT_PII = [
     "金额 20,000.00 元", "¥1,234.50", "{$1000.00}", "USD 12,345,678.90", "2026-11-16", "2026/11/16 13:45:00",
     "2026-11-16T02:00:00+00:00", "13.5.2026 12:00", "订单号 6222021234567890127", "order 2025550143",

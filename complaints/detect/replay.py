@@ -692,10 +692,11 @@ class Replay:
         # An error code no ordinary complaint names stays the incident's own while it is active; the most specific
         # evidence, tried first.
         older = [(t, codes) for t in active if t not in young and (codes := self.lasting_codes(t))]
+        candidates = [*older, *((t, None) for t in young)]
         for it in self.source.items(hour, end):
             if self.incident_of(it) is not None:
                 continue
-            for track, codes in [*older, *((t, None) for t in young)]:
+            for track, codes in candidates:
                 hit = track.matches(it, cfg.text_similarity) if codes is None else any(
                     g.matches(it, cfg.text_similarity) for g in codes)
                 if hit and self.link(track, [it]):

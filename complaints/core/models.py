@@ -86,6 +86,7 @@ class Complaint(Base):
         UniqueConstraint("source", "external_id", name="uq_complaints_source_external_id"),
         Index("ix_complaints_received_at", "received_at"),
         Index("ix_complaints_contact_key", "contact_key"),
+        Index("ix_complaints_customer_ref", "customer_ref"),
         Index("ix_complaints_processed_at", "processed_at"),
         Index("ix_complaints_detected_at", "detected_at"),
     )

@@ -32,7 +32,7 @@ from stdnum.exceptions import ValidationError
 # written straight after it (a@b.com13912345678: the masked address keeps its domain).
 EMAIL_RE = re.compile(r"(?<![A-Za-z0-9_%+-])(?<![A-Za-z0-9_%+-]\.)([A-Za-z0-9_%+-][A-Za-z0-9._%+-]{0,63})"
                       r"@([A-Za-z0-9-]+(?:[.\u3002\uff61][A-Za-z0-9-]+)*[.\u3002\uff61]"
-                      r"(?:xn--[A-Za-z0-9-]+|[A-Za-z]+))"
+                      r"(?:[Xx][Nn]--[A-Za-z0-9-]*[A-Za-z]|[A-Za-z]+))"
                       r"(?![A-Za-z0-9_%+-]*@)")
 # A whole mainland mobile number, optionally with +86 / 0086 and separators (recipient validation).
 PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
@@ -48,6 +48,8 @@ _PHONE_WORDS = re.compile(
     r"(?:phone|call|tel|mobile|cell|text me|reach me|whatsapp|电话|手机|联系)\W{0,3}[^0-9]{0,12}$", re.IGNORECASE)
 _SSN_WORDS = re.compile(r"(?:ssn|social security(?: number| no)?|taxpayer id|itin)\W{0,3}[^0-9]{0,12}$", re.IGNORECASE)
 _MIN_DIGITS = 9  # the shortest personal number (SSN); shorter runs are never read
+# A masked address keeps its domain, but not a number in it (a@13912345678.com); 163.com and 126.com stay.
+_LONG_DIGITS = re.compile(r"[0-9]{5,}")
 
 
 def _fold_table() -> tuple[dict[int, str], re.Pattern[str]]:
@@ -227,7 +229,8 @@ def find(text: str | None) -> list[Finding]:
     if not text:
         return []
     norm, index = _normalise(text)
-    hits = [("email", m.start(), m.end(), f"{m.group(1)[0]}***@{m.group(2)}") for m in EMAIL_RE.finditer(norm)]
+    hits = [("email", m.start(), m.end(), f"{m.group(1)[0]}***@{_LONG_DIGITS.sub('***', m.group(2))}")
+            for m in EMAIL_RE.finditer(norm)]
     hits += list(_numbers(norm, [(s, e) for _, s, e, _ in hits]))
     if index is None:
         return sorted(Finding(s, e, k, m) for k, s, e, m in hits)
@@ -267,9 +270,10 @@ def find_pii(text: str) -> dict[str, int]:
 
 
 def normalise_contact(value: str) -> str | None:
-    """Canonical form of an email address or a phone number, or None if it is neither."""
+    """Canonical form of an email address (or of a value with an at sign: it stands for one) or a phone number, or
+    None if it is neither."""
     value = unicodedata.normalize("NFKC", value).strip()
-    if EMAIL_RE.fullmatch(value):
+    if "@" in value:  # an address, or what stands for one: never its digits alone (x@y.com1234567, z@w.org1234567)
         return value.lower()
     digits = re.sub(r"\D", "", value)
     if digits.startswith("0086"):
@@ -277,6 +281,8 @@ def normalise_contact(value: str) -> str | None:
     elif digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
     return digits if len(digits) >= 7 else None
+
+
 def contact_key(value: str | None, secret: str) -> str | None:
     """Keyed hash of a normalised contact: matches a person across channels, reveals nothing."""
     if not value:

@@ -22,7 +22,14 @@ from hypothesis import strategies as st
 from stdnum import luhn
 from stdnum.cn import ric
 
-from complaints.core.pii import find_pii, install_log_masking, mask_contact, mask_text
+from complaints.core.pii import (
+    find_pii,
+    install_log_masking,
+    is_email,
+    mask_contact,
+    mask_text,
+    normalise_contact,
+)
 
 FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 ZWSP = "\u200b"
@@ -180,6 +187,16 @@ def test_a_number_written_straight_after_an_address_is_masked(text: str, number:
     masked = mask_text(text)
     assert survivors(masked, number, number) == [], masked
     assert "***@" in unicodedata.normalize("NFKC", masked), masked
+
+
+def test_an_address_keeps_its_key_and_its_domain_no_number() -> None:
+    """An upper-case IDN address is an address; a value with an at sign is never keyed by its digits alone (two
+    people's x@y.com1234567 and z@w.org1234567); a number inside the domain a masked address keeps is masked."""
+    assert is_email("ME@EXAMPLE.XN--P1AI") and normalise_contact("ME@EXAMPLE.XN--P1AI") == "me@example.xn--p1ai"
+    assert normalise_contact("x@y.com1234567") != normalise_contact("z@w.org1234567")
+    assert mask_text("a@b13912345678.com") == "a***@b***.com"
+    assert mask_text("a@b.xn--p1ai13912345678") == "a***@b.xn--p1ai139****5678"
+    assert mask_text("zhang@126.com") == "z***@126.com"
 
 
 NOT_PII = [

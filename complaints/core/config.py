@@ -521,14 +521,10 @@ class DetectionConfig(Strict):
     # (complaints/detect/frame.py); None: whole texts.
     frame_share: float | None = Field(0.003, gt=0, le=1)
     # Complaints of an incident's signature join it up to join_hours after it opened; later only alarms add
-    # members, except for its error codes that no complaint named from a week to 12 h before it opened (they join
-    # while it is active: an outage's referrals come dated days later). Its error codes: those of its signatures,
-    # and a code named in its opening burst (before it was detected) by code_users of its users or code_share of
-    # them, the larger (an outage's code, named by a few of its complaints, too few for an alarm of its own). An
-    # incident without a new member for quiet_hours takes no more alarms: a recurrence opens a new one.
+    # members, except for its signatures' error codes that no complaint named from a week to 12 h before it opened
+    # (they join while it is active: an outage's referrals come dated days later). An incident without a new member for
+    # quiet_hours takes no more alarms: a recurrence opens a new one.
     join_hours: int = Field(24, ge=1)
-    code_users: int = Field(3, ge=2)
-    code_share: float = Field(0.02, ge=0, le=1)
     quiet_hours: int = Field(72, ge=1)
     # A complaint of an active incident's categories (any, for an incident across categories) joins it when its text
     # is closer to the incident's complaints than to the categories' everyday ones by this margin (cosines of

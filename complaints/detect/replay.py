@@ -565,10 +565,7 @@ class Track:
     problem_entities: dict[str, set[str]] = field(default_factory=dict)
     by_words: set[int] = field(default_factory=set)  # members this replay took in by their words
     _phrases: tuple[int, list[str]] = (-1, [])
-    # Replay.lasting_codes: (the state it was read at, its lasting codes), and per code whether a complaint named
-    # it in the week before it opened.
-    _lasting: tuple[tuple[int, int], list[Group]] = ((-1, -1), [])  # as of (merged groups, members)
-    _named_before: dict[str, bool] = field(default_factory=dict)
+    _lasting: tuple[int, list[Group]] = (-1, [])  # (its groups, its lasting codes among them): Replay.lasting_codes
 
     @property
     def signature(self) -> str:
@@ -694,13 +691,13 @@ class Replay:
         young = [t for t in active if t.opened_window >= hour - timedelta(hours=cfg.join_hours)]
         # An error code no ordinary complaint names stays the incident's own while it is active; the most specific
         # evidence, tried first.
-        candidates = [(t, codes, False) for t in active if t not in young and (codes := self.lasting_codes(t))]
-        candidates += [(t, self.lasting_codes(t), True) for t in young]
+        older = [(t, codes) for t in active if t not in young and (codes := self.lasting_codes(t))]
+        candidates = [*older, *((t, None) for t in young)]
         for it in self.source.items(hour, end):
             if self.incident_of(it) is not None:
                 continue
-            for track, codes, by_signature in candidates:
-                hit = (by_signature and track.matches(it, cfg.text_similarity)) or any(
+            for track, codes in candidates:
+                hit = track.matches(it, cfg.text_similarity) if codes is None else any(
                     g.matches(it, cfg.text_similarity) for g in codes)
                 if hit and self.link(track, [it]):
                     touched.add(track.id)
@@ -733,39 +730,17 @@ class Replay:
         """The incident's error codes that no timed complaint named from a week to EVERYDAY_GAP (12 h) before it
         opened (a referral dated the opening day may be the crisis's own): a complaint naming one joins it while it
         is active, not only in its first join_hours (the regulator's referrals of an outage come dated days later).
-        Its codes: those of its signatures, and those named in its opening burst (members received before it was
-        detected, not taken in by their words) by code_users of its users or code_share of them, the larger: an
-        outage's code that only some of its complaints name, too few for an alarm of their own. Only the burst
-        counts, so a code-joined complaint never brings in a code of its own, and a re-run reads the same burst.
         A code named on ordinary days, even a few of them, would bring its ordinary complaints in and keep the
         incident from ever going quiet; with less than that week of history nothing shows a code is not ordinary,
         and none lasts."""
-        week = track.opened_window - EVERYDAY_DAYS
-        if week < self.source.history_from:
-            return []
-        state = (len(track.extra), len(track.members))
-        if track._lasting[0] == state:
-            return track._lasting[1]
-        codes = {g.value for g in (track.group, *track.extra) if g.kind == "error_code"}
-        burst = [it for it in track.members.values()
-                 if it.at < track.detected_at and not it.by_words and it.id not in track.by_words]
-        users: dict[str, set[str]] = defaultdict(set)
-        for it in burst:
-            for kind, value in it.entities:
-                if kind == "error_code" and value not in codes:
-                    users[value].add(it.user)
-        least = max(self.cfg.code_users, self.cfg.code_share * len({it.user for it in burst}))
-        codes |= {code for code, who in users.items() if len(who) >= least}
-        lasting = []
-        for code in sorted(codes):
-            group = Group(ANY_CATEGORY, "error_code", code)
-            if code not in track._named_before:
-                track._named_before[code] = bool(self.source.users(
-                    group, self.cfg.text_similarity, week, track.opened_window - EVERYDAY_GAP, dated=False))
-            if not track._named_before[code]:
-                lasting.append(group)
-        track._lasting = (state, lasting)
-        return lasting
+        codes = [g for g in (track.group, *track.extra) if g.kind == "error_code"]
+        if track._lasting[0] != len(codes):
+            week = track.opened_window - EVERYDAY_DAYS
+            track._lasting = (len(codes), [] if week < self.source.history_from else [
+                g for g in codes
+                if not self.source.users(g, self.cfg.text_similarity, week, track.opened_window - EVERYDAY_GAP,
+                                         dated=False)])
+        return track._lasting[1]
 
     def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:
         """Complaints that no incident holds join the active incident whose complaints they read like, rather than
@@ -1183,11 +1158,6 @@ class Detector:
             incident.amount_at_risk, incident.severity = f.amount_at_risk, f.severity
             if track.severity_reasons is not None:
                 incident.reason = {**incident.reason, "severity_reasons": track.severity_reasons}
-            # The codes its later complaints join it by, for ops to see why they did.
-            codes = [g.value for g in replay.lasting_codes(track)]
-            if incident.reason.get("error_codes", []) != codes:
-                incident.reason = {k: v for k, v in incident.reason.items() if k != "error_codes"} | (
-                    {"error_codes": codes} if codes else {})
         self.session.flush()
 
 

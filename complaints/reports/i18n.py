@@ -334,7 +334,6 @@ REASON_KEYS: dict[str, dict[str, str]] = {
     "min_users": {"zh": "最少用户数", "en": "Minimum users"},
     "top_phrases": {"zh": "高频短语", "en": "Top phrases"},
     "severity_reasons": {"zh": "定级理由", "en": "Severity reasons"},
-    "error_codes": {"zh": "事件错误码（提及即并入）", "en": "Error codes (complaints naming one join)"},
 }
 
 UNCLASSIFIED = {"zh": "未分类", "en": "Unclassified"}

@@ -2,9 +2,9 @@
 ingest now stores them (complaints.core.normalize.account_ref), so that an account typed " w607075546 " in a web
 form is the account W607075546 the app sends, for dedupe, history and erasure alike. Converted in Python (SQL's
 UPPER differs between backends beyond ASCII), with the rule as it stood at this revision copied here, and written
-by primary key in chunks (customer_ref had no index until 0015: an UPDATE per reference would scan the table each time). A
-reference whose form would exceed the column stays as stored. Online only (it reads the rows). Downgrade leaves
-them as they are: the typed form is not kept.
+by primary key in chunks (customer_ref had no index until 0015: an UPDATE per reference would scan the table each
+time). A reference whose form would exceed the column stays as stored. Online only (it reads the rows). Downgrade
+leaves them as they are: the typed form is not kept.
 
 Revision ID: 0014
 Revises: 0013

@@ -40,7 +40,7 @@ def _params(jieba: bool, c: float, embeddings: bool | None) -> Any:
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="labelled CSV or JSONL file")] = None,
+    data: Annotated[Path | None, typer.Option(help="labelled CSV or JSONL file", exists=True, dir_okay=False)] = None,
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
     include_reviews: Annotated[bool, typer.Option(help="add the reviewers' confirmations and corrections")] = False,
@@ -83,8 +83,10 @@ def train(
 
 @evaluate_app.command("classify")
 def evaluate_classify(
-    train: Annotated[Path, typer.Option(help="labelled CSV or JSONL to train on (or the single file to split)")],
-    test: Annotated[Path | None, typer.Option(help="labelled file to score; omit to split --train")] = None,
+    train: Annotated[Path, typer.Option(help="labelled CSV or JSONL to train on (or the single file to split)",
+                                        exists=True, dir_okay=False)],
+    test: Annotated[Path | None, typer.Option(help="labelled file to score; omit to split --train", exists=True,
+                                              dir_okay=False)] = None,
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
     split_column: Annotated[str | None, typer.Option(help="split --train by this column (train/test values)")] = None,
@@ -129,8 +131,8 @@ def evaluate_classify(
 def evaluate_classifier(
     shared_data: Annotated[Path, typer.Option(help="folder of the public data sets (cfpb/, banking77/)")]
     = Path("../shared/data"),
-    data: Annotated[list[Path] | None, typer.Option(help="more labelled CSV/JSONL files in taxonomy categories")]
-    = None,
+    data: Annotated[list[Path] | None, typer.Option(help="more labelled CSV/JSONL files in taxonomy categories",
+                                                    exists=True, dir_okay=False)] = None,
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
     as_json: AsJson = False,
@@ -169,13 +171,15 @@ def evaluate_classifier(
 
 @evaluate_app.command("dedupe")
 def evaluate_dedupe_cmd(
-    pairs: Annotated[list[Path] | None, typer.Option(help="sentence-pair CSVs (sentence1, sentence2, label)")] = None,
+    pairs: Annotated[list[Path] | None, typer.Option(help="sentence-pair CSVs (sentence1, sentence2, label)",
+                                                     exists=True, dir_okay=False)] = None,
     cfpb: Annotated[Path | None, typer.Option(help="a CFPB export: every row another consumer", exists=True,
                                               dir_okay=False, resolve_path=True)] = None,
     n: Annotated[int, typer.Option(help="synthetic complaints for the injected-resubmission test")] = 5000,
     refit: Annotated[bool, typer.Option(help="refit the shipped pair model on the train halves of --pairs")] = False,
     intents: Annotated[Path | None, typer.Option(help="with --refit: an intent-labelled query CSV (text, category; "
-                                                      "BANKING77) for English pairs")] = None,
+                                                      "BANKING77) for English pairs", exists=True,
+                                                 dir_okay=False)] = None,
     as_json: AsJson = False,
 ) -> None:
     """Duplicate-link precision/recall on injected resubmissions; on --pairs (dev halves) the pair model at its

@@ -727,19 +727,21 @@ class Replay:
         return out
 
     def lasting_codes(self, track: Track) -> list[Group]:
-        """The incident's error codes that no timed complaint named from a week to EVERYDAY_GAP (12 h) before it
-        opened (a referral dated the opening day may be the crisis's own): a complaint naming one joins it while it
-        is active, not only in its first join_hours (the regulator's referrals of an outage come dated days later).
-        A code named on ordinary days, even a few of them, would bring its ordinary complaints in and keep the
-        incident from ever going quiet; with less than that week of history nothing shows a code is not ordinary,
-        and none lasts."""
+        """The incident's error codes that no complaint named in the week before it opened: no timed one from a week
+        to EVERYDAY_GAP (12 h) before, no date-only one dated from a week to two days before (a referral dated the
+        opening day or the day before, in the writer's time zone, may be the crisis's own). A complaint naming one
+        joins it while it is active, not only in its first join_hours (the regulator's referrals of an outage come
+        dated days later). A code named on ordinary days, even a few of them, would bring its ordinary complaints in
+        and keep the incident from ever going quiet; with less than that week of history nothing shows a code is
+        not ordinary, and none lasts."""
         codes = [g for g in (track.group, *track.extra) if g.kind == "error_code"]
         if track._lasting[0] != len(codes):
-            week = track.opened_window - EVERYDAY_DAYS
+            sim, week = self.cfg.text_similarity, track.opened_window - EVERYDAY_DAYS
+            dated_until = floor_hour(track.opened_window).replace(hour=0) - timedelta(days=1)
             track._lasting = (len(codes), [] if week < self.source.history_from else [
                 g for g in codes
-                if not self.source.users(g, self.cfg.text_similarity, week, track.opened_window - EVERYDAY_GAP,
-                                         dated=False)])
+                if not self.source.users(g, sim, week, track.opened_window - EVERYDAY_GAP, dated=False)
+                and not self.source.users(g, sim, week, dated_until, dated=True)])
         return track._lasting[1]
 
     def content_joins(self, hour: datetime, active: list[Track], touched: set[int]) -> None:

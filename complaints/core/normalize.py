@@ -26,19 +26,47 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n\s*\n+")
 
 
+# What people and agents type into an identifier field when they have none to give ("N/A", 暂无, none@qq.com,
+# 00000000000, 13800138000): as a key it would make every stranger who typed it one person.
+_PLACEHOLDER_WORDS = frozenset({
+    "none", "null", "nil", "na", "n/a", "nan", "unknown", "anonymous", "test", "noemail", "no-email", "no_email",
+    "nomail", "no-mail", "noreply", "no-reply", "nobody", "empty", "blank", "无", "暂无", "没有", "未知", "不详", "空",
+    "匿名", "无号码", "未提供", "不提供", "客户未提供",
+})
+_NO_VALUE_RE = re.compile(r"[\W_xX0*]*")  # -, 0, 000000, xxx, ***, N/A's slash
+_SEQUENCE = "01234567890123456789"
+
+
+def placeholder(value: str) -> bool:
+    """Whether an identifier as typed stands for none: a word for none (an address's name before the at sign too),
+    only dashes, zeros, x or stars, one digit over and over, a run of digits counting up or down, a mobile prefix
+    followed by zeros (13800000000), or 13800138000 (the operator's own number, typed as a sample)."""
+    folded = fold(value).lower()
+    name = folded.split("@", 1)[0]
+    if _NO_VALUE_RE.fullmatch(folded) or folded in _PLACEHOLDER_WORDS or name in _PLACEHOLDER_WORDS:
+        return True
+    digits = re.sub(r"\D", "", folded)
+    if len(digits) < 7 or len(digits) < len(re.sub(r"[\s()+.-]", "", folded)):  # not a number alone
+        return False
+    national = digits.removeprefix("0086").removeprefix("86") if len(digits) > 11 else digits
+    return (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1]
+            or national == "13800138000" or (len(national) == 11 and national[3:] == "0" * 8))
+
+
 def account_ref(value: str | None) -> str | None:
-    """A customer reference as one key: width-folded, trimmed, upper case. People type their account into a web
-    form as " w607075546 " where the app sends W607075546: one account, one person for dedupe, history and erasure.
-    Spaces inside stay (one each): a field that holds other words than a reference keeps its numbers apart, for
-    masking to find them."""
+    """A customer reference as one key: width-folded, trimmed, upper case (None for a placeholder). People type
+    their account into a web form as " w607075546 " where the app sends W607075546: one account, one person for
+    dedupe, history and erasure. Spaces inside stay (one each): a field that holds other words than a reference
+    keeps its numbers apart, for masking to find them."""
     folded = fold(_CONTROL_RE.sub("", value)).upper() if value else ""
-    return folded or None
+    return folded if folded and not placeholder(folded) else None
 
 
 def account_refs(value: str) -> set[str]:
     """What a customer reference someone types is looked up as: its one form, and as typed (a row stored before
-    that form, Alembic 0014, kept a reference it could not convert)."""
-    return {ref for ref in (value.strip(), account_ref(value)) if ref}
+    that form, Alembic 0014, kept a reference it could not convert); none for a placeholder (rows stored before
+    that rule may share it: strangers)."""
+    return set() if placeholder(value) else {ref for ref in (value.strip(), account_ref(value)) if ref}
 
 
 def tidy(text: str, *, single_line: bool = False) -> str:

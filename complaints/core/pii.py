@@ -26,6 +26,8 @@ from stdnum import luhn
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
+from complaints.core.normalize import placeholder
+
 # The local part starts with no dot, so the full stop of a sentence stays outside it; the domain may be written
 # with ideographic full stops (example。com) and ends in a top-level name of letters (or an xn-- one), not the
 # next address's local part, so a number or address after a full stop is not part of it, nor is a phone number
@@ -271,8 +273,10 @@ def find_pii(text: str) -> dict[str, int]:
 
 def normalise_contact(value: str) -> str | None:
     """Canonical form of an email address (or of a value with an at sign: it stands for one) or a phone number, or
-    None if it is neither."""
+    None if it is neither or a placeholder (complaints.core.normalize.placeholder)."""
     value = unicodedata.normalize("NFKC", value).strip()
+    if placeholder(value):
+        return None
     if "@" in value:  # an address, or what stands for one: never its digits alone (x@y.com1234567, z@w.org1234567)
         return value.lower()
     digits = re.sub(r"\D", "", value)

@@ -44,8 +44,8 @@ from complaints.core.models import (
     Transaction,
     utcnow,
 )
-from complaints.core.normalize import account_ref, account_refs
-from complaints.core.pii import contact_key, normalise_contact
+from complaints.core.normalize import account_ref, account_refs, placeholder
+from complaints.core.pii import contact_key, mask_text, normalise_contact
 from complaints.core.settings import get_settings
 from complaints.regulatory.retention import _anonymise, forget_quarantined, remove_eml
 
@@ -132,8 +132,11 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     Evidence files are deleted from `evidence_dir` (default: the settings' evidence folder)."""
     person = person.strip()
     key = contact_key(person, pii_key)
-    if not key and not account_ref(person):  # blank, or invisible characters only: it would name no one
-        raise ValueError("name a customer reference, email address or mobile number")
+    if not key and not account_ref(person):
+        if placeholder(person):  # N/A, 00000000000: rows stored before the rule share it, strangers all
+            raise ValueError(f"{mask_text(person)!r} is what people type for none (a placeholder), no one person's: "
+                             "name a customer reference, email address or mobile number")
+        raise ValueError("name a customer reference, email address or mobile number")  # blank or invisible only
     who = _find_person(session, person, key)
     keys = who.keys | {k for k in (contact_key(c, pii_key) for c in who.contacts) if k}
     to_person = [Notification.recipient.in_(sorted(who.contacts))]

@@ -105,7 +105,7 @@ def test_database_password_never_printed(password_db: tuple[str, str], tmp_path:
     database that does not exist (a connection error with a traceback). Asserts: the runs succeed / fail as
     expected and the password appears in none of their output."""
     url, password = password_db
-    for args in (["migrate"], ["stats", "--json"], ["forget", "nobody@example.com"]):
+    for args in (["migrate"], ["stats", "--json"], ["forget", "li.lei@example.com"]):
         run = cli(url, tmp_path, *args)
         assert run.returncode == 0, run.stderr
         assert password not in run.stdout + run.stderr, args

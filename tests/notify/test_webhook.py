@@ -203,13 +203,17 @@ def test_signature_helpers() -> None:
     assert not verify(body, SECRET, None)
 
 
-def test_phone_acknowledgement_goes_by_webhook_when_configured(
+def test_phone_acknowledgement_goes_by_webhook_when_configured_and_never_to_a_placeholder(
     sqlite_url: str, tmp_path: Path, app_config: AppConfig, gateway: Gateway
 ) -> None:
     settings = _settings(tmp_path, sqlite_url, gateway)
     with session_scope(sqlite_url) as s:
         complaint(s, "转账延迟", contact="138 1234 5678", processed_at=NOW, at=NOW - timedelta(hours=1))
         complaint(s, "转账延迟", contact="wechat:zhang", processed_at=NOW, at=NOW - timedelta(hours=1))
+        # What an agent typed for a caller without a number, or a form for no address: the operator's number, a
+        # stranger's mailbox. Never sent to.
+        for typed in ("138 0013 8000", "none@qq.com"):
+            complaint(s, "转账延迟", contact=typed, processed_at=NOW, at=NOW - timedelta(hours=1))
         assert queue_acknowledgements(s, app_config, settings, NOW) == 1
     assert send_pending(sqlite_url, settings, max_attempts=3, webhook=_sender(gateway), now=NOW).sent == 1
     [(_, body)] = gateway.requests

@@ -462,3 +462,40 @@ def test_an_account_typed_in_lower_case_or_with_spaces_is_one_account(
         assert person_complaints(s, "\u200b", "k") == []  # a blank names no one, not everyone without a reference
         with pytest.raises(ValueError, match="name a customer reference"):
             forget(s, "\u200b", pii_key="k", outbox_dir=tmp_path / "outbox", marker="[purged]", dry_run=True)
+
+
+def test_a_placeholder_typed_for_a_missing_identifier_makes_no_one_the_same_person(
+        db_url: str, app_config: AppConfig, tmp_path: Path) -> None:
+    """Hotline agents type 00000000000, 138-0013-8000, N/A or 暂无 when a caller gives no number or account: the
+    outage's callers who got one all name E5031, and were linked as one person's resubmissions (and counted as one
+    user). A placeholder keys no one; a real number two calls share still does."""
+    (tmp_path / "in").mkdir()
+    typed = [("00000000000", ""), ("138-0013-8000", "N/A"), ("+86 138 0000 0000", "暂无"), ("none@qq.com", "0"),
+             ("", "000000"), ("无", "-")]
+    # Each typed by two callers.
+    rows = [{"id": f"h{n}{k}", "at": f"2026-11-18T1{n}:{k}0:00+08:00", "cust": cust, "contact": phone,
+             "body": f"来电人称付款一直失败，提示E5031，{k}号坐席"} for n, (phone, cust) in enumerate(typed)
+            for k in range(2)]
+    rows += [{"id": f"r{n}", "at": f"2026-11-18T1{n}:30:00+08:00", "cust": "", "contact": "139 1234 5678",
+              "body": "付款失败 E5031" if n else "来电人称付款一直失败，提示E5031"} for n in range(2)]
+    with (tmp_path / "in" / "calls.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    spec = FileSourceSpec(name="calls", kind="file", channel="hotline", path="in/*.csv",
+                          mapping={"external_id": "id", "received_at": "at", "customer_ref": "cust",
+                                   "contact": "contact", "body": "body"})
+    cfg = app_config.model_copy(update={"directory": tmp_path})
+    with session_scope(db_url) as s:
+        assert ingest_source(s, cfg, spec, "k").inserted == len(rows)
+        _run(s, cfg.taxonomy.dedupe)
+        by_ext = {c.external_id: c for c in s.scalars(select(Complaint))}
+        callers = [c for e, c in by_ext.items() if e.startswith("h")]
+        assert all(c.customer_ref is None and c.contact_key is None for c in callers)
+        assert all(c.duplicate_of_id is None for c in callers)
+        assert len({user_of(c) for c in callers}) == len(callers)
+        assert by_ext["r1"].duplicate_of_id == by_ext["r0"].id
+        # Nor does one name a person to look up or erase (rows stored before the rule may share it).
+        assert person_complaints(s, "N/A", "k") == [] and person_complaints(s, "138 0013 8000", "k") == []
+        with pytest.raises(ValueError, match="placeholder"):
+            forget(s, "00000000000", pii_key="k", outbox_dir=tmp_path / "outbox", marker="[purged]", dry_run=True)

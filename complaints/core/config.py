@@ -79,6 +79,9 @@ class SourceSpec(SourceBase):
     # canonical field -> source column; constant values via `defaults`.
     mapping: dict[str, str] = Field(default_factory=dict)
     defaults: dict[str, str] = Field(default_factory=dict)
+    # What this source writes into a contact or customer_ref column for no one (the call centre's own number, typed
+    # for every caller without one): such a value keys no one, as N/A or 00000000000 do everywhere.
+    not_identifiers: list[Annotated[str, Field(min_length=1, max_length=320)]] = Field(default_factory=list)
 
     @field_validator("mapping", "defaults")
     @classmethod
@@ -123,6 +126,7 @@ class TransactionSourceSpec(FileDrop):
     # transaction field -> source column ("a|b": the first non-empty); constant values via `defaults`.
     mapping: dict[str, str]
     defaults: dict[str, str] = Field(default_factory=dict)
+    not_identifiers: list[Annotated[str, Field(min_length=1, max_length=320)]] = Field(default_factory=list)  # as above
     # Source values (case-insensitive) -> ours, beyond the usual English and Chinese words
     # (complaints.ingest.transactions); a value no table names is `other`.
     type_values: dict[str, TransactionType] = Field(default_factory=dict)

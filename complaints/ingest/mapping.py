@@ -12,8 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from complaints.core.config import IngestLimits, SourceSpec, TransactionSourceSpec
-from complaints.core.normalize import account_ref, detect_language, fold, parse_amount, text_hash, tidy
-from complaints.core.pii import contact_key, mask_contact
+from complaints.core.normalize import account_ref, detect_language, fold, parse_amount, placeholder, text_hash, tidy
+from complaints.core.pii import contact_key, mask_contact, normalise_contact
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.process.extract import claimed_amount, primary_demand
 
@@ -31,9 +31,28 @@ Mapped = SourceSpec | TransactionSourceSpec  # a spec with `mapping` and `defaul
 
 
 def field_value(spec: Mapped, data: dict[str, Any], field: str) -> str | None:
-    """First non-empty of the mapped columns ("a|b"), else the configured default."""
+    """First non-empty of the mapped columns ("a|b"), else the configured default; for a person's identifier
+    (contact, customer_ref), the first that is not what is typed for none (the next column's phone when the email
+    column says 无)."""
     value = raw_field_value(spec, data, field)
     return None if value is None else str(value)
+
+
+IDENTIFIER_FIELDS = ("contact", "customer_ref")
+
+
+@lru_cache(maxsize=256)
+def _declared(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v for value in values for v in (normalise_contact(value), fold(value).upper()) if v)
+
+
+def names_no_one(spec: Mapped, value: str) -> bool:
+    """Whether an identifier as typed stands for none: a placeholder (complaints.core.normalize.placeholder), or a
+    value the source's sources.yaml `not_identifiers` lists (its switchboard number, typed for every caller)."""
+    if placeholder(value):
+        return True
+    declared = _declared(tuple(spec.not_identifiers))
+    return bool(declared) and (normalise_contact(value) in declared or fold(value).upper() in declared)
 
 
 def raw_field_value(spec: Mapped, data: dict[str, Any], field: str) -> Any:
@@ -42,7 +61,8 @@ def raw_field_value(spec: Mapped, data: dict[str, Any], field: str) -> Any:
     if columns:
         for column in columns.split("|"):
             value = data.get(column)
-            if value is not None and str(value).strip() != "":
+            if value is not None and str(value).strip() != "" and not (
+                    field in IDENTIFIER_FIELDS and names_no_one(spec, str(value))):
                 return value
     return spec.defaults.get(field)
 

@@ -466,34 +466,37 @@ def test_an_account_typed_in_lower_case_or_with_spaces_is_one_account(
 
 def test_a_placeholder_typed_for_a_missing_identifier_makes_no_one_the_same_person(
         db_url: str, app_config: AppConfig, tmp_path: Path) -> None:
-    """Hotline agents type 00000000000, 138-0013-8000, N/A or 暂无 when a caller gives no number or account: the
-    outage's callers who got one all name E5031, and were linked as one person's resubmissions (and counted as one
-    user). A placeholder keys no one; a real number two calls share still does."""
+    """Hotline agents type 00000000000, 138-0013-8000, N/A or 暂无 when a caller gives no number or account, or the
+    call centre's own number (listed in the source's not_identifiers): the outage's callers who got one all name
+    E5031, and were linked as one person's resubmissions (and counted as one user). Such a value keys no one and is
+    no contact; the mail column saying 无 gives way to the phone column; a real number two calls share still keys."""
     (tmp_path / "in").mkdir()
     typed = [("00000000000", ""), ("138-0013-8000", "N/A"), ("+86 138 0000 0000", "暂无"), ("none@qq.com", "0"),
-             ("", "000000"), ("无", "-")]
+             ("", "000000"), ("无", "-"), ("021 6123 4567", "")]
     # Each typed by two callers.
-    rows = [{"id": f"h{n}{k}", "at": f"2026-11-18T1{n}:{k}0:00+08:00", "cust": cust, "contact": phone,
+    rows = [{"id": f"h{n}{k}", "at": f"2026-11-18T1{n}:{k}0:00+08:00", "cust": cust, "mail": "无", "phone": phone,
              "body": f"来电人称付款一直失败，提示E5031，{k}号坐席"} for n, (phone, cust) in enumerate(typed)
             for k in range(2)]
-    rows += [{"id": f"r{n}", "at": f"2026-11-18T1{n}:30:00+08:00", "cust": "", "contact": "139 1234 5678",
+    rows += [{"id": f"r{n}", "at": f"2026-11-18T1{n}:30:00+08:00", "cust": "", "mail": "无", "phone": "139 1234 5678",
               "body": "付款失败 E5031" if n else "来电人称付款一直失败，提示E5031"} for n in range(2)]
     with (tmp_path / "in" / "calls.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     spec = FileSourceSpec(name="calls", kind="file", channel="hotline", path="in/*.csv",
+                          not_identifiers=["021-61234567"],
                           mapping={"external_id": "id", "received_at": "at", "customer_ref": "cust",
-                                   "contact": "contact", "body": "body"})
+                                   "contact": "mail|phone", "body": "body"})
     cfg = app_config.model_copy(update={"directory": tmp_path})
     with session_scope(db_url) as s:
         assert ingest_source(s, cfg, spec, "k").inserted == len(rows)
         _run(s, cfg.taxonomy.dedupe)
         by_ext = {c.external_id: c for c in s.scalars(select(Complaint))}
         callers = [c for e, c in by_ext.items() if e.startswith("h")]
-        assert all(c.customer_ref is None and c.contact_key is None for c in callers)
+        assert all(c.customer_ref is None and c.contact is None and c.contact_key is None for c in callers)
         assert all(c.duplicate_of_id is None for c in callers)
         assert len({user_of(c) for c in callers}) == len(callers)
+        assert by_ext["r0"].contact == "139 1234 5678"
         assert by_ext["r1"].duplicate_of_id == by_ext["r0"].id
         # Nor does one name a person to look up or erase (rows stored before the rule may share it).
         assert person_complaints(s, "N/A", "k") == [] and person_complaints(s, "138 0013 8000", "k") == []

@@ -526,8 +526,9 @@ class DetectionConfig(Strict):
     frame_share: float | None = Field(0.003, gt=0, le=1)
     # Complaints of an incident's signature join it up to join_hours after it opened; later only alarms add
     # members, except for its signatures' error codes that no complaint named in the week before it opened (to 12 h
-    # before; date-only rows, to two days before): they join while it is active (an outage's referrals come dated
-    # days later). An incident without a new member for quiet_hours takes no more alarms: a recurrence opens a new one.
+    # before; a date-only row if its day had ended by then): they join while it is active (an outage's referrals come
+    # dated days later). An incident without a new member for quiet_hours takes no more alarms: a recurrence opens a
+    # new one.
     join_hours: int = Field(24, ge=1)
     quiet_hours: int = Field(72, ge=1)
     # A complaint of an active incident's categories (any, for an incident across categories) joins it when its text

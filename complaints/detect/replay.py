@@ -728,16 +728,16 @@ class Replay:
 
     def lasting_codes(self, track: Track) -> list[Group]:
         """The incident's error codes that no complaint named in the week before it opened: no timed one from a week
-        to EVERYDAY_GAP (12 h) before, no date-only one dated from a week to two days before (a referral dated the
-        opening day or the day before, in the writer's time zone, may be the crisis's own). A complaint naming one
-        joins it while it is active, not only in its first join_hours (the regulator's referrals of an outage come
-        dated days later). A code named on ordinary days, even a few of them, would bring its ordinary complaints in
-        and keep the incident from ever going quiet; with less than that week of history nothing shows a code is
-        not ordinary, and none lasts."""
+        to EVERYDAY_GAP (12 h) before, no date-only one whose day had ended by then (stored at the start of its day in
+        the writer's time zone: from a week to 36 h before; one dated the day the crisis began may be its own,
+        whatever the time zones). A complaint naming one joins it while it is active, not only in its first
+        join_hours (the regulator's referrals of an outage come dated days later). A code named on ordinary days,
+        even a few of them, would bring its ordinary complaints in and keep the incident from ever going quiet; with
+        less than that week of history nothing shows a code is not ordinary, and none lasts."""
         codes = [g for g in (track.group, *track.extra) if g.kind == "error_code"]
         if track._lasting[0] != len(codes):
             sim, week = self.cfg.text_similarity, track.opened_window - EVERYDAY_DAYS
-            dated_until = floor_hour(track.opened_window).replace(hour=0) - timedelta(days=1)
+            dated_until = track.opened_window - EVERYDAY_GAP - timedelta(days=1)
             track._lasting = (len(codes), [] if week < self.source.history_from else [
                 g for g in codes
                 if not self.source.users(g, sim, week, track.opened_window - EVERYDAY_GAP, dated=False)

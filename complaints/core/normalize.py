@@ -26,31 +26,38 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n\s*\n+")
 
 
-# What people and agents type into an identifier field when they have none to give ("N/A", 暂无, none@qq.com,
-# 00000000000, 13800138000): as a key it would make every stranger who typed it one person.
+# What people and agents type into an identifier field when they have none to give, compared with punctuation and
+# spaces removed (N/A, #N/A, N / A, (null), 暂无。): as a key it would make every stranger who typed it one person.
 _PLACEHOLDER_WORDS = frozenset({
-    "none", "null", "nil", "na", "n/a", "nan", "unknown", "anonymous", "test", "noemail", "no-email", "no_email",
-    "nomail", "no-mail", "noreply", "no-reply", "nobody", "empty", "blank", "无", "暂无", "没有", "未知", "不详", "空",
-    "匿名", "无号码", "未提供", "不提供", "客户未提供",
+    "na", "nan", "none", "null", "nil", "undefined", "unknown", "anonymous", "test", "noemail", "nomail", "noreply",
+    "nobody", "empty", "blank", "无", "暂无", "没有", "未知", "不详", "不知道", "空", "匿名", "无号码", "无账号",
+    "暂无账号", "未提供", "不提供", "客户未提供", "未填", "未填写",
 })
-_NO_VALUE_RE = re.compile(r"[\W_xX0*]*")  # -, 0, 000000, xxx, ***, N/A's slash
+# Before an at sign, only the words nobody is named (Na and Nan are given names: na@163.com is someone).
+_NAME_WORDS = frozenset({"none", "null", "undefined", "unknown", "anonymous", "test", "noemail", "nomail", "noreply",
+                         "nobody"})
+_NO_VALUE_RE = re.compile(r"[\W_xX0*]*")  # -, 0, 000000, xxx, ***
 _SEQUENCE = "01234567890123456789"
 
 
 def placeholder(value: str) -> bool:
-    """Whether an identifier as typed stands for none: a word for none (an address's name before the at sign too),
-    only dashes, zeros, x or stars, one digit over and over, a run of digits counting up or down, a mobile prefix
-    followed by zeros (13800000000), or 13800138000 (the operator's own number, typed as a sample)."""
-    folded = fold(value).lower()
-    name = folded.split("@", 1)[0]
-    if _NO_VALUE_RE.fullmatch(folded) or folded in _PLACEHOLDER_WORDS or name in _PLACEHOLDER_WORDS:
+    """Whether an identifier as typed stands for none: a word for none whatever its punctuation, only dashes, zeros, x
+    or stars, or an address whose name is such a word or only x or zeros (none@qq.com, no.email@…, xxx@xxx.com).
+    A phone number's own placeholders are placeholder_number's; an account id of digits is never one by its digits
+    (1111111 may be an account)."""
+    folded = fold(value)
+    if _NO_VALUE_RE.fullmatch(folded) or squeeze(folded) in _PLACEHOLDER_WORDS:
         return True
-    digits = re.sub(r"\D", "", folded)
-    if len(digits) < 7 or len(digits) < len(re.sub(r"[\s()+.-]", "", folded)):  # not a number alone
-        return False
-    national = digits.removeprefix("0086").removeprefix("86") if len(digits) > 11 else digits
-    return (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1]
-            or national == "13800138000" or (len(national) == 11 and national[3:] == "0" * 8))
+    name, at, _ = folded.partition("@")
+    return bool(at) and (squeeze(name) in _NAME_WORDS or _NO_VALUE_RE.fullmatch(name) is not None)
+
+
+def placeholder_number(digits: str) -> bool:
+    """Whether a phone number's digits (national: no 0086 or +86) stand for none: seven zeros or more at the end
+    (138 0000 0000, 0755-0000 0000), ten or more of one digit or counting up or down (11111111111, 12345678901),
+    or 13800138000 (the operator's own number, typed as a sample). Shorter runs are real landlines (88888888)."""
+    return (digits.endswith("0" * 7) or digits == "13800138000"
+            or (len(digits) >= 10 and (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1])))
 
 
 def account_ref(value: str | None) -> str | None:

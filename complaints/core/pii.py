@@ -26,7 +26,7 @@ from stdnum import luhn
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from complaints.core.normalize import placeholder
+from complaints.core.normalize import placeholder, placeholder_number
 
 # The local part starts with no dot, so the full stop of a sentence stays outside it; the domain may be written
 # with ideographic full stops (example。com) and ends in a top-level name of letters (or an xn-- one), not the
@@ -273,9 +273,9 @@ def find_pii(text: str) -> dict[str, int]:
 
 def normalise_contact(value: str) -> str | None:
     """Canonical form of an email address (or of a value with an at sign: it stands for one) or a phone number, or
-    None if it is neither or a placeholder (complaints.core.normalize.placeholder)."""
+    None if it is neither or stands for no one (no_one)."""
     value = unicodedata.normalize("NFKC", value).strip()
-    if placeholder(value):
+    if placeholder(value) or "*" in value:  # 138****1234: a masked number is many people's
         return None
     if "@" in value:  # an address, or what stands for one: never its digits alone (x@y.com1234567, z@w.org1234567)
         return value.lower()
@@ -284,7 +284,15 @@ def normalise_contact(value: str) -> str | None:
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
-    return digits if len(digits) >= 7 else None
+    return digits if len(digits) >= 7 and not placeholder_number(digits) else None
+
+
+def no_one(contact: str) -> bool:
+    """Whether a contact as typed stands for no one: a placeholder (N/A, none@qq.com), a masked number
+    (138****1234), or a number that is one (00000000000, 13800138000: placeholder_number, however it is written)."""
+    value = unicodedata.normalize("NFKC", contact).strip()
+    return bool(value) and normalise_contact(value) is None and (
+        placeholder(value) or "*" in value or len(re.sub(r"\D", "", value)) >= 7)
 
 
 def contact_key(value: str | None, secret: str) -> str | None:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from complaints.core.config import IngestLimits, SourceSpec, TransactionSourceSpec
 from complaints.core.normalize import account_ref, detect_language, fold, parse_amount, placeholder, text_hash, tidy
-from complaints.core.pii import contact_key, mask_contact, normalise_contact
+from complaints.core.pii import contact_key, mask_contact, no_one, normalise_contact
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.process.extract import claimed_amount, primary_demand
 
@@ -46,10 +46,11 @@ def _declared(values: tuple[str, ...]) -> frozenset[str]:
     return frozenset(v for value in values for v in (normalise_contact(value), fold(value).upper()) if v)
 
 
-def names_no_one(spec: Mapped, value: str) -> bool:
-    """Whether an identifier as typed stands for none: a placeholder (complaints.core.normalize.placeholder), or a
-    value the source's sources.yaml `not_identifiers` lists (its switchboard number, typed for every caller)."""
-    if placeholder(value):
+def names_no_one(spec: Mapped, field: str, value: str) -> bool:
+    """Whether an identifier as typed stands for none: a placeholder (a contact: complaints.core.pii.no_one; a
+    reference: complaints.core.normalize.placeholder), or a value the source's sources.yaml `not_identifiers` lists
+    (its switchboard number, typed for every caller)."""
+    if no_one(value) if field == "contact" else placeholder(value):
         return True
     declared = _declared(tuple(spec.not_identifiers))
     return bool(declared) and (normalise_contact(value) in declared or fold(value).upper() in declared)
@@ -62,7 +63,7 @@ def raw_field_value(spec: Mapped, data: dict[str, Any], field: str) -> Any:
         for column in columns.split("|"):
             value = data.get(column)
             if value is not None and str(value).strip() != "" and not (
-                    field in IDENTIFIER_FIELDS and names_no_one(spec, str(value))):
+                    field in IDENTIFIER_FIELDS and names_no_one(spec, field, str(value))):
                 return value
     return spec.defaults.get(field)
 

@@ -29,7 +29,6 @@ from complaints.core import pii
 from complaints.core.config import AppConfig, SlaConfig, UserPolicy
 from complaints.core.db import session_scope
 from complaints.core.models import Complaint, Notification, Report, utcnow
-from complaints.core.normalize import placeholder
 from complaints.core.settings import Settings
 from complaints.core.templating import environment
 from complaints.notify.channels.email import (
@@ -164,15 +163,15 @@ def route_user(
     now: datetime,
     at: datetime | None = None,
 ) -> UserRoute:
-    """Email for an address, the webhook (SMS / push) for a mobile number when configured; neither for a placeholder
-    (none@qq.com, 13800138000: a stranger's mailbox, the operator's number).
+    """Email for an address, the webhook (SMS / push) for a mobile number when configured; neither for a contact
+    standing for no one (none@qq.com, 13800138000: a stranger's mailbox, the operator's number; pii.no_one).
 
     `at` schedules the message (call-backs); kinds under quiet hours move to the end of them.
     """
     tz = user_timezone(policy, region)
     value = contact.strip()
     channel: str | None = None
-    real = not placeholder(value)
+    real = not pii.no_one(value)
     if real and pii.is_email(value):
         channel = "email"
     elif real and settings.webhook_url and pii.PHONE_RE.fullmatch(value):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from complaints.core.config import QuietHours, UserPolicy
 from complaints.core.db import insert_ignore
 from complaints.core.models import OptOut
-from complaints.core.pii import contact_key
+from complaints.core.pii import contact_key, no_one
 
 
 def user_timezone(policy: UserPolicy, region: str | None) -> str:
@@ -48,7 +48,8 @@ def earliest_send(at: datetime, tz: str, quiet: QuietHours) -> datetime:
 def _key(contact: str, pii_key: str) -> str:
     key = contact_key(contact, pii_key)
     if key is None:
-        raise ValueError("not an email address or phone number")
+        raise ValueError("what people type for none (a placeholder), no one's address or number" if no_one(contact)
+                         else "not an email address or phone number")
     return key
 
 

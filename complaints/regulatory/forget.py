@@ -45,7 +45,7 @@ from complaints.core.models import (
     utcnow,
 )
 from complaints.core.normalize import account_ref, account_refs, placeholder
-from complaints.core.pii import contact_key, mask_text, normalise_contact
+from complaints.core.pii import contact_key, mask_text, no_one, normalise_contact
 from complaints.core.settings import get_settings
 from complaints.regulatory.retention import _anonymise, forget_quarantined, remove_eml
 
@@ -133,7 +133,7 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     person = person.strip()
     key = contact_key(person, pii_key)
     if not key and not account_ref(person):
-        if placeholder(person):  # N/A, 00000000000: rows stored before the rule share it, strangers all
+        if placeholder(person) or no_one(person):  # N/A, 00000000000: what strangers typed for none
             raise ValueError(f"{mask_text(person)!r} is what people type for none (a placeholder), no one person's: "
                              "name a customer reference, email address or mobile number")
         raise ValueError("name a customer reference, email address or mobile number")  # blank or invisible only

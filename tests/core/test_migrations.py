@@ -1,6 +1,6 @@
 """The Alembic migrations build exactly the schema of complaints/core/models.py, 0002 keeps old rows detected,
-0009 re-keys closing messages already queued, 0011 keeps the rows that reference the table it rebuilds and 0014
-puts customer references in one form."""
+0009 re-keys closing messages already queued, 0011 keeps the rows that reference the table it rebuilds, 0014
+puts customer references in one form and 0016 makes stored placeholders key no one."""
 
 from __future__ import annotations
 
@@ -143,3 +143,33 @@ def test_0014_stores_every_customer_reference_in_one_form(db_url: str) -> None:
         for table in ("complaints", "transactions"):
             rows = s.execute(text(f"SELECT customer_ref FROM {table} ORDER BY id"))
             assert [r[0] for r in rows] == ["W607075546", "W607075546", "W607 1", "WÄSS", None]
+
+
+def test_0016_makes_stored_placeholders_key_no_one(db_url: str) -> None:
+    """Before 0016 ingest keyed what people typed for none: those identifiers go (a contact with its mask and key),
+    in complaints and transactions, exactly as pii.no_one and normalize.placeholder decide today; real ones stay."""
+    from complaints.core.normalize import placeholder
+    from complaints.core.pii import no_one
+
+    typed = [("13800138000", "N/A"), ("none@qq.com", "#N/A"), ("138****1234", "暂无"), ("0755-0000 0000", "W0"),
+             ("13912345678", "W607075546"), ("na@163.com", "1111111"), ("wechat:zhang", None)]
+    with session_scope(db_url) as s:
+        for i, (contact, ref) in enumerate(typed):
+            c = complaint(s, "b", contact=contact, customer_ref=ref)
+            c.contact_key = f"old-{i}"  # as ingest keyed it then
+            s.add(Transaction(source="core", transaction_id=f"t{i}", occurred_at=T0, type="payment", amount=1,
+                              status="success", customer_ref=ref, contact=contact, contact_masked="m",
+                              contact_key=f"old-{i}"))
+    downgrade(db_url, "0015")
+    migrate(db_url)
+    with session_scope(db_url) as s:
+        for table in ("complaints", "transactions"):
+            rows = s.execute(text(f"SELECT contact, contact_masked, contact_key, customer_ref FROM {table} "
+                                  "ORDER BY id")).all()
+            kept = [(contact, True, f"old-{i}") for i, (contact, _) in enumerate(typed)][4:]
+            assert [(r.contact, r.contact_masked is not None, r.contact_key) for r in rows] == [
+                (None, False, None)] * 4 + kept
+            assert [r.customer_ref for r in rows] == [None, None, None, "W0", "W607075546", "1111111", None]
+    # The revision's copy of the rules agrees with today's.
+    assert [no_one(contact) for contact, _ in typed] == [True] * 4 + [False] * 3
+    assert [ref is not None and placeholder(ref) for _, ref in typed] == [True] * 3 + [False] * 4

@@ -22,12 +22,15 @@ from hypothesis import strategies as st
 from stdnum import luhn
 from stdnum.cn import ric
 
+from complaints.core.normalize import account_ref
 from complaints.core.pii import (
+    contact_key,
     find_pii,
     install_log_masking,
     is_email,
     mask_contact,
     mask_text,
+    no_one,
     normalise_contact,
 )
 
@@ -243,3 +246,26 @@ def test_log_records_are_masked_with_their_traceback() -> None:
 ])
 def test_a_contact_is_always_masked(contact: str, masked: str) -> None:
     assert mask_contact(contact) == masked
+
+
+@pytest.mark.parametrize("typed", [
+    "N/A", "#N/A", "N / A", "n/a.", "(null)", "undefined", "暂无", "无。", "暂无账号", "未填", "-", "0", "000000",
+    "xxx", "none@qq.com", "No.Email@163.com", "xxx@xxx.com", "00000000000", "138-0013-8000", "tel:13800138000",
+    "手机:13800138000", "138—0013—8000", "13800138000;", "(+86)138 0000 0000", "0755-0000 0000", "138****1234",
+    "１３８００１３８０００", "12345678901", "11111111111",
+])
+def test_what_is_typed_for_no_one_keys_no_one(typed: str) -> None:
+    assert no_one(typed) and normalise_contact(typed) is None and contact_key(typed, "k") is None
+
+
+@pytest.mark.parametrize("real", [
+    "13912345678", "+86 139 1234 5678", "13888888888", "010-12345678", "(021) 2345 6789", "88888888", "23456789",
+    "+1 212 555 0123", "na@163.com", "nan@example.cn", "li@qq.com", "Zhang.San@Example.cn",
+])
+def test_real_contacts_still_key_their_person(real: str) -> None:
+    assert not no_one(real) and contact_key(real, "k") is not None
+
+
+def test_an_account_id_is_no_placeholder_by_its_digits() -> None:
+    assert [account_ref(ref) for ref in ("1111111", "1234567", "0001234", " w607075546 ", "N/A", "暂无", "-")] == [
+        "1111111", "1234567", "0001234", "W607075546", None, None, None]

@@ -121,6 +121,8 @@ def test_hostile_subject_cannot_add_headers(subject: str) -> None:
         "张@例子.中国",
         "a" * 65 + "@example.com",
         "",
+        "none@qq.com",  # what a form gets for no address: someone else's mailbox
+        "No.Email@163.com",
     ],
 )
 def test_invalid_recipients_are_rejected(bad: str) -> None:
@@ -137,6 +139,7 @@ def test_invalid_recipient_reason_is_masked() -> None:
 def test_valid_addresses() -> None:
     assert valid_address("  Li.Na+complaints@mail.example.co.uk ") == "Li.Na+complaints@mail.example.co.uk"
     assert valid_address("o'brien@example.com") == "o'brien@example.com"
+    assert valid_address("na@163.com") == "na@163.com"  # Na is a given name
     assert envelope_sender(FROM) == "complaints@wallet.example"
     with pytest.raises(ValueError):
         envelope_sender("Complaints Desk")

@@ -7,6 +7,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -219,6 +220,9 @@ def test_opt_out_and_back_in(db_url: str, settings: Settings, app_config: AppCon
         complaint(s, "transfer delayed too", contact="b@example.com", incident_id=inc.id)
         assert opt_out(s, "a@example.com ", "test-key")  # same person: the contact is normalised
         assert not opt_out(s, "a@example.com", "test-key")
+        for typed, says in (("13800138000", "placeholder"), ("wechat:zhang", "not an email address")):
+            with pytest.raises(ValueError, match=says):  # what the opt-out is refused for
+                opt_out(s, typed, "test-key")
     updates(db_url, app_config, settings)
     summary = send_pending(db_url, settings, max_attempts=3, policy=app_config.notifications.policy, now=NOW)
     assert (summary.sent, summary.suppressed) == (1, 1)

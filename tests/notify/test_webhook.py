@@ -169,23 +169,17 @@ def test_bad_number_fails_and_unconfigured_channel_suppresses(
 ) -> None:
     settings = _settings(tmp_path, sqlite_url, gateway)
     with session_scope(sqlite_url) as s:
-        s.add(
-            Notification(
-                idempotency_key="evil",
-                kind="progress",
-                recipient="13812345678\r\nX-Evil: 1",
-                language="en",
-                subject="s",
-                body_text="t",
-                message_id="<evil@wallet.example>",
-                channel="webhook",
-                created_at=NOW,
-            )
-        )
+        # A header smuggled into the number; the operator's own number, queued before it was known to stand for no
+        # one (it was posted with an empty "to").
+        for key, recipient in (("evil", "13812345678\r\nX-Evil: 1"), ("placeholder", "13800138000")):
+            s.add(Notification(idempotency_key=key, kind="progress", recipient=recipient, language="en", subject="s",
+                               body_text="t", message_id=f"<{key}@wallet.example>", channel="webhook",
+                               created_at=NOW))
     _queue_sms(sqlite_url, settings, 2)
-    assert send_pending(sqlite_url, settings, max_attempts=3, webhook=_sender(gateway), now=NOW).failed == 1
-    [evil, ok] = rows(sqlite_url)
-    assert evil.status == "failed" and "invalid mobile number" in (evil.last_error or "")
+    assert send_pending(sqlite_url, settings, max_attempts=3, webhook=_sender(gateway), now=NOW).failed == 2
+    [evil, placeholder, ok] = rows(sqlite_url)
+    for failed in (evil, placeholder):
+        assert failed.status == "failed" and "invalid mobile number" in (failed.last_error or "")
     assert "12345678" not in (evil.last_error or "")  # masked
     assert ok.status == "sent"
 

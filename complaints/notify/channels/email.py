@@ -28,6 +28,7 @@ from typing import Literal, Protocol
 import aiosmtplib
 
 from complaints.core.models import Notification
+from complaints.core.normalize import placeholder
 from complaints.core.pii import mask_text
 from complaints.core.settings import Settings
 
@@ -54,7 +55,8 @@ def valid_address(value: str) -> str:
     """The bare address if it is a single plain addr-spec, else InvalidRecipient."""
     address = value.strip()
     local = address.partition("@")[0]
-    if len(address) > 254 or len(local) > 64 or not _ADDRESS_RE.fullmatch(address):
+    if len(address) > 254 or len(local) > 64 or not _ADDRESS_RE.fullmatch(address) or placeholder(address):
+        # none@qq.com: a message queued before it was known to stand for no one
         raise InvalidRecipient(f"invalid recipient address {mask_text(one_line(value))!r}")
     return address
 

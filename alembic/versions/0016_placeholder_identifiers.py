@@ -51,19 +51,25 @@ def placeholder(value: str) -> bool:
     if _NO_VALUE.fullmatch(folded) or _squeeze(folded) in _WORDS:
         return True
     name, at, _ = folded.partition("@")
-    return bool(at) and (_squeeze(name) in _NAME_WORDS or _NO_VALUE.fullmatch(name) is not None)
+    return bool(at) and (_squeeze(name) in _NAME_WORDS or (len(name) >= 3 and _NO_VALUE.fullmatch(name) is not None))
 
 
 def _number_for_none(digits: str) -> bool:
-    return (digits.endswith("0" * 7) or digits == "13800138000"
-            or (len(digits) >= 10 and (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1])))
+    if digits.startswith("1") and len(digits) == 11:
+        rest = digits[3:]
+    elif digits.startswith("0"):
+        rest = digits[3:] if digits[1:2] in ("1", "2") else digits[4:]
+    else:
+        rest = digits
+    return (len(rest) >= 7 and set(rest) == {"0"}) or digits == "13800138000" or (
+        len(digits) >= 10 and (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1]))
 
 
 def contact_for_none(value: str) -> bool:
     value = unicodedata.normalize("NFKC", value).strip()
     if not value:
         return False
-    if placeholder(value) or "*" in value:
+    if placeholder(value) or "**" in value:
         return True
     if "@" in value:
         return False

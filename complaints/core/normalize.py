@@ -42,22 +42,29 @@ _SEQUENCE = "01234567890123456789"
 
 def placeholder(value: str) -> bool:
     """Whether an identifier as typed stands for none: a word for none whatever its punctuation, only dashes, zeros, x
-    or stars, or an address whose name is such a word or only x or zeros (none@qq.com, no.email@…, xxx@xxx.com).
-    A phone number's own placeholders are placeholder_number's; an account id of digits is never one by its digits
-    (1111111 may be an account)."""
+    or stars, or an address whose name is such a word or three or more x or zeros (none@qq.com, no.email@…,
+    xxx@xxx.com; x@xiaomi.com is someone). A phone number's own placeholders are placeholder_number's; an account id
+    of digits is never one by its digits (1111111 may be an account)."""
     folded = fold(value)
     if _NO_VALUE_RE.fullmatch(folded) or squeeze(folded) in _PLACEHOLDER_WORDS:
         return True
     name, at, _ = folded.partition("@")
-    return bool(at) and (squeeze(name) in _NAME_WORDS or _NO_VALUE_RE.fullmatch(name) is not None)
+    return bool(at) and (squeeze(name) in _NAME_WORDS or (len(name) >= 3 and _NO_VALUE_RE.fullmatch(name) is not None))
 
 
 def placeholder_number(digits: str) -> bool:
-    """Whether a phone number's digits (national: no 0086 or +86) stand for none: seven zeros or more at the end
-    (138 0000 0000, 0755-0000 0000), ten or more of one digit or counting up or down (11111111111, 12345678901),
-    or 13800138000 (the operator's own number, typed as a sample). Shorter runs are real landlines (88888888)."""
-    return (digits.endswith("0" * 7) or digits == "13800138000"
-            or (len(digits) >= 10 and (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1])))
+    """Whether a phone number's digits (national: no 0086 or +86) stand for none: seven zeros or more after its
+    prefix (a mobile's first three digits, a landline's area code: 138 0000 0000, 0755-0000 0000; not 139 1000 0000
+    or 010-80000000), ten or more of one digit or counting up or down (11111111111, 12345678901), or 13800138000 (the
+    operator's own number, typed as a sample). Shorter runs are real landlines (88888888)."""
+    if digits.startswith("1") and len(digits) == 11:
+        rest = digits[3:]
+    elif digits.startswith("0"):
+        rest = digits[3:] if digits[1:2] in ("1", "2") else digits[4:]  # 010, 021 / 0755
+    else:
+        rest = digits
+    return (len(rest) >= 7 and set(rest) == {"0"}) or digits == "13800138000" or (
+        len(digits) >= 10 and (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1]))
 
 
 def account_ref(value: str | None) -> str | None:

@@ -275,24 +275,33 @@ def normalise_contact(value: str) -> str | None:
     """Canonical form of an email address (or of a value with an at sign: it stands for one) or a phone number, or
     None if it is neither or stands for no one (no_one)."""
     value = unicodedata.normalize("NFKC", value).strip()
-    if placeholder(value) or "*" in value:  # 138****1234: a masked number is many people's
+    if no_one(value):
         return None
     if "@" in value:  # an address, or what stands for one: never its digits alone (x@y.com1234567, z@w.org1234567)
         return value.lower()
+    digits = national_digits(value)
+    return digits if len(digits) >= 7 else None
+
+
+def national_digits(value: str) -> str:
+    """A phone number's digits without 0086, or 86 before a mobile's eleven."""
     digits = re.sub(r"\D", "", value)
     if digits.startswith("0086"):
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    return digits if len(digits) >= 7 and not placeholder_number(digits) else None
+        return digits[4:]
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
 
 
 def no_one(contact: str) -> bool:
-    """Whether a contact as typed stands for no one: a placeholder (N/A, none@qq.com), a masked number
-    (138****1234), or a number that is one (00000000000, 13800138000: placeholder_number, however it is written)."""
+    """Whether a contact as typed stands for no one: a placeholder (N/A, none@qq.com), a masked number or address
+    (138****1234, z***@qq.com: many people's), or a number that is one however it is written (00000000000,
+    tel:13800138000: placeholder_number)."""
     value = unicodedata.normalize("NFKC", contact).strip()
-    return bool(value) and normalise_contact(value) is None and (
-        placeholder(value) or "*" in value or len(re.sub(r"\D", "", value)) >= 7)
+    if not value:
+        return False
+    if placeholder(value) or "**" in value:
+        return True
+    digits = national_digits(value)
+    return "@" not in value and len(digits) >= 7 and placeholder_number(digits)
 
 
 def contact_key(value: str | None, secret: str) -> str | None:

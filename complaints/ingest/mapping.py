@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from complaints.core.config import IngestLimits, SourceSpec, TransactionSourceSpec
 from complaints.core.normalize import account_ref, detect_language, fold, parse_amount, placeholder, text_hash, tidy
-from complaints.core.pii import contact_key, mask_contact, no_one, normalise_contact
+from complaints.core.pii import contact_key, mask_contact, no_one
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.process.extract import claimed_amount, primary_demand
 
@@ -41,9 +41,20 @@ def field_value(spec: Mapped, data: dict[str, Any], field: str) -> str | None:
 IDENTIFIER_FIELDS = ("contact", "customer_ref")
 
 
+def _number(value: str) -> str | None:
+    """A phone number's national significant digits (no 0086 / +86, no trunk 0: +86 21 6123 4567 and 021-61234567
+    alike), None for a value that is not a number alone."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) < 7 or re.search(r"[^\d\s()+./-]", fold(value)):
+        return None
+    return digits.removeprefix("0086").removeprefix("86").removeprefix("0") if len(digits) > 8 else digits
+
+
 @lru_cache(maxsize=256)
-def _declared(values: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(v for value in values for v in (normalise_contact(value), fold(value).upper()) if v)
+def _declared(values: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """A source's not_identifiers: as numbers (_number) and as written (folded, upper case)."""
+    return (frozenset(n for value in values if (n := _number(value))),
+            frozenset(fold(value).upper() for value in values))
 
 
 def names_no_one(spec: Mapped, field: str, value: str) -> bool:
@@ -52,8 +63,12 @@ def names_no_one(spec: Mapped, field: str, value: str) -> bool:
     (its switchboard number, typed for every caller)."""
     if no_one(value) if field == "contact" else placeholder(value):
         return True
-    declared = _declared(tuple(spec.not_identifiers))
-    return bool(declared) and (normalise_contact(value) in declared or fold(value).upper() in declared)
+    if not spec.not_identifiers:
+        return False
+    numbers, written = _declared(tuple(spec.not_identifiers))
+    number = _number(value)  # the number alone, or its local part without the area code (61234567)
+    return fold(value).upper() in written or (number is not None and any(
+        n == number or n.endswith(number) for n in numbers))
 
 
 def raw_field_value(spec: Mapped, data: dict[str, Any], field: str) -> Any:

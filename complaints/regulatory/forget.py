@@ -82,7 +82,10 @@ def _find_person(session: Session, person: str, key: str | None) -> _Person:
     """The person's complaints: those naming them, then those sharing a contact key or reference with these."""
     cols = (Complaint.id, Complaint.contact, Complaint.contact_key, Complaint.customer_ref, Complaint.received_at,
             Complaint.incident_id)
-    named = [Complaint.customer_ref.in_(sorted(account_refs(person))), Complaint.contact == person]
+    # A value standing for no one as a contact (13800138000) is looked up as a reference only: messages queued to it
+    # before that was known went to strangers.
+    contact = None if no_one(person) else person
+    named = [Complaint.customer_ref.in_(sorted(account_refs(person))), Complaint.contact == contact]
     if key:
         named.append(Complaint.contact_key == key)
     seeds = session.execute(select(*cols).where(or_(*named))).all()
@@ -98,7 +101,8 @@ def _find_person(session: Session, person: str, key: str | None) -> _Person:
             year, week, _ = (r.received_at + timedelta(days=shift)).isocalendar()
             weeks.add(f"{year}-W{week:02d}")
     return _Person(ids=[r.id for r in rows], direct={r.id for r in seeds}, keys=keys, refs=refs,
-                   contacts={r.contact for r in rows if r.contact and normalise_contact(r.contact)} | {person},
+                   contacts={r.contact for r in rows if r.contact and normalise_contact(r.contact)}
+                   | ({contact} if contact else set()),
                    weeks=weeks, incidents={r.incident_id for r in rows if r.incident_id})
 
 
@@ -133,7 +137,7 @@ def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, mar
     person = person.strip()
     key = contact_key(person, pii_key)
     if not key and not account_ref(person):
-        if placeholder(person) or no_one(person):  # N/A, 00000000000: what strangers typed for none
+        if placeholder(person):  # N/A, 暂无: what strangers typed for none
             raise ValueError(f"{mask_text(person)!r} is what people type for none (a placeholder), no one person's: "
                              "name a customer reference, email address or mobile number")
         raise ValueError("name a customer reference, email address or mobile number")  # blank or invisible only

@@ -140,6 +140,10 @@ def test_valid_addresses() -> None:
     assert valid_address("  Li.Na+complaints@mail.example.co.uk ") == "Li.Na+complaints@mail.example.co.uk"
     assert valid_address("o'brien@example.com") == "o'brien@example.com"
     assert valid_address("na@163.com") == "na@163.com"  # Na is a given name
+    # Staff addresses are theirs to choose: a noreply@ sender, a report to test@.
+    assert envelope_sender("Wallet Complaints <noreply@wallet.example>") == "noreply@wallet.example"
+    assert build_message(notification(kind="report", recipient="test@wallet.example"), FROM)["To"] == (
+        "test@wallet.example")
     assert envelope_sender(FROM) == "complaints@wallet.example"
     with pytest.raises(ValueError):
         envelope_sender("Complaints Desk")

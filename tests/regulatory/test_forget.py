@@ -109,6 +109,24 @@ def test_forget_by_email_reaches_the_other_channel(db_url: str, tmp_path: Path) 
     assert kept == {ids["web"], ids["u3003_phone"], ids["u3003_email"], ids["li"]}
 
 
+def test_forget_of_what_strangers_typed_for_none_reaches_none_of_them(db_url: str, tmp_path: Path) -> None:
+    """Before placeholders keyed no one, three callers' acknowledgements were queued to 13800138000 (the operator's
+    number an agent typed). Erasing "13800138000" looks it up as an account reference only (wallets number accounts
+    by mobile): nothing of theirs is found. N/A names no one at all and is refused."""
+    with session_scope(db_url) as s:
+        for n in range(3):
+            c = complaint(s, f"付款失败 {n}", contact="13800138000", channel="hotline")
+            s.add(Notification(idempotency_key=f"ack:{n}", kind="acknowledgement", recipient="13800138000",
+                               language="zh", subject="已收到", body_text="您好", complaint_id=c.id,
+                               message_id=f"<ack-{n}@wallet.example>", status="pending"))
+        account = complaint(s, "账户被冻结", contact="li@example.cn", customer_ref="13800138000")
+        done = forget(s, "13800138000", pii_key=KEY, outbox_dir=tmp_path, marker=MARKER, dry_run=True)
+        assert (done.complaints, done.notifications) == (1, 0)
+        assert account.contact == "li@example.cn"  # the account's complaint; a dry run changes nothing
+        with pytest.raises(ValueError, match="placeholder"):
+            forget(s, "N/A", pii_key=KEY, outbox_dir=tmp_path, marker=MARKER, dry_run=True)
+
+
 def test_cli_prints_what_it_erased_and_what_it_could_not(app_env: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMPLAINTS_PII_KEY", KEY)

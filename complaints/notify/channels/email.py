@@ -31,6 +31,7 @@ from complaints.core.models import Notification
 from complaints.core.normalize import placeholder
 from complaints.core.pii import mask_text
 from complaints.core.settings import Settings
+from complaints.core.statuses import MessageKind
 
 # ASCII addr-spec only: internationalised addresses would need SMTPUTF8 end to end.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -55,8 +56,7 @@ def valid_address(value: str) -> str:
     """The bare address if it is a single plain addr-spec, else InvalidRecipient."""
     address = value.strip()
     local = address.partition("@")[0]
-    if len(address) > 254 or len(local) > 64 or not _ADDRESS_RE.fullmatch(address) or placeholder(address):
-        # none@qq.com: a message queued before it was known to stand for no one
+    if len(address) > 254 or len(local) > 64 or not _ADDRESS_RE.fullmatch(address):
         raise InvalidRecipient(f"invalid recipient address {mask_text(one_line(value))!r}")
     return address
 
@@ -84,6 +84,19 @@ def _text_part(text: str, subtype: str) -> MIMEText:
     return MIMEText(text.replace("\r\n", "\n").replace("\n", "\r\n"), subtype, "utf-8")
 
 
+# Staff get escalations and reports (noreply@ and test@ are theirs to use); every other message is a complainant's.
+STAFF_KINDS = frozenset({MessageKind.escalation, MessageKind.report})
+
+
+def _recipient(n: Notification) -> str:
+    """The bare address to send to; a complainant's address that stands for no one (none@qq.com, queued before that
+    was known) is InvalidRecipient: someone else's mailbox."""
+    address = valid_address(n.recipient)
+    if n.kind not in STAFF_KINDS and placeholder(address):
+        raise InvalidRecipient(f"no one's address {mask_text(one_line(n.recipient))!r} (what is typed for none)")
+    return address
+
+
 def build_message(n: Notification, mail_from: str) -> Message:
     """A multipart/alternative message (plus attachments) for one outbox row.
 
@@ -108,7 +121,7 @@ def build_message(n: Notification, mail_from: str) -> Message:
             msg.attach(part)
     display, address = parseaddr(one_line(mail_from))
     msg["From"] = formataddr((display, address), "utf-8")
-    msg["To"] = valid_address(n.recipient)
+    msg["To"] = _recipient(n)
     msg["Subject"] = _header(n.subject)
     msg["Date"] = format_datetime(n.created_at)
     msg["Message-ID"] = one_line(n.message_id)

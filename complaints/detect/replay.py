@@ -737,7 +737,9 @@ class Replay:
         codes = [g for g in (track.group, *track.extra) if g.kind == "error_code"]
         if track._lasting[0] != len(codes):
             sim, week = self.cfg.text_similarity, track.opened_window - EVERYDAY_DAYS
-            dated_until = track.opened_window - EVERYDAY_GAP - timedelta(days=1)
+            # Stored at its day's start: one stored 36 h or more before the opening (in that hour, or earlier) ended
+            # 12 h before it or sooner.
+            dated_until = track.opened_window - EVERYDAY_GAP - timedelta(days=1) + HOUR
             track._lasting = (len(codes), [] if week < self.source.history_from else [
                 g for g in codes
                 if not self.source.users(g, sim, week, track.opened_window - EVERYDAY_GAP, dated=False)

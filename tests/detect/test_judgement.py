@@ -572,18 +572,18 @@ def test_an_incidents_own_error_code_joins_it_while_active_and_an_everyday_code_
     referrals naming it come dated two days on, past join_hours: they join while it is active. E1001 is named now
     and then (once in 40 hours, so not on a typical day): its burst opens an incident too, but its complaints of two
     days on are ordinary ones and stay out (they would keep it from ever going quiet). So does E2002, which only a
-    date-only referral named, dated (in Shanghai: stored at 16:00 UTC the day before) two days before the outage;
-    E3003's referral dated the day before it, ending less than 12 h before it opened, may be the outage's own: E3003
-    lasts. Content joins are off: this is about the code."""
+    date-only referral named, whose day (stored at its start in the writer's time zone) ended 12 h before the outage
+    opened; E3003's referral, whose day ended 11 h before, may be the outage's own: E3003 lasts. Content joins are
+    off: this is about the code."""
     cfg = app_config.detection.model_copy(update={"content_margin": None, "neighbour_margin": None})
     rng = np.random.default_rng(6)
     items = _ordinary_week(rng, MONDAY, 21, 1)
     everyday = [_item(300_000 + i, MONDAY + timedelta(hours=40 * i + 1), f"e{i}", "余额提现失败，提示E1001",
                       None, "transfer_delay") for i in range(16 * 24 // 40)]
     start = MONDAY + timedelta(days=16, hours=2)
-    everyday += [_item(310_000 + n, start.replace(hour=16) - timedelta(days=days), f"d{n}",
-                       f"Payment failed with error {code}", None, "system_fault", dated=True)
-                 for n, (code, days) in enumerate((("E2002", 3), ("E3003", 2)))]
+    everyday += [_item(310_000 + n, start - timedelta(hours=hours), f"d{n}", f"Payment failed with error {code}",
+                       None, "system_fault", dated=True)
+                 for n, (code, hours) in enumerate((("E2002", 36), ("E3003", 35)))]
     bursts = {code: [_item(base + i, start + timedelta(minutes=4 * i), f"{code}-{i}", f"支付失败了，错误码{code}",
                            None, "system_fault") for i in range(30)]
               for code, base in (("E4410", 500_000), ("E1001", 510_000), ("E2002", 540_000), ("E3003", 560_000))}
@@ -599,6 +599,7 @@ def test_an_incidents_own_error_code_joins_it_while_active_and_an_everyday_code_
                                                                for it in b]))
               if t.detected_at >= MONDAY + timedelta(days=7)]
     by_code = {code: next(t for t in tracks if f"error_code={code}" in t.signature) for code in bursts}
+    assert by_code["E2002"].opened_window == by_code["E3003"].opened_window == start
     assert {it.id for it in later["E4410"] + later["E3003"]} <= {m for code in ("E4410", "E3003")
                                                               for m in by_code[code].members}
     held = {m for t in tracks for m in t.members}

@@ -85,7 +85,9 @@ def _find_person(session: Session, person: str, key: str | None) -> _Person:
     # A value standing for no one as a contact (13800138000) is looked up as a reference only: messages queued to it
     # before that was known went to strangers.
     contact = None if no_one(person) else person
-    named = [Complaint.customer_ref.in_(sorted(account_refs(person))), Complaint.contact == contact]
+    named = [Complaint.customer_ref.in_(sorted(account_refs(person)))]
+    if contact:  # never "contact IS NULL": every complaint without one
+        named.append(Complaint.contact == contact)
     if key:
         named.append(Complaint.contact_key == key)
     seeds = session.execute(select(*cols).where(or_(*named))).all()

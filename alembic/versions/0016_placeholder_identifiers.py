@@ -36,6 +36,7 @@ _WORDS = frozenset({
 _NAME_WORDS = frozenset({"none", "null", "undefined", "unknown", "anonymous", "test", "noemail", "nomail", "noreply",
                          "nobody"})
 _SEQUENCE = "01234567890123456789"
+_MASKED = re.compile(r"\*\*|\d(?:[*×#]+|[xX]{2,})\d")
 
 
 def _fold(value: str) -> str:
@@ -60,7 +61,7 @@ def _number_for_none(digits: str) -> bool:
     elif digits.startswith("0"):
         rest = digits[3:] if digits[1:2] in ("1", "2") else digits[4:]
     else:
-        rest = digits
+        rest = digits[2:] if digits[:1] in ("1", "2") else digits[3:]
     return (len(rest) >= 7 and set(rest) == {"0"}) or digits == "13800138000" or (
         len(digits) >= 10 and (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1]))
 
@@ -69,7 +70,7 @@ def contact_for_none(value: str) -> bool:
     value = unicodedata.normalize("NFKC", value).strip()
     if not value:
         return False
-    if placeholder(value) or "**" in value:
+    if placeholder(value) or _MASKED.search(value):
         return True
     if "@" in value:
         return False

@@ -61,8 +61,8 @@ def placeholder_number(digits: str) -> bool:
         rest = digits[3:]
     elif digits.startswith("0"):
         rest = digits[3:] if digits[1:2] in ("1", "2") else digits[4:]  # 010, 021 / 0755
-    else:
-        rest = digits
+    else:  # +86 and a landline without its trunk 0 (+86 10 …, +86 755 …), or 86 kept before one
+        rest = digits[2:] if digits[:1] in ("1", "2") else digits[3:]
     return (len(rest) >= 7 and set(rest) == {"0"}) or digits == "13800138000" or (
         len(digits) >= 10 and (len(set(digits)) == 1 or digits in _SEQUENCE or digits in _SEQUENCE[::-1]))
 

@@ -291,6 +291,10 @@ def national_digits(value: str) -> str:
     return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
 
 
+# A masked value: 138****1234, 138*1234, 138xxxx1234, 138××××1234, z***@qq.com (not 61234567x89, an extension).
+_MASKED_RE = re.compile(r"\*\*|\d(?:[*×#]+|[xX]{2,})\d")
+
+
 def no_one(contact: str) -> bool:
     """Whether a contact as typed stands for no one: a placeholder (N/A, none@qq.com), a masked number or address
     (138****1234, z***@qq.com: many people's), or a number that is one however it is written (00000000000,
@@ -298,7 +302,7 @@ def no_one(contact: str) -> bool:
     value = unicodedata.normalize("NFKC", contact).strip()
     if not value:
         return False
-    if placeholder(value) or "**" in value:
+    if placeholder(value) or _MASKED_RE.search(value):
         return True
     digits = national_digits(value)
     return "@" not in value and len(digits) >= 7 and placeholder_number(digits)

@@ -42,12 +42,17 @@ IDENTIFIER_FIELDS = ("contact", "customer_ref")
 
 
 def _number(value: str) -> str | None:
-    """A phone number's national significant digits (no 0086 / +86, no trunk 0: +86 21 6123 4567 and 021-61234567
-    alike), None for a value that is not a number alone."""
-    digits = re.sub(r"\D", "", value)
-    if len(digits) < 7 or re.search(r"[^\d\s()+./-]", fold(value)):
+    """A phone number's national significant digits (no 0086 / +86, no trunk 0: +86 21 6123 4567, 0086 21 61234567
+    and 021-61234567 alike), None for a value that is not a number alone."""
+    folded = fold(value)
+    digits = re.sub(r"\D", "", folded)
+    if len(digits) < 7 or re.search(r"[^\d\s()+./-]", folded):
         return None
-    return digits.removeprefix("0086").removeprefix("86").removeprefix("0") if len(digits) > 8 else digits
+    if digits.startswith("0086"):
+        digits = digits[4:]
+    elif folded.lstrip("( ").startswith("+86") or (digits.startswith("86") and len(digits) == 13):
+        digits = digits[2:]
+    return digits.removeprefix("0")
 
 
 @lru_cache(maxsize=256)
@@ -66,9 +71,7 @@ def names_no_one(spec: Mapped, field: str, value: str) -> bool:
     if not spec.not_identifiers:
         return False
     numbers, written = _declared(tuple(spec.not_identifiers))
-    number = _number(value)  # the number alone, or its local part without the area code (61234567)
-    return fold(value).upper() in written or (number is not None and any(
-        n == number or n.endswith(number) for n in numbers))
+    return fold(value).upper() in written or (field == "contact" and _number(value) in numbers)
 
 
 def raw_field_value(spec: Mapped, data: dict[str, Any], field: str) -> Any:

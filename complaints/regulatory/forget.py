@@ -126,10 +126,12 @@ def _not_erased(session: Session, who: _Person) -> list[dict[str, Any]]:
 def _quarantine_needles(person: str, key: str | None, who: _Person) -> set[str]:
     """Quarantined rows are raw source text (JSON), matched in lower case without spaces (the reference is stored
     in one form, account_ref; the row keeps it as typed, " w607075546 "). A contact is matched anywhere, as given
-    and normalised; a customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone."""
+    and normalised; a customer reference only as a whole JSON value, so forgetting "user1" leaves "user12" alone, and
+    not one that stands for no one as a contact (13800138000: strangers' rows hold it as their phone)."""
     contacts = {c for c in who.contacts if c != person or key}
     needles = {n for c in contacts for n in (c, normalise_contact(c) or c)}
-    return {n.lower().replace(" ", "") for n in needles | {json.dumps(r, ensure_ascii=False) for r in who.refs}}
+    refs = {json.dumps(r, ensure_ascii=False) for r in who.refs if not no_one(r)}
+    return {n.lower().replace(" ", "") for n in needles | refs}
 
 
 def forget(session: Session, person: str, *, pii_key: str, outbox_dir: Path, marker: str,

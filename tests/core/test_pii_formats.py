@@ -252,7 +252,8 @@ def test_a_contact_is_always_masked(contact: str, masked: str) -> None:
     "N/A", "#N/A", "N / A", "n/a.", "(null)", "undefined", "暂无", "无。", "暂无账号", "未填", "-", "0", "000000",
     "xxx", "none@qq.com", "No.Email@163.com", "xxx@xxx.com", "00000000000", "138-0013-8000", "tel:13800138000",
     "手机:13800138000", "138—0013—8000", "13800138000;", "(+86)138 0000 0000", "0755-0000 0000", "138****1234",
-    "１３８００１３８０００", "12345678901", "11111111111", "10000000000", "z***@qq.com",
+    "１３８００１３８０００", "12345678901", "11111111111", "10000000000", "z***@qq.com", "+86 10 0000 0000",
+    "0086 755 0000 0000", "138*1234", "138xxxx1234", "138××××1234", "138####1234",
 ])
 def test_what_is_typed_for_no_one_keys_no_one(typed: str) -> None:
     assert no_one(typed) and normalise_contact(typed) is None and contact_key(typed, "k") is None
@@ -262,6 +263,7 @@ def test_what_is_typed_for_no_one_keys_no_one(typed: str) -> None:
     "13912345678", "+86 139 1234 5678", "13888888888", "010-12345678", "(021) 2345 6789", "88888888", "23456789",
     "+1 212 555 0123", "na@163.com", "nan@example.cn", "li@qq.com", "Zhang.San@Example.cn", "13910000000",
     "186 1000 0000", "010-80000000", "0755-80000000", "+86 10 6000 0000", "x@xiaomi.com", "a*b@example.com",
+    "61234567x89",
 ])
 def test_real_contacts_still_key_their_person(real: str) -> None:
     assert not no_one(real) and contact_key(real, "k") is not None

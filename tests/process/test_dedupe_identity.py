@@ -472,7 +472,7 @@ def test_a_placeholder_typed_for_a_missing_identifier_makes_no_one_the_same_pers
     no contact; the mail column saying 无 gives way to the phone column; a real number two calls share still keys."""
     (tmp_path / "in").mkdir()
     typed = [("00000000000", ""), ("138-0013-8000", "N/A"), ("+86 138 0000 0000", "暂无"), ("none@qq.com", "0"),
-             ("", "000000"), ("无", "-"), ("021 6123 4567", ""), ("+86 21 6123 4567", ""), ("61234567", "")]
+             ("", "000000"), ("无", "-"), ("021 6123 4567", ""), ("+86 21 6123 4567", ""), ("0086 21 61234567", "")]
     # Each typed by two callers.
     rows = [{"id": f"h{n}{k}", "at": f"2026-11-18T1{n}:{k}0:00+08:00", "cust": cust, "mail": "无", "phone": phone,
              "body": f"来电人称付款一直失败，提示E5031，{k}号坐席"} for n, (phone, cust) in enumerate(typed)

@@ -15,7 +15,15 @@ from cli.main import app
 from complaints.core.config import AppConfig
 from complaints.core.db import session_scope
 from complaints.core.evidence import evidence_file, link_files
-from complaints.core.models import Complaint, ComplaintAttachment, InboundMessage, Notification, OptOut, Report
+from complaints.core.models import (
+    Complaint,
+    ComplaintAttachment,
+    InboundMessage,
+    Notification,
+    OptOut,
+    QuarantinedRecord,
+    Report,
+)
 from complaints.core.pii import contact_key
 from complaints.core.records import IncomingFile
 from complaints.notify.channels.email import eml_path
@@ -120,8 +128,11 @@ def test_forget_of_what_strangers_typed_for_none_reaches_none_of_them(db_url: st
                                language="zh", subject="已收到", body_text="您好", complaint_id=c.id,
                                message_id=f"<ack-{n}@wallet.example>", status="pending"))
         account = complaint(s, "账户被冻结", contact="li@example.cn", customer_ref="13800138000")
+        complaint(s, "没有留联系方式", channel="hotline", customer_ref="U9")  # a stranger without a contact
+        s.add(QuarantinedRecord(source="hotline", location="calls.csv:7", reason="bad date", fingerprint="f7",
+                                raw=json.dumps({"phone": "13800138000", "note": "付款失败"})))
         done = forget(s, "13800138000", pii_key=KEY, outbox_dir=tmp_path, marker=MARKER, dry_run=True)
-        assert (done.complaints, done.notifications) == (1, 0)
+        assert (done.complaints, done.notifications, done.quarantined) == (1, 0, 0)
         assert account.contact == "li@example.cn"  # the account's complaint; a dry run changes nothing
         with pytest.raises(ValueError, match="placeholder"):
             forget(s, "N/A", pii_key=KEY, outbox_dir=tmp_path, marker=MARKER, dry_run=True)

@@ -28,8 +28,7 @@ from typing import Literal, Protocol
 import aiosmtplib
 
 from complaints.core.models import Notification
-from complaints.core.normalize import placeholder
-from complaints.core.pii import mask_text
+from complaints.core.pii import mask_text, no_one
 from complaints.core.settings import Settings
 from complaints.core.statuses import MessageKind
 
@@ -92,7 +91,7 @@ def _recipient(n: Notification) -> str:
     """The bare address to send to; a complainant's address that stands for no one (none@qq.com, queued before that
     was known) is InvalidRecipient: someone else's mailbox."""
     address = valid_address(n.recipient)
-    if n.kind not in STAFF_KINDS and placeholder(address):
+    if n.kind not in STAFF_KINDS and no_one(address):
         raise InvalidRecipient(f"no one's address {mask_text(one_line(n.recipient))!r} (what is typed for none)")
     return address
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from complaints.core.config import IngestLimits, SourceSpec, TransactionSourceSpec
 from complaints.core.normalize import account_ref, detect_language, fold, parse_amount, placeholder, text_hash, tidy
-from complaints.core.pii import contact_key, mask_contact, no_one
+from complaints.core.pii import contact_key, mask_contact, national_digits, no_one
 from complaints.core.records import BadRecord, IncomingComplaint, RawRecord
 from complaints.process.extract import claimed_amount, primary_demand
 
@@ -45,12 +45,10 @@ def _number(value: str) -> str | None:
     """A phone number's national significant digits (no 0086 / +86, no trunk 0: +86 21 6123 4567, 0086 21 61234567
     and 021-61234567 alike), None for a value that is not a number alone."""
     folded = fold(value)
-    digits = re.sub(r"\D", "", folded)
-    if len(digits) < 7 or re.search(r"[^\d\s()+./-]", folded):
+    if len(re.sub(r"\D", "", folded)) < 7 or re.search(r"[^\d\s()+./-]", folded):
         return None
-    if digits.startswith("0086"):
-        digits = digits[4:]
-    elif folded.lstrip("( ").startswith("+86") or (digits.startswith("86") and len(digits) == 13):
+    digits = national_digits(folded)
+    if folded.lstrip("( ").startswith("+86") and digits.startswith("86"):  # +86 before a landline
         digits = digits[2:]
     return digits.removeprefix("0")
 

@@ -45,11 +45,12 @@ def placeholder(value: str) -> bool:
     or stars, or an address whose name is such a word or three or more x or zeros (none@qq.com, no.email@…,
     xxx@xxx.com; x@xiaomi.com is someone). A phone number's own placeholders are placeholder_number's; an account id
     of digits is never one by its digits (1111111 may be an account)."""
-    folded = fold(value)
-    if _NO_VALUE_RE.fullmatch(folded) or squeeze(folded) in _PLACEHOLDER_WORDS:
+    folded = fold(value).lower()  # squeezed below without folding again (ingest asks for every identifier)
+    if _NO_VALUE_RE.fullmatch(folded) or _PUNCT_SPACE_RE.sub("", folded) in _PLACEHOLDER_WORDS:
         return True
     name, at, _ = folded.partition("@")
-    return bool(at) and (squeeze(name) in _NAME_WORDS or (len(name) >= 3 and _NO_VALUE_RE.fullmatch(name) is not None))
+    return bool(at) and (_PUNCT_SPACE_RE.sub("", name) in _NAME_WORDS
+                         or (len(name) >= 3 and _NO_VALUE_RE.fullmatch(name) is not None))
 
 
 def placeholder_number(digits: str) -> bool:
